@@ -1,0 +1,113 @@
+"""Creating, authenticating, listing and revoking API clients.
+
+Secrets are 32 random bytes (URL-safe base64) stored as argon2id hashes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, col, select
+
+from service.auth.models import SCOPES, ApiClient
+from service.db import utcnow
+from service.errors import NotFound, Unprocessable
+from service.ids import new_id
+
+_hasher = PasswordHasher()
+# A hash of a random secret: unknown client ids cost as much as known ones,
+# so response timing does not tell which client ids exist.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a request: client id, granted scopes, bound school."""
+
+    client_id: str
+    scopes: frozenset[str]
+    school_id: str | None = None
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def create_client(
+    *, session: Session, name: str, scopes: list[str], school_id: str | None = None
+) -> tuple[ApiClient, str]:
+    """Register a client; returns it and its secret (shown once).
+
+    Raises :class:`Unprocessable` for an unknown scope, an empty name, or a
+    ``school:self`` client without a school.
+    """
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown:
+        raise Unprocessable(f"unknown scope(s) {unknown}; known: {list(SCOPES)}")
+    if not name.strip():
+        raise Unprocessable("a client needs a name")
+    if "school:self" in scopes and not school_id:
+        raise Unprocessable("a school:self client must be bound to a school (--school)")
+    secret = secrets.token_urlsafe(32)
+    client = ApiClient(
+        id=new_id("cli"),
+        name=name.strip(),
+        secret_hash=_hasher.hash(secret),
+        scopes=" ".join(sorted(set(scopes))),
+        school_id=school_id,
+        created_at=utcnow(),
+    )
+    session.add(client)
+    session.flush()
+    return client, secret
+
+
+def authenticate(*, session: Session, client_id: str, secret: str) -> ApiClient | None:
+    """The client when ``secret`` is its current secret and it is not revoked; else ``None``."""
+    client = session.get(ApiClient, client_id) if len(client_id) <= 40 else None
+    hashed = client.secret_hash if client is not None else _DUMMY_HASH
+    ok: bool
+    try:
+        ok = _hasher.verify(hashed, secret)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if client is None or not ok or client.revoked_at is not None:
+        return None
+    return client
+
+
+def active_client(*, session: Session, client_id: str) -> ApiClient | None:
+    """The client if it exists and is not revoked (checked on every authenticated request)."""
+    client = session.get(ApiClient, client_id)
+    if client is None or client.revoked_at is not None:
+        return None
+    return client
+
+
+def list_clients(*, session: Session) -> list[ApiClient]:
+    """Every client, oldest first."""
+    return list(session.exec(select(ApiClient).order_by(col(ApiClient.created_at))))
+
+
+def revoke_client(*, session: Session, client_id: str) -> ApiClient:
+    """Revoke a client; its tokens fail from the next request. :class:`NotFound` if unknown."""
+    client = session.get(ApiClient, client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id}")
+    if client.revoked_at is None:
+        client.revoked_at = utcnow()
+        session.add(client)
+    return client
+
+
+def rotate_secret(*, session: Session, client_id: str) -> str:
+    """Give a client a new secret (the old one stops working); returns the new secret."""
+    client = session.get(ApiClient, client_id)
+    if client is None or client.revoked_at is not None:
+        raise NotFound(f"no active client {client_id}")
+    secret = secrets.token_urlsafe(32)
+    client.secret_hash = _hasher.hash(secret)
+    session.add(client)
+    return secret

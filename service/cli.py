@@ -1,0 +1,266 @@
+"""The ``imi-api`` command (Typer). Logs go to stderr, results to stdout (DESIGN §7)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.config import Settings, get_settings
+
+app = typer.Typer(help="IMI Standards API", no_args_is_help=True, add_completion=False)
+clients_app = typer.Typer(help="API clients (OAuth 2.0 client credentials)", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys in IMI_KEYS_DIR", no_args_is_help=True)
+app.add_typer(clients_app, name="clients")
+app.add_typer(keys_app, name="keys")
+
+DEFAULT_OPENAPI = Path("openapi/openapi.json")
+
+
+def _log_setup(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (safe to run from several processes at once)."""
+    from service.db import run_migrations
+
+    settings = get_settings()
+    _log_setup(settings)
+    run_migrations(settings.database_url)
+    _err("migrations applied")
+
+
+@app.command("load-sample")
+def load_sample_cmd() -> None:
+    """Load the sample data into an empty database."""
+    from service.db import make_engine
+    from service.sample.loader import load_sample
+
+    settings = get_settings()
+    _log_setup(settings)
+    engine = make_engine(settings.database_url)
+    loaded = load_sample(engine=engine, settings=settings)
+    engine.dispose()
+    _err("sample data loaded" if loaded else "database not empty: sample data not loaded")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="no in-process delivery worker")] = False,
+    no_migrate: Annotated[bool, typer.Option("--no-migrate", help="skip migrations at start")] = False,
+) -> None:
+    """Serve the API (migrating first, loading the sample data when asked)."""
+    import uvicorn
+
+    from service.db import make_engine, run_migrations
+    from service.main import build_keys
+
+    settings = get_settings()
+    _log_setup(settings)
+    if not no_migrate:
+        run_migrations(settings.database_url)
+    build_keys(settings).ensure()
+    if settings.load_sample:
+        from service.sample.loader import load_sample
+
+        engine = make_engine(settings.database_url)
+        if load_sample(engine=engine, settings=settings):
+            _err("sample data loaded")
+        engine.dispose()
+    if no_worker:
+        # Settings are read in each uvicorn worker process from the environment.
+        os.environ["IMI_IN_PROCESS_WORKER"] = "false"
+    base = f"http://{host}:{port}"
+    _err(
+        f"IMI Standards API on {base}\n"
+        f"  current guidelines:  curl {base}/v1/standards/training-standards/current\n"
+        f"  as HTML:             curl -H 'Accept: text/html' {base}/v1/standards/training-standards/current\n"
+        f"  schools:             curl '{base}/v1/schools?q=zurich'\n"
+        f"  change feed:         curl {base}/v1/events\n"
+        f"  API docs:            {base}/docs\n"
+    )
+    uvicorn.run(
+        "service.main:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run the webhook delivery worker alone (stops gracefully on SIGTERM)."""
+    import asyncio
+
+    from service.webhooks.worker import run_standalone
+
+    settings = get_settings()
+    _log_setup(settings)
+    asyncio.run(run_standalone(settings=settings))
+
+
+@app.command()
+def openapi(
+    check: Annotated[bool, typer.Option("--check", help="fail when the file is stale")] = False,
+    output: Annotated[Path, typer.Option(help="where the document lives")] = DEFAULT_OPENAPI,
+) -> None:
+    """Write the OpenAPI document generated from the app (or check it is current)."""
+    from service.main import create_app
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            database_url=f"sqlite:///{tmp}/openapi.db",
+            keys_dir=Path(tmp) / "keys",
+            in_process_worker=False,
+        )
+        document = create_app(settings).openapi()
+    text = json.dumps(document, indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+    if check:
+        current = output.read_text() if output.exists() else ""
+        if current != text:
+            _err(f"{output} is stale: run `imi-api openapi` and commit it")
+            raise typer.Exit(1)
+        _err(f"{output} is current")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    _err(f"wrote {output}")
+
+
+def _session():  # type: ignore[no-untyped-def]
+    from service.db import make_engine, session_scope
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    return session_scope(engine)
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option(help="who the client is")],
+    scope: Annotated[list[str], typer.Option(help="a scope; repeat for more")],
+    school: Annotated[str | None, typer.Option(help="bind a school:self client to a school")] = None,
+) -> None:
+    """Register an API client; prints one line of JSON with its id and secret."""
+    from service.auth import service
+    from service.errors import ServiceError
+
+    try:
+        for session in _session():
+            client, secret = service.create_client(session=session, name=name, scopes=scope, school_id=school)
+    except ServiceError as exc:
+        _err(f"error: {exc.detail}")
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps({"client_id": client.id, "client_secret": secret}))
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List clients, one JSON object per line (no secrets)."""
+    from service.auth import service
+    from service.jsonutil import dumps
+
+    for session in _session():
+        for c in service.list_clients(session=session):
+            typer.echo(
+                dumps(
+                    {
+                        "client_id": c.id,
+                        "name": c.name,
+                        "scopes": c.scopes.split(),
+                        "school_id": c.school_id,
+                        "created_at": c.created_at,
+                        "revoked_at": c.revoked_at,
+                    }
+                ).decode()
+            )
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: str) -> None:
+    """Revoke a client: its tokens stop working at once."""
+    from service.auth import service
+    from service.errors import ServiceError
+
+    try:
+        for session in _session():
+            service.revoke_client(session=session, client_id=client_id)
+    except ServiceError as exc:
+        _err(f"error: {exc.detail}")
+        raise typer.Exit(2) from exc
+    _err(f"revoked {client_id}")
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate(client_id: str) -> None:
+    """Give a client a new secret; prints one line of JSON with it."""
+    from service.auth import service
+    from service.errors import ServiceError
+
+    try:
+        for session in _session():
+            secret = service.rotate_secret(session=session, client_id=client_id)
+    except ServiceError as exc:
+        _err(f"error: {exc.detail}")
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps({"client_id": client_id, "client_secret": secret}))
+
+
+def _keys():  # type: ignore[no-untyped-def]
+    from service.main import build_keys
+
+    return build_keys(get_settings())
+
+
+@keys_app.command("generate")
+def keys_generate() -> None:
+    """Create a signing key if there is none (the first start does this too)."""
+    key = _keys().ensure()
+    typer.echo(json.dumps({"kid": key.kid}))
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Start signing with a new key; old keys keep verifying until what they signed expires."""
+    key = _keys().rotate()
+    typer.echo(json.dumps({"kid": key.kid}))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Every key on disk with its state, one JSON object per line."""
+    store = _keys()
+    published = {k.kid for k in store.published()}
+    for key in store.all():
+        state = "active" if key.retired_at is None else ("retired" if key.kid in published else "expired")
+        typer.echo(
+            json.dumps(
+                {"kid": key.kid, "state": state, "created_at": key.created_at, "retired_at": key.retired_at}
+            )
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

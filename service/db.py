@@ -1,0 +1,163 @@
+"""Database engines, the UTC timestamp column type, sessions and migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout so the CLI
+can write while the server runs; PostgreSQL is the shared production store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+#: Key of the PostgreSQL advisory lock that serialises `alembic upgrade`.
+MIGRATION_LOCK_KEY = 0x1A11_2015
+SQLITE_BUSY_TIMEOUT_MS = 15000
+
+
+def utcnow() -> dt.datetime:
+    """The current time, timezone-aware, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[dt.datetime]):
+    """A timestamp stored and returned as an aware UTC datetime on both databases.
+
+    Naive input is refused (``ValueError``): every instant must carry its offset.
+    SQLite stores ISO text in UTC; PostgreSQL uses ``timestamptz``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: timestamps must carry a UTC offset")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine for ``sqlite:///path`` or ``postgresql+psycopg://…``.
+
+    SQLite: creates the parent folder, WAL mode, busy timeout, foreign keys.
+    PostgreSQL: pre-ping so a restarted database is survived.
+    """
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size,
+            max_overflow=20,
+            pool_pre_ping=False,
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Python's sqlite3 opens transactions lazily; we take control so that
+            # BEGIN IMMEDIATE serialises writers instead of failing on upgrade.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # Writers take the lock at BEGIN, so read-then-write transactions never
+            # hit SQLITE_BUSY mid-way (the busy timeout waits instead); sessions
+            # marked read-only keep WAL's concurrent readers.
+            if conn.get_execution_options().get("imi_readonly"):
+                conn.exec_driver_sql("BEGIN")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=20)
+
+
+def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
+    """Yield a session that commits on success and rolls back on any error.
+
+    ``readonly`` sessions (GET/HEAD requests) take no write lock on SQLite.
+    """
+    bind = engine.execution_options(imi_readonly=True) if readonly else engine
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+    from service.events.service import run_after_commit
+
+    run_after_commit(session)
+
+
+def alembic_config(url: str) -> Any:
+    """An Alembic ``Config`` for our bundled migrations against ``url``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def run_migrations(url: str) -> None:
+    """Upgrade the database at ``url`` to the newest revision.
+
+    On PostgreSQL the upgrade holds an advisory lock, so replicas starting
+    together migrate once and the others wait, then find nothing to do.
+    """
+    from alembic import command
+
+    cfg = alembic_config(url)
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")
+                conn.commit()
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")
+                    conn.commit()
+    finally:
+        engine.dispose()
+
+
+def migrations_current(engine: Engine) -> bool:
+    """True when the database is at the newest Alembic revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(str(engine.url)))
+    with engine.connect() as conn:
+        heads = set(MigrationContext.configure(conn).get_current_heads())
+    return heads == set(script.get_heads())

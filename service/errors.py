@@ -1,0 +1,226 @@
+"""Domain errors and their RFC 9457 ``application/problem+json`` rendering.
+
+Every error the API returns goes through :func:`problem_response`, except the
+OAuth 2.0 token endpoint's own errors (RFC 6749 §5.2, see ``auth/router.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from service.jsonutil import dumps
+
+log = logging.getLogger("service.errors")
+
+PROBLEM_JSON = "application/problem+json"
+#: Problem ``type`` URIs are relative references under this path (RFC 9457 §3.1.1).
+PROBLEM_BASE = "/problems/"
+
+
+class ServiceError(Exception):
+    """An error with an HTTP meaning; rendered as a problem document.
+
+    ``detail`` is for humans; ``extra`` adds members to the problem object;
+    ``headers`` are sent with the response (e.g. ``Retry-After``).
+    """
+
+    status: int = 400
+    title: str = "Bad request"
+    code: str = "bad-request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra or {}
+        self.headers = headers or {}
+
+
+class BadRequest(ServiceError):
+    status, title, code = 400, "Bad request", "bad-request"
+
+
+class Unauthorized(ServiceError):
+    status, title, code = 401, "Unauthorized", "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status, title, code = 403, "Forbidden", "forbidden"
+
+
+class NotFound(ServiceError):
+    status, title, code = 404, "Not found", "not-found"
+
+
+class MethodNotAllowed(ServiceError):
+    status, title, code = 405, "Method not allowed", "method-not-allowed"
+
+
+class NotAcceptable(ServiceError):
+    status, title, code = 406, "Not acceptable", "not-acceptable"
+
+
+class Conflict(ServiceError):
+    status, title, code = 409, "Conflict", "conflict"
+
+
+class Gone(ServiceError):
+    status, title, code = 410, "Gone", "gone"
+
+
+class PreconditionFailed(ServiceError):
+    status, title, code = 412, "Precondition failed", "precondition-failed"
+
+
+class PayloadTooLarge(ServiceError):
+    status, title, code = 413, "Content too large", "payload-too-large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, title, code = 415, "Unsupported media type", "unsupported-media-type"
+
+
+class Unprocessable(ServiceError):
+    status, title, code = 422, "Unprocessable content", "validation-error"
+
+
+class PreconditionRequired(ServiceError):
+    status, title, code = 428, "Precondition required", "precondition-required"
+
+
+class TooManyRequests(ServiceError):
+    status, title, code = 429, "Too many requests", "rate-limited"
+
+
+class ServiceUnavailable(ServiceError):
+    status, title, code = 503, "Service unavailable", "unavailable"
+
+
+def problem_body(
+    status: int, title: str, detail: str, code: str, extra: dict[str, Any] | None = None
+) -> bytes:
+    """The serialised problem object: ``type``, ``title``, ``status``, ``detail`` and extras."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if extra:
+        body.update(extra)
+    return dumps(body)
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    code: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """An RFC 9457 response; never cached by shared caches."""
+    hdrs = {"Cache-Control": "no-store"}
+    hdrs.update(headers or {})
+    return Response(
+        problem_body(status, title, detail, code, extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=hdrs,
+    )
+
+
+def error_response(exc: ServiceError) -> Response:
+    """Render a :class:`ServiceError`."""
+    return problem_response(
+        exc.status, exc.title, exc.detail, code=exc.code, extra=exc.extra, headers=exc.headers
+    )
+
+
+_STATUS_CODES = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    406: NotAcceptable,
+    409: Conflict,
+    410: Gone,
+    412: PreconditionFailed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+    422: Unprocessable,
+    428: PreconditionRequired,
+    429: TooManyRequests,
+    503: ServiceUnavailable,
+}
+
+
+def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict[str, Any]]]:
+    errors = []
+    malformed = False
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            malformed = True
+        errors.append(
+            {
+                "loc": [str(p) for p in err.get("loc", ())],
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+        )
+    if malformed:
+        return 400, "The request body is not valid JSON.", errors
+    return 422, "The request did not validate; see `errors`.", errors
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Route every error FastAPI and Starlette raise into a problem document."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        cls = _STATUS_CODES.get(exc.status_code, ServiceError)
+        detail = exc.detail if isinstance(exc.detail, str) else cls.title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "No resource at this path."
+        if exc.status_code == 405:
+            detail = "This method is not allowed on this resource."
+        return problem_response(
+            exc.status_code,
+            cls.title if cls is not ServiceError else "Error",
+            detail,
+            code=cls.code if cls is not ServiceError else "error",
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+        status, detail, errors = _validation_errors(exc)
+        cls = _STATUS_CODES[status]
+        return problem_response(status, cls.title, detail, code=cls.code, extra={"errors": errors})
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            500,
+            "Internal server error",
+            "The server failed to answer this request; it has been logged.",
+            code="internal-error",
+        )

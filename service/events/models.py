@@ -1,0 +1,39 @@
+"""The transactional outbox: one row per public domain event (DESIGN §2 "Event")."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+from service.db import UTCDateTime
+
+
+class Event(SQLModel, table=True):
+    """A public change. ``sequence`` is gap-free and increasing over all events, from 1."""
+
+    __tablename__ = "events"
+
+    id: str = Field(primary_key=True, max_length=40)
+    sequence: int = Field(sa_column=Column(sa.BigInteger, unique=True, nullable=False))
+    type: str = Field(max_length=64, index=True)
+    timestamp: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class EventCounter(SQLModel, table=True):
+    """The single-row sequence allocator.
+
+    ``UPDATE … SET value = value + 1 RETURNING value`` locks this row until the
+    transaction ends, so sequences are handed out in commit order and a
+    rollback returns its number: the feed has no gaps and no reordering.
+    """
+
+    __tablename__ = "event_counter"
+
+    id: int = Field(default=1, primary_key=True)
+    value: int = Field(default=0, sa_column=Column(sa.BigInteger, nullable=False))
+    #: Highest sequence removed by retention; the feed answers 410 below it.
+    pruned_through: int = Field(default=0, sa_column=Column(sa.BigInteger, nullable=False))

@@ -1,0 +1,53 @@
+"""The public change feed ``GET /v1/events`` (DESIGN §3, §5)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from service.deps import SessionDep, SettingsDep
+from service.errors import Gone
+from service.events import service
+from service.events.schemas import EventList
+from service.http import clamp_limit, json_response, next_link
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+@router.get("/events", response_model=EventList, summary="The change feed, oldest first")
+def list_events(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    after: Annotated[int, Query(ge=0, description="Return events with a larger sequence")] = 0,
+    type: Annotated[list[str] | None, Query(description="Only these types (repeatable)")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+) -> Response:
+    """Events with ``sequence > after`` in sequence order, gap-free over all events.
+
+    ``next_cursor`` is the sequence to pass as ``after`` for the next page
+    (``null`` when this page reached the newest event). 410 when ``after`` is
+    older than the retained window: load ``/v1/snapshot`` and follow on from
+    its ``sequence``.
+    """
+    size = clamp_limit(limit)
+    types = [t for t in (type or []) if t]
+    pruned = service.pruned_through(session)
+    if after < pruned:
+        raise Gone(
+            f"Events up to sequence {pruned} are no longer kept; load the snapshot and "
+            "follow the feed from its sequence.",
+            extra={"snapshot": "/v1/snapshot", "oldest_available_after": pruned},
+        )
+    rows = service.list_events(session, after=after, types=types, limit=size + 1)
+    page = rows[:size]
+    headers: dict[str, str] = {}
+    next_cursor = None
+    if len(rows) > size:
+        next_cursor = str(page[-1].sequence)
+        params = [("type", t) for t in types] + [("limit", size)]
+        headers["Link"] = next_link(settings.public_base_url, "/v1/events", [("after", next_cursor), *params])
+    body = {"data": [service.event_payload(e) for e in page], "next_cursor": next_cursor}
+    return json_response(request.headers, body, cache_control="no-cache", headers=headers)

@@ -1,0 +1,125 @@
+"""Emitting events inside the caller's transaction, and reading the feed.
+
+Domains call :func:`emit` inside their transaction; listeners registered with
+:func:`subscribe` run in that same transaction (the registry reacts to a major
+publish this way, the webhooks package fans events out to endpoints), so an
+event, its consequences and its deliveries commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from service.db import utcnow
+from service.events.models import Event, EventCounter
+from service.ids import new_id
+
+#: The public, sequenced event types (DESIGN §5).
+EVENT_TYPES = (
+    "standards.version.published",
+    "standards.version.withdrawn",
+    "standards.translation.published",
+    "school.listed",
+    "school.updated",
+    "school.delisted",
+    "school.alignment.changed",
+)
+
+Listener = Callable[[Session, Event], None]
+_listeners: dict[str, list[Listener]] = defaultdict(list)
+_any_listeners: list[Listener] = []
+_after_commit: list[Callable[[Event], None]] = []
+
+
+def subscribe(event_type: str | None, listener: Listener) -> None:
+    """Call ``listener(session, event)`` inside the transaction of every matching emit.
+
+    ``event_type=None`` subscribes to every type. Registering the same
+    listener twice is a no-op.
+    """
+    target = _any_listeners if event_type is None else _listeners[event_type]
+    if listener not in target:
+        target.append(listener)
+
+
+def on_commit(callback: Callable[[Event], None]) -> None:
+    """Call ``callback(event)`` after the transaction that emitted ``event`` commits.
+
+    For in-process side effects only (waking the worker, dropping caches);
+    the database stays the source of truth.
+    """
+    if callback not in _after_commit:
+        _after_commit.append(callback)
+
+
+def emit(session: Session, event_type: str, data: dict[str, Any]) -> Event:
+    """Write one event in the caller's transaction and run its listeners.
+
+    Allocates the next ``sequence`` (locks the counter row until commit).
+    Raises ``ValueError`` for an unknown type.
+    """
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    seq = session.execute(
+        sa.update(EventCounter)
+        .where(col(EventCounter.id) == 1)
+        .values(value=col(EventCounter.value) + 1)
+        .returning(col(EventCounter.value))
+    ).scalar_one_or_none()
+    if seq is None:  # first event ever: create the counter row
+        session.add(EventCounter(id=1, value=1))
+        session.flush()
+        seq = 1
+    event = Event(id=new_id("evt"), sequence=int(seq), type=event_type, timestamp=utcnow(), data=data)
+    session.add(event)
+    session.flush()
+    for listener in (*_listeners.get(event_type, ()), *_any_listeners):
+        listener(session, event)
+    if _after_commit:
+        pending: list[Event] = session.info.setdefault("imi_emitted", [])
+        pending.append(event)
+    return event
+
+
+def run_after_commit(session: Session) -> None:
+    """Fire :func:`on_commit` callbacks for events this session emitted (call after commit)."""
+    for event in session.info.pop("imi_emitted", []):
+        for callback in _after_commit:
+            callback(event)
+
+
+def event_payload(event: Event) -> dict[str, Any]:
+    """The public shape: ``{"id", "type", "sequence", "timestamp", "data"}``."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "sequence": event.sequence,
+        "timestamp": event.timestamp,
+        "data": event.data,
+    }
+
+
+def last_sequence(session: Session) -> int:
+    """The sequence of the newest committed event visible to ``session`` (0 if none)."""
+    value = session.execute(sa.select(sa.func.max(Event.sequence))).scalar()
+    return int(value or 0)
+
+
+def pruned_through(session: Session) -> int:
+    """The highest sequence removed by retention (0 when nothing was pruned)."""
+    counter = session.get(EventCounter, 1)
+    return counter.pruned_through if counter else 0
+
+
+def list_events(session: Session, *, after: int, types: Sequence[str], limit: int) -> list[Event]:
+    """Events with ``sequence > after``, oldest first, optionally of ``types`` only."""
+    stmt = select(Event).where(col(Event.sequence) > after)
+    if types:
+        stmt = stmt.where(col(Event.type).in_(list(types)))
+    stmt = stmt.order_by(col(Event.sequence)).limit(limit)
+    return list(session.exec(stmt))

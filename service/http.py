@@ -1,0 +1,262 @@
+"""HTTP mechanics shared by every router.
+
+- Entity tags and conditional requests (RFC 9110 §8.8.3, §13): strong ETags
+  for the identity encoding, weak comparison for ``If-None-Match`` (lists,
+  ``W/`` forms, ``*``), strong comparison for ``If-Match``.
+- Content negotiation on ``Accept`` (RFC 9110 §12.5.1) with q-values.
+- Cursor pagination with an RFC 8288 ``Link: <…>; rel="next"`` header.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from service.errors import NotAcceptable, PreconditionFailed, PreconditionRequired, Unprocessable
+from service.jsonutil import dumps
+
+JSON = "application/json"
+MARKDOWN = "text/markdown"
+HTML = "text/html"
+
+CACHE_IMMUTABLE_VERSION = "public, max-age=3600"
+CACHE_SHORT = "public, max-age=60"
+CACHE_PRIVATE = "private, no-cache"
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+# --- entity tags -----------------------------------------------------------------
+
+
+def make_etag(*parts: bytes | str) -> str:
+    """A strong entity tag (quoted) over ``parts``, e.g. ``"3f2a…"``."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\x00")
+    return '"' + digest.hexdigest()[:32] + '"'
+
+
+def _parse_etag_list(header: str) -> list[str] | None:
+    """Entity tags in an ``If-(None-)Match`` value; ``None`` for ``*``."""
+    if header.strip() == "*":
+        return None
+    tags: list[str] = []
+    i, n = 0, len(header)
+    while i < n:
+        while i < n and header[i] in " \t,":
+            i += 1
+        if i >= n:
+            break
+        start = i
+        if header.startswith("W/", i):
+            i += 2
+        if i < n and header[i] == '"':
+            end = header.find('"', i + 1)
+            if end == -1:
+                break
+            tags.append(header[start : end + 1])
+            i = end + 1
+        else:  # tolerate unquoted garbage: skip to the next comma
+            end = header.find(",", i)
+            i = n if end == -1 else end
+    return tags
+
+
+def _opaque(tag: str) -> str:
+    return tag[2:] if tag.startswith("W/") else tag
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """True when ``If-None-Match`` matches ``etag`` (weak comparison): answer 304."""
+    if header is None:
+        return False
+    tags = _parse_etag_list(header)
+    if tags is None:
+        return True
+    wanted = _opaque(etag)
+    return any(_opaque(t) == wanted for t in tags)
+
+
+def check_if_match(header: str | None, etag: str, *, required: bool) -> None:
+    """Enforce ``If-Match`` with strong comparison (RFC 9110 §13.1.1).
+
+    Raises :class:`PreconditionRequired` (428) when ``required`` and absent,
+    :class:`PreconditionFailed` (412) when no listed tag matches strongly.
+    """
+    if header is None:
+        if required:
+            raise PreconditionRequired("This change needs an If-Match header with the ETag you last read.")
+        return
+    tags = _parse_etag_list(header)
+    if tags is None:
+        return
+    if etag.startswith("W/") or not any(t == etag for t in tags if not t.startswith("W/")):
+        raise PreconditionFailed(
+            "The resource changed since you read it: fetch it again and reapply your change.",
+            extra={"current_etag": etag},
+        )
+
+
+def not_modified_since(headers: Headers, last_modified: dt.datetime | None) -> bool:
+    """``If-Modified-Since`` check, ignored when ``If-None-Match`` is present (§13.1.3)."""
+    if last_modified is None or "if-none-match" in headers:
+        return False
+    value = headers.get("if-modified-since")
+    if not value:
+        return False
+    from email.utils import parsedate_to_datetime
+
+    try:
+        since = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    return last_modified.replace(microsecond=0) <= since
+
+
+def http_date(value: dt.datetime) -> str:
+    """An IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``) for ``value``."""
+    return format_datetime(value.astimezone(dt.UTC), usegmt=True)
+
+
+def conditional_response(
+    request_headers: Headers,
+    body: bytes,
+    *,
+    media_type: str,
+    etag: str | None = None,
+    cache_control: str = CACHE_SHORT,
+    last_modified: dt.datetime | None = None,
+    headers: Mapping[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """A 200 with ``ETag``/``Cache-Control``, or a 304 when the client's copy is current."""
+    tag = etag or make_etag(body)
+    hdrs = {"ETag": tag, "Cache-Control": cache_control, "Vary": "Accept, Accept-Encoding"}
+    if last_modified is not None:
+        hdrs["Last-Modified"] = http_date(last_modified)
+    hdrs.update(headers or {})
+    if none_match(request_headers.get("if-none-match"), tag) or not_modified_since(
+        request_headers, last_modified
+    ):
+        return Response(status_code=304, headers=hdrs)
+    return Response(body, status_code=status_code, media_type=media_type, headers=hdrs)
+
+
+def json_response(
+    request_headers: Headers,
+    payload: Any,
+    *,
+    cache_control: str = CACHE_SHORT,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Serialise ``payload`` and answer it conditionally (ETag over the bytes)."""
+    return conditional_response(
+        request_headers,
+        dumps(payload),
+        media_type=JSON,
+        cache_control=cache_control,
+        headers=headers,
+        status_code=status_code,
+    )
+
+
+# --- content negotiation ---------------------------------------------------------
+
+
+def negotiate(accept: str | None, offered: Sequence[str]) -> str:
+    """The best of ``offered`` for an ``Accept`` header; the first one when absent.
+
+    Raises :class:`NotAcceptable` (406) when nothing offered is acceptable.
+    """
+    if not accept or not accept.strip():
+        return offered[0]
+    ranges: list[tuple[str, float, int]] = []
+    for raw in accept.split(","):
+        parts = [p.strip() for p in raw.split(";")]
+        media = parts[0].lower()
+        if not media:
+            continue
+        q = 1.0
+        for param in parts[1:]:
+            if param.lower().startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        specificity = 0 if media == "*/*" else (1 if media.endswith("/*") else 2)
+        ranges.append((media, q, specificity))
+    best: tuple[float, int, str] | None = None
+    for index, media_type in enumerate(offered):
+        quality, spec = -1.0, -1
+        for media, q, s in ranges:
+            if (
+                media == media_type
+                or media == "*/*"
+                or (media.endswith("/*") and media_type.startswith(media[:-1]))
+            ) and s > spec:
+                quality, spec = q, s
+        if quality > 0:
+            candidate = (quality, -index, media_type)
+            if best is None or candidate > best:
+                best = candidate
+    if best is None:
+        raise NotAcceptable(
+            "None of the requested media types is available; offered: " + ", ".join(offered),
+            extra={"available": list(offered)},
+        )
+    return best[2]
+
+
+# --- pagination ------------------------------------------------------------------
+
+
+def encode_cursor(position: Mapping[str, Any]) -> str:
+    """An opaque cursor (base64url JSON) for a keyset position."""
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    """The position inside a cursor; :class:`Unprocessable` (422) when it was tampered with."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError) as exc:
+        raise Unprocessable("The cursor is not one this API issued.") from exc
+    if not isinstance(value, dict):
+        raise Unprocessable("The cursor is not one this API issued.")
+    return value
+
+
+def clamp_limit(limit: int | None) -> int:
+    """``limit`` within 1..200, default 50 (DESIGN §4)."""
+    if limit is None:
+        return DEFAULT_LIMIT
+    return max(1, min(MAX_LIMIT, limit))
+
+
+def next_link(base_url: str, path: str, params: Iterable[tuple[str, Any]]) -> str:
+    """An RFC 8288 ``Link`` value for the next page: ``<url>; rel="next"``.
+
+    ``params`` are the query of the next page (the cursor included); ``None``
+    values are left out.
+    """
+    query = [(k, v) for k, v in params if v is not None]
+    return f'<{base_url}{path}?{urlencode(query)}>; rel="next"'

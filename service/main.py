@@ -1,0 +1,96 @@
+"""The application factory and its lifespan.
+
+``create_app(settings)`` wires the engine, the signing keys, the routers, the
+error handlers and the middleware; the lifespan starts the in-process
+delivery worker when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service import errors
+from service.auth.router import router as auth_router
+from service.config import Settings, get_settings
+from service.db import make_engine
+from service.events.router import router as events_router
+from service.middleware import BodyLimit, HeadAsGet
+from service.ops import router as ops_router
+from service.registry.router import router as registry_router
+from service.security import KeyStore
+from service.standards.router import router as standards_router
+from service.webhooks import worker as webhook_worker
+from service.webhooks.router import router as webhooks_router
+
+log = logging.getLogger("service")
+
+DESCRIPTION = """\
+Publishes the IMI Network's *Training Standards and Ethical Guidelines* (every
+version, with translations, regional notes and clause-level diffs), keeps the
+public registry of training schools that state alignment with them, and sends
+signed webhooks (Standard Webhooks) when either changes.
+
+Errors are RFC 9457 problem documents. Write operations need an OAuth 2.0
+bearer token from `POST /v1/oauth/token` (client credentials).
+"""
+
+
+def build_keys(settings: Settings) -> KeyStore:
+    """The key store; retired keys stay published as long as anything they signed lives."""
+    retention = max(settings.token_ttl_s, settings.credential_ttl_s) + 300
+    return KeyStore(settings.keys_dir, retention_s=retention)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the ASGI application for ``settings`` (default: from the environment).
+
+    The database must already be migrated (``imi-api migrate`` or ``serve``).
+    """
+    settings = settings or get_settings()
+    engine = make_engine(settings.database_url)
+    keys = build_keys(settings)
+    keys.ensure()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if settings.in_process_worker:
+            worker = await webhook_worker.start_in_process(settings=settings, engine=engine)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="IMI Standards API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.keys = keys
+
+    errors.install_handlers(app)
+    app.include_router(ops_router)
+    app.include_router(auth_router)
+    app.include_router(standards_router)
+    app.include_router(registry_router)
+    app.include_router(events_router)
+    app.include_router(webhooks_router)
+
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(BodyLimit)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory service.main:app_from_env``."""
+    return create_app(get_settings())

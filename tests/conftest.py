@@ -1,0 +1,224 @@
+"""Shared fixtures: databases (SQLite always, PostgreSQL when configured), apps,
+clients and tokens.
+
+Every database test runs once per backend. PostgreSQL runs when
+``IMI_TEST_POSTGRES_URL`` names a server we can reach (``.ci/run`` sets it);
+otherwise those cases are skipped with the reason shown in the summary.
+Each test gets a fresh database cloned from a template migrated once per run:
+a file copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from service.config import Settings
+from service.db import run_migrations, session_scope
+from service.main import create_app
+
+PG_ENV = "IMI_TEST_POSTGRES_URL"
+BASE_URL = "http://testserver"
+_counter = itertools.count()
+_RUN = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+def _pg_admin_url() -> str | None:
+    return os.environ.get(PG_ENV) or None
+
+
+def _pg_reachable(url: str) -> str | None:
+    try:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"PostgreSQL at {PG_ENV} is unreachable: {exc.__class__.__name__}"
+
+
+def _with_db(url: str, name: str) -> str:
+    base, _, _old = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+# --- templates ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.sqlite"
+    run_migrations(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[tuple[str, str]]:
+    admin = _pg_admin_url()
+    if admin is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (set by .ci/run)")
+    problem = _pg_reachable(admin)
+    if problem:
+        pytest.skip(problem)
+    name = f"imi_tpl_{_RUN}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    run_migrations(_with_db(admin, name))
+    yield admin, name
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+# --- one database per test --------------------------------------------------------------
+
+
+def _fresh_pg(template: tuple[str, str]) -> tuple[str, Callable[[], None]]:
+    admin, tpl = template
+    name = f"imi_t_{_RUN}_{next(_counter)}"
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"'))
+
+    def drop() -> None:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
+
+    return _with_db(admin, name), drop
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database URL; the test runs once per backend."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.sqlite"
+        shutil.copyfile(template, path)
+        yield f"sqlite:///{path}"
+        return
+    url, drop = _fresh_pg(request.getfixturevalue("pg_template"))
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Signing keys shared by the whole run (key generation is not what tests test)."""
+    return tmp_path_factory.mktemp("keys")
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its apps."""
+    return {}
+
+
+@pytest.fixture
+def settings(db_url: str, keys_dir: Path, settings_overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "keys_dir": keys_dir,
+        "public_base_url": BASE_URL,
+        "webhook_targets": "loopback",
+        "in_process_worker": False,
+        "rate_limit_reads": "100000/minute",
+        "rate_limit_strict": "100000/minute",
+    }
+    values.update(settings_overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Iterator[TestClient]:
+    with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def engine(app: Any) -> Any:
+    """The app's own engine, for arranging data through service functions."""
+    return app.state.engine
+
+
+@pytest.fixture
+def session_factory(engine: Any) -> Callable[[], Any]:
+    """``with session_factory() as s: ...`` — a committing session on the test database."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def factory() -> Iterator[Any]:
+        yield from session_scope(engine)
+
+    return factory
+
+
+@pytest.fixture
+def make_client(session_factory: Callable[[], Any]) -> Callable[..., tuple[str, str]]:
+    """Register an API client: ``make_client("standards:write", school_id=None)``."""
+    from service.auth import service
+
+    def make(*scopes: str, school_id: str | None = None, name: str = "test client") -> tuple[str, str]:
+        with session_factory() as session:
+            c, secret = service.create_client(
+                session=session, name=name, scopes=list(scopes), school_id=school_id
+            )
+            return c.id, secret
+
+    return make
+
+
+@pytest.fixture
+def auth(client: TestClient, make_client: Callable[..., tuple[str, str]]) -> Callable[..., dict[str, str]]:
+    """Headers with a bearer token for a new client: ``auth("standards:write")``."""
+    cache: dict[tuple[Any, ...], dict[str, str]] = {}
+
+    def headers(*scopes: str, school_id: str | None = None) -> dict[str, str]:
+        key = (scopes, school_id)
+        if key not in cache:
+            cid, secret = make_client(*scopes, school_id=school_id)
+            r = client.post(
+                "/v1/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(cid, secret),
+            )
+            assert r.status_code == 200, r.text
+            cache[key] = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return dict(cache[key])
+
+    return headers
+
+
+def assert_problem(response: Any, status: int) -> dict[str, Any]:
+    """The response is an RFC 9457 problem with ``status``; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    for member in ("type", "title", "detail"):
+        assert isinstance(body[member], str) and body[member], body
+    return body

@@ -1,0 +1,45 @@
+"""Every error is an RFC 9457 problem; paths are exact; HEAD mirrors GET."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import assert_problem
+
+
+def test_unknown_path_is_problem_404(client: TestClient) -> None:
+    body = assert_problem(client.get("/v1/nothing-here"), 404)
+    assert body["type"] == "/problems/not-found"
+
+
+def test_trailing_slash_is_404_not_redirect(client: TestClient) -> None:
+    r = client.get("/v1/events/", follow_redirects=False)
+    assert_problem(r, 404)
+
+
+def test_wrong_method_is_problem_405(client: TestClient) -> None:
+    r = client.delete("/v1/events")
+    assert_problem(r, 405)
+    assert "GET" in r.headers["allow"]
+
+
+def test_body_over_one_mebibyte_is_413(client: TestClient) -> None:
+    r = client.post(
+        "/v1/oauth/token",
+        content=b"x" * (1024 * 1024 + 1),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert_problem(r, 413)
+
+
+def test_head_mirrors_get(client: TestClient) -> None:
+    get = client.get("/healthz")
+    head = client.head("/healthz")
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+
+
+def test_invalid_query_is_problem_422(client: TestClient) -> None:
+    body = assert_problem(client.get("/v1/events?after=-1"), 422)
+    assert body["errors"][0]["loc"] == ["query", "after"]
