@@ -1,4 +1,4 @@
-"""Core tables: API clients and the event outbox.
+"""Core tables: API clients, the event outbox and the audit log.
 
 Revision ID: 0001_core
 Revises:
@@ -46,9 +46,23 @@ def upgrade() -> None:
         sa.Column("pruned_through", sa.BigInteger(), nullable=False),
     )
     op.bulk_insert(counter, [{"id": 1, "value": 0, "pruned_through": 0}])
+    op.create_table(
+        "audit_log",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("actor", sa.String(length=80), nullable=False),
+        sa.Column("action", sa.String(length=80), nullable=False),
+        sa.Column("target", sa.String(length=200), nullable=False),
+        sa.Column("details", sa.JSON(), nullable=False),
+    )
+    op.create_index("ix_audit_log_at", "audit_log", ["at"])
+    op.create_index("ix_audit_log_action", "audit_log", ["action"])
 
 
 def downgrade() -> None:
+    op.drop_table("audit_log")
     op.drop_table("event_counter")
     op.drop_index("ix_events_type", table_name="events")
     op.drop_table("events")
