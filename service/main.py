@@ -18,6 +18,7 @@ from service.auth.router import router as auth_router
 from service.config import Settings, get_settings
 from service.db import make_engine
 from service.events.router import router as events_router
+from service.idempotency import IdempotencyMiddleware
 from service.middleware import BodyLimit, HeadAsGet
 from service.ops import router as ops_router
 from service.registry.router import router as registry_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events_router)
     app.include_router(webhooks_router)
 
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)
     return app

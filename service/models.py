@@ -3,7 +3,10 @@
 
 from sqlmodel import SQLModel
 
-from service import audit  # noqa: F401
+from service import (
+    audit,  # noqa: F401
+    idempotency,  # noqa: F401
+)
 from service.auth import models as auth_models  # noqa: F401
 from service.events import models as events_models  # noqa: F401
 from service.registry import models as registry_models  # noqa: F401

@@ -1,4 +1,4 @@
-"""Core tables: API clients, the event outbox and the audit log.
+"""Core tables: API clients, the event outbox, the audit log, idempotency keys.
 
 Revision ID: 0001_core
 Revises:
@@ -59,9 +59,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_audit_log_at", "audit_log", ["at"])
     op.create_index("ix_audit_log_action", "audit_log", ["action"])
+    op.create_table(
+        "idempotency_keys",
+        sa.Column("client_id", sa.String(length=40), primary_key=True),
+        sa.Column("key", sa.String(length=255), primary_key=True),
+        sa.Column("request_hash", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.Integer(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
 
 
 def downgrade() -> None:
+    op.drop_table("idempotency_keys")
     op.drop_table("audit_log")
     op.drop_table("event_counter")
     op.drop_index("ix_events_type", table_name="events")
