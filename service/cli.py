@@ -150,11 +150,11 @@ def openapi(
 
 
 def _session():  # type: ignore[no-untyped-def]
-    from service.db import make_engine, session_scope
+    from service.db import make_engine, transaction
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
-    return session_scope(engine)
+    return transaction(engine)
 
 
 @clients_app.command("create")
@@ -168,7 +168,7 @@ def clients_create(
     from service.errors import ServiceError
 
     try:
-        for session in _session():
+        with _session() as session:
             client, secret = service.create_client(session=session, name=name, scopes=scope, school_id=school)
     except ServiceError as exc:
         _err(f"error: {exc.detail}")
@@ -182,7 +182,7 @@ def clients_list() -> None:
     from service.auth import service
     from service.jsonutil import dumps
 
-    for session in _session():
+    with _session() as session:
         for c in service.list_clients(session=session):
             typer.echo(
                 dumps(
@@ -205,7 +205,7 @@ def clients_revoke(client_id: str) -> None:
     from service.errors import ServiceError
 
     try:
-        for session in _session():
+        with _session() as session:
             service.revoke_client(session=session, client_id=client_id)
     except ServiceError as exc:
         _err(f"error: {exc.detail}")
@@ -220,7 +220,7 @@ def clients_rotate(client_id: str) -> None:
     from service.errors import ServiceError
 
     try:
-        for session in _session():
+        with _session() as session:
             secret = service.rotate_secret(session=session, client_id=client_id)
     except ServiceError as exc:
         _err(f"error: {exc.detail}")

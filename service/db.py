@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,15 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
     from service.events.service import run_after_commit
 
     run_after_commit(session)
+
+
+@contextmanager
+def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
+    """``with transaction(engine) as session:`` — :func:`session_scope` as a context manager.
+
+    Leaving the block normally (``return`` included) commits; an exception rolls back.
+    """
+    yield from session_scope(engine, readonly=readonly)
 
 
 def alembic_config(url: str) -> Any:

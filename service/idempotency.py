@@ -23,7 +23,7 @@ from sqlmodel import Column, Field, SQLModel
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.db import UTCDateTime, session_scope, utcnow
+from service.db import UTCDateTime, transaction, utcnow
 from service.errors import problem_body
 from service.security import TokenError, verify_access_token
 
@@ -185,7 +185,7 @@ def _claim(engine: Any, client_id: str, key: str, request_hash: str) -> Idempote
     now = utcnow()
     for _attempt in range(3):
         try:
-            for session in session_scope(engine):
+            with transaction(engine) as session:
                 row = session.get(IdempotencyKey, (client_id, key))
                 if row is not None and row.created_at > now - TTL:
                     session.expunge(row)
@@ -206,7 +206,7 @@ def _finish(
     engine: Any, client_id: str, key: str, status: int, headers: list[list[str]], body: bytes
 ) -> None:
     """Store the response (status < 500) or release the key for a retry."""
-    for session in session_scope(engine):
+    with transaction(engine) as session:
         row = session.get(IdempotencyKey, (client_id, key))
         if row is None:
             return

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from service.db import session_scope, utcnow
+from service.db import transaction, utcnow
 
 log = logging.getLogger("service.jobs")
 
@@ -54,7 +54,7 @@ def run_job(engine: Engine, name: str, *, now: dt.datetime | None = None) -> int
     Raises ``KeyError`` for an unknown job.
     """
     job = _jobs[name]
-    for session in session_scope(engine):
+    with transaction(engine) as session:
         changed = job.fn(session, now or utcnow())
     job.last_run = time.monotonic()
     return changed

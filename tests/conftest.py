@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.config import Settings
-from service.db import run_migrations, session_scope
+from service.db import run_migrations, transaction
 from service.main import create_app
 
 PG_ENV = "IMI_TEST_POSTGRES_URL"
@@ -168,13 +168,7 @@ def engine(app: Any) -> Any:
 @pytest.fixture
 def session_factory(engine: Any) -> Callable[[], Any]:
     """``with session_factory() as s: ...`` — a committing session on the test database."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def factory() -> Iterator[Any]:
-        yield from session_scope(engine)
-
-    return factory
+    return lambda: transaction(engine)
 
 
 @pytest.fixture

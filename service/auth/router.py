@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.auth import service
-from service.db import session_scope
+from service.db import transaction
 from service.http import CACHE_SHORT, json_response
 from service.jsonutil import dumps
 from service.security import issue_access_token
@@ -116,9 +116,8 @@ async def token(request: Request) -> Response:
     engine = request.app.state.engine
 
     def authenticate() -> Any:
-        for session in session_scope(engine, readonly=True):
+        with transaction(engine, readonly=True) as session:
             return service.authenticate(session=session, client_id=client_id, secret=secret)
-        return None
 
     client = await run_in_threadpool(authenticate)
     if client is None:
