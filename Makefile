@@ -38,7 +38,9 @@ test: lint
 	$(BIN)/imi-api openapi --check
 	$(BIN)/pytest
 
+# Benchmarks print ratios against baselines measured in the same run (bench/).
 bench: $(DEV_STAMP)
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
 openapi: $(DEV_STAMP)

@@ -1,0 +1,202 @@
+"""Benchmark plumbing: servers in subprocesses, wrk as the load generator, ratios.
+
+Every figure is compared with a baseline measured in the same run on the same
+machine (absolute numbers drift ±15 % between runs, see PERFORMANCE.md). The
+load generator is wrk (Debian package; ``make bench`` installs it when missing).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+#: Load-generator settings shared by every scenario (PERFORMANCE.md: 64 connections).
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
+DURATION_S = int(os.environ.get("BENCH_DURATION_S", "8"))
+
+
+@dataclass
+class Row:
+    """One line of the result table; ``ratio`` = value / baseline (higher is better unless noted)."""
+
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    ratio: float | None = None
+    target: str = ""
+    ok: bool | None = None
+
+
+@dataclass
+class WrkResult:
+    """Requests per second and latency percentiles in milliseconds."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx_3xx: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not become ready")
+
+
+@dataclass
+class Server:
+    """A server subprocess listening on 127.0.0.1:``port``."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def peak_rss_mb(self) -> float:
+        """Peak resident set size (VmHWM) of the server process, in MiB."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        match = re.search(r"VmHWM:\s+(\d+) kB", status)
+        return int(match.group(1)) / 1024 if match else float("nan")
+
+
+@contextmanager
+def uvicorn_server(
+    target: str, *, env: Mapping[str, str] | None = None, factory: bool = True, ready_path: str = "/"
+) -> Iterator[Server]:
+    """Run ``uvicorn target`` (uvloop + httptools, no access log) like production does."""
+    port = free_port()
+    cmd = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    if factory:
+        cmd.append("--factory")
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env)
+    server = Server(proc=proc, port=port)
+    try:
+        wait_ready(server.base + ready_path)
+        yield server
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: int = DURATION_S,
+    headers: Mapping[str, str] | None = None,
+    connections: int = CONNECTIONS,
+) -> WrkResult:
+    """Run wrk against ``url`` and parse requests/s and latency percentiles."""
+    exe = shutil.which("wrk")
+    if exe is None:
+        raise SystemExit("wrk is not installed: `apt-get install wrk` (make bench does this)")
+    cmd = [exe, "-t", str(THREADS), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+
+    def pct(p: str) -> float:
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)", out, re.M)
+        if not m:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    return WrkResult(rps=rps, p50_ms=pct("50"), p99_ms=pct("99"), non_2xx_3xx=int(non.group(1)) if non else 0)
+
+
+def service_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment for the real service: SQLite under ``tmp``, production middleware on."""
+    env = {
+        "IMI_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+        "IMI_KEYS_DIR": str(tmp / "keys"),
+        "IMI_WEBHOOK_TARGETS": "loopback",
+        # The limiter runs, with a limit the benchmark does not reach.
+        "IMI_RATE_LIMIT_READS": "1000000000/minute",
+        "IMI_RATE_LIMIT_STRICT": "1000000000/minute",
+        "IMI_LOG_LEVEL": "WARNING",
+    }
+    env.update(extra)
+    return env
+
+
+def prepare_sample_database(tmp: Path) -> dict[str, str]:
+    """Migrate a fresh SQLite database under ``tmp`` and load the sample data; returns its env."""
+    env = service_env(tmp)
+    subprocess.run(
+        [PYTHON, "-m", "service.cli", "migrate"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [PYTHON, "-m", "service.cli", "load-sample"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+    )
+    return env
+
+
+@contextmanager
+def temp_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="imi-bench-") as tmp:
+        yield Path(tmp)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
