@@ -1,5 +1,431 @@
-"""Standards routes (placeholder until the standards domain lands)."""
+"""Standards routes (DESIGN §3 "Standards"): thin handlers over ``service.py``.
 
-from fastapi import APIRouter
+Full-version, ``/current`` and clause reads are ``async``: a cache hit is
+answered from memory without a database session (``cache.py``); a miss is
+built in the thread pool. A bearer token is looked at only when the answer
+depends on it (a draft that the public cannot see), so published content is
+answered the same with or without one.
+"""
 
-router = APIRouter(prefix="/v1", tags=["standards"])
+from __future__ import annotations
+
+import contextlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from service import http
+from service.db import session_scope
+from service.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
+from service.errors import NotFound
+from service.jsonutil import dumps
+from service.standards import cache as cache_mod
+from service.standards import render, service
+from service.standards.cache import CacheKey, Entry
+from service.standards.schemas import (
+    ClauseView,
+    DiffPublic,
+    DocumentList,
+    DocumentPublic,
+    DraftCreate,
+    DraftReplace,
+    PublishRequest,
+    TranslationPublic,
+    TranslationPut,
+    VersionList,
+    VersionPublic,
+    normalise_language,
+)
+
+router = APIRouter(prefix="/v1/standards", tags=["standards"])
+
+LangQuery = Annotated[
+    str | None,
+    Query(
+        description="BCP 47 language tag; without a translation the source language is served "
+        "(see `Content-Language`). Malformed: 422."
+    ),
+]
+Slug = Annotated[str, Path(description="document slug, e.g. `training-standards`")]
+VersionPath = Annotated[str, Path(description="`major.minor`, e.g. `2.0`")]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="the ETag you last read")]
+
+_REPRESENTATIONS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The representation; `Accept: text/markdown` or `text/html` (an embeddable fragment) "
+        "give the other forms. `ETag`, `Last-Modified`, `Content-Language` are sent.",
+        "content": {
+            "text/markdown": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    },
+    304: {"description": "Not modified (`If-None-Match` / `If-Modified-Since`)"},
+    404: {"description": "Unknown document, version or clause (drafts are 404 for the public)"},
+    406: {"description": "None of JSON, Markdown, HTML is acceptable"},
+    422: {"description": "Malformed `lang`"},
+}
+_NO_STORE = "no-store"
+
+
+def _base(request: Request) -> str:
+    return str(request.app.state.settings.public_base_url)
+
+
+def _is_editor(request: Request, session: Any) -> bool:
+    """Whether the request carries a valid token with ``standards:write`` (401 for a bad token)."""
+    header = request.headers.get("authorization")
+    if not header:
+        return False
+    scheme, _, token = header.partition(" ")
+    principal = optional_principal(
+        request,
+        session,
+        request.app.state.settings,
+        request.app.state.keys,
+        token.strip() if scheme.lower() == "bearer" and token.strip() else None,
+    )
+    return principal is not None and principal.has("standards:write")
+
+
+def _respond(request: Request, entry: Entry) -> Response:
+    extra = {"Content-Language": entry.content_language}
+    if entry.content_location:
+        extra["Content-Location"] = entry.content_location
+    return http.conditional_response(
+        request.headers,
+        entry.body,
+        media_type=entry.media_type,
+        etag=entry.etag,
+        cache_control=entry.cache_control,
+        last_modified=entry.last_modified,
+        headers=extra,
+    )
+
+
+def _build(
+    request: Request, slug: str, version: str, lang: str | None, media: str, clause: str | None
+) -> Entry:
+    """Render one representation from the database (blocking)."""
+    base = _base(request)
+    with contextlib.contextmanager(session_scope)(request.app.state.engine, readonly=True) as session:
+
+        def load(editor: bool) -> service.VersionView:
+            if clause is not None:
+                return service.clause_view(
+                    session=session,
+                    slug=slug,
+                    version=version,
+                    key=clause,
+                    lang=lang,
+                    editor=editor,
+                    base_url=base,
+                )
+            return service.version_view(
+                session=session, slug=slug, version=version, lang=lang, editor=editor, base_url=base
+            )
+
+        try:
+            view = load(False)
+        except NotFound:
+            if not _is_editor(request, session):
+                raise
+            view = load(True)
+    rep = view.representation
+    body = render.render_clause(rep, media) if clause is not None else render.render_version(rep, media)
+    if not view.cacheable:
+        cache_control = http.CACHE_PRIVATE
+    elif version == "current":
+        cache_control = http.CACHE_SHORT
+    else:
+        cache_control = http.CACHE_IMMUTABLE_VERSION
+    location = None
+    if version == "current":
+        location = service.version_url(None, slug, view.version) + (f"/clauses/{clause}" if clause else "")
+    return Entry(
+        body=body,
+        etag=render.representation_etag(media, view.language, view.status, body),
+        media_type=media,
+        content_language=view.language,
+        cache_control=cache_control,
+        last_modified=view.last_modified,
+        version=view.version,
+        status=view.status,
+        content_location=location,
+    )
+
+
+async def _serve(
+    request: Request, slug: str, version: str, lang: str | None, clause: str | None = None
+) -> Response:
+    """Negotiate, then answer from the cache or build, store and answer."""
+    media = http.negotiate(request.headers.get("accept"), render.OFFERED)
+    tag = normalise_language(lang) if lang is not None else None
+    cache = cache_mod.for_app(request.app)
+    key = CacheKey(slug, version if clause is None else f"{version}/clauses/{clause}", tag or "", media)
+    entry = cache.get(key)
+    if entry is None:
+        epoch = cache.epoch
+        entry = await run_in_threadpool(_build, request, slug, version, tag, media, clause)
+        if entry.cache_control != http.CACHE_PRIVATE:
+            cache.put(key, entry, epoch=epoch)
+    return _respond(request, entry)
+
+
+def _write_response(
+    view: service.VersionView, *, status_code: int = 200, location: str | None = None
+) -> Response:
+    headers = {"ETag": view.json_etag(), "Cache-Control": _NO_STORE, "Content-Language": view.language}
+    if location:
+        headers["Location"] = location
+    return Response(
+        render.render_version(view.representation, http.JSON),
+        status_code=status_code,
+        media_type=http.JSON,
+        headers=headers,
+    )
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+@router.get("", response_model=DocumentList, summary="Standards documents")
+def list_documents(
+    request: Request,
+    session: SessionDep,
+    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Response:
+    """Every document with its current version number (`current_version`)."""
+    size = http.clamp_limit(limit)
+    position = http.decode_cursor(cursor)
+    after = str(position.get("after")) if position else None
+    rows = service.list_documents(session=session, base_url=_base(request), after=after, limit=size + 1)
+    page = rows[:size]
+    next_cursor = http.encode_cursor({"after": page[-1]["slug"]}) if len(rows) > size else None
+    headers = {}
+    if next_cursor:
+        headers["Link"] = http.next_link(
+            _base(request), "/v1/standards", [("cursor", next_cursor), ("limit", size)]
+        )
+    return http.json_response(request.headers, {"data": page, "next_cursor": next_cursor}, headers=headers)
+
+
+@router.get("/{slug}", response_model=DocumentPublic, summary="Document metadata and links")
+def get_document(request: Request, session: SessionDep, slug: Slug) -> Response:
+    """The document, its current version and released version numbers."""
+    return http.json_response(
+        request.headers, service.document(session=session, slug=slug, base_url=_base(request))
+    )
+
+
+@router.get(
+    "/{slug}/current", response_model=VersionPublic, responses=_REPRESENTATIONS, summary="The current version"
+)
+async def get_current(request: Request, slug: Slug, lang: LangQuery = None) -> Response:
+    """The current version in full (`Cache-Control: public, max-age=60`; `Content-Location` names it)."""
+    return await _serve(request, slug, "current", lang)
+
+
+@router.get("/{slug}/versions", response_model=VersionList, summary="All versions")
+def list_versions(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    slug: Slug,
+    limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Response:
+    """Every version, ascending; drafts only for callers with `standards:write`."""
+    editor = principal is not None and principal.has("standards:write")
+    size = http.clamp_limit(limit)
+    position = http.decode_cursor(cursor)
+    after = str(position.get("after")) if position else None
+    rows = service.list_versions(
+        session=session, slug=slug, editor=editor, base_url=_base(request), after=after, limit=size + 1
+    )
+    page = rows[:size]
+    next_cursor = http.encode_cursor({"after": page[-1]["version"]}) if len(rows) > size else None
+    headers = {"Vary": "Accept, Accept-Encoding, Authorization"}
+    if next_cursor:
+        headers["Link"] = http.next_link(
+            _base(request), f"/v1/standards/{slug}/versions", [("cursor", next_cursor), ("limit", size)]
+        )
+    return http.json_response(
+        request.headers,
+        {"data": page, "next_cursor": next_cursor},
+        cache_control=http.CACHE_PRIVATE if editor else http.CACHE_SHORT,
+        headers=headers,
+    )
+
+
+@router.get(
+    "/{slug}/versions/{version}",
+    response_model=VersionPublic,
+    responses=_REPRESENTATIONS,
+    summary="One version",
+)
+async def get_version(request: Request, slug: Slug, version: VersionPath, lang: LangQuery = None) -> Response:
+    """One version in full (`public, max-age=3600`); drafts: editors only (`private, no-cache`)."""
+    return await _serve(request, slug, version, lang)
+
+
+@router.get(
+    "/{slug}/versions/{version}/clauses/{key}",
+    response_model=ClauseView,
+    responses=_REPRESENTATIONS,
+    summary="One clause",
+)
+async def get_clause(
+    request: Request,
+    slug: Slug,
+    version: VersionPath,
+    key: Annotated[str, Path(description="stable clause key, e.g. `A1.2`")],
+    lang: LangQuery = None,
+) -> Response:
+    """One clause with its section and regional notes."""
+    return await _serve(request, slug, version, lang, clause=key)
+
+
+@router.get("/{slug}/diff", response_model=DiffPublic, summary="Clause-level diff between two versions")
+def get_diff(
+    request: Request,
+    session: SessionDep,
+    principal: OptionalPrincipal,
+    slug: Slug,
+    from_: Annotated[str, Query(alias="from", description="a version, e.g. `1.0`")],
+    to: Annotated[str, Query(description="a version, e.g. `2.0`")],
+) -> Response:
+    """Added, removed, modified and moved clauses from `from` to `to` (either direction)."""
+    http.negotiate(request.headers.get("accept"), [http.JSON])
+    editor = principal is not None and principal.has("standards:write")
+    body, immutable = service.diff(
+        session=session, slug=slug, from_version=from_, to_version=to, editor=editor
+    )
+    return http.json_response(
+        request.headers,
+        body,
+        cache_control=http.CACHE_IMMUTABLE_VERSION if immutable else http.CACHE_PRIVATE,
+    )
+
+
+# --- writes (scope standards:write) ---------------------------------------------------------------
+
+
+@router.post("/{slug}/versions", status_code=201, response_model=VersionPublic, summary="New draft")
+def create_draft(
+    request: Request, session: SessionDep, editor: StandardsWrite, slug: Slug, body: DraftCreate
+) -> Response:
+    """Create draft `version`; `based_on` copies that version's content. `document` creates the document."""
+    view = service.create_draft(
+        session=session,
+        slug=slug,
+        version=body.version,
+        based_on=body.based_on,
+        new_document=body.document,
+        actor=editor,
+        base_url=_base(request),
+    )
+    location = service.version_url(_base(request), slug, view.version)
+    return _write_response(view, status_code=201, location=location)
+
+
+@router.put("/{slug}/versions/{version}", response_model=VersionPublic, summary="Replace a draft")
+def replace_draft(
+    request: Request,
+    session: SessionDep,
+    editor: StandardsWrite,
+    slug: Slug,
+    version: VersionPath,
+    body: DraftReplace,
+    if_match: IfMatch = None,
+) -> Response:
+    """Replace a draft with its edited representation; `If-Match` required (428/412); published: 409."""
+    view = service.replace_draft(
+        session=session,
+        slug=slug,
+        version=version,
+        body=body,
+        if_match=if_match,
+        actor=editor,
+        base_url=_base(request),
+    )
+    return _write_response(view)
+
+
+@router.post("/{slug}/versions/{version}/publish", response_model=VersionPublic, summary="Publish a draft")
+def publish_version(
+    request: Request,
+    session: SessionDep,
+    editor: StandardsWrite,
+    slug: Slug,
+    version: VersionPath,
+    body: PublishRequest | None = None,
+    if_match: IfMatch = None,
+) -> Response:
+    """Publish a draft; the previous current version is superseded. Emits `standards.version.published`."""
+    view = service.publish(
+        session=session,
+        slug=slug,
+        version=version,
+        actor=editor,
+        effective_from=body.effective_from if body else None,
+        summary=body.summary if body else None,
+        if_match=if_match,
+        base_url=_base(request),
+    )
+    return _write_response(view)
+
+
+@router.post(
+    "/{slug}/versions/{version}/withdraw", response_model=VersionPublic, summary="Withdraw a version"
+)
+def withdraw_version(
+    request: Request,
+    session: SessionDep,
+    editor: StandardsWrite,
+    slug: Slug,
+    version: VersionPath,
+    if_match: IfMatch = None,
+) -> Response:
+    """Withdraw a published version; the previous one becomes current again.
+
+    Emits `standards.version.withdrawn`."""
+    view = service.withdraw(
+        session=session, slug=slug, version=version, actor=editor, if_match=if_match, base_url=_base(request)
+    )
+    return _write_response(view)
+
+
+@router.put(
+    "/{slug}/versions/{version}/translations/{lang}",
+    response_model=TranslationPublic,
+    responses={201: {"description": "Created (on a published version: published at once)"}},
+    summary="Put a translation",
+)
+def put_translation(
+    request: Request,
+    session: SessionDep,
+    editor: StandardsWrite,
+    slug: Slug,
+    version: VersionPath,
+    lang: Annotated[str, Path(description="BCP 47 tag, e.g. `de`, `pt-BR`")],
+    body: TranslationPut,
+) -> Response:
+    """A draft's translation is editable; on a published version it is published at once.
+
+    A published translation never changes (a second `PUT` is 409)."""
+    rep, created = service.put_translation(
+        session=session,
+        slug=slug,
+        version=version,
+        language=lang,
+        body=body,
+        actor=editor,
+        base_url=_base(request),
+    )
+    headers = {"Cache-Control": _NO_STORE, "Content-Language": rep["language"]}
+    if created:
+        headers["Location"] = rep["links"]["version"]
+    return Response(dumps(rep), status_code=201 if created else 200, media_type=http.JSON, headers=headers)

@@ -1,0 +1,241 @@
+"""In-memory cache of serialised standards representations (PERFORMANCE.md).
+
+Published versions never change their content, so their bodies are
+serialised once per (document, version, requested language, media type) and
+then served as bytes. Only non-draft representations are stored.
+
+Keys come from :func:`request_key`, a pure function of the request path,
+query string and ``Accept`` header, so an ASGI fast path in front of the app
+can look entries up before any routing:
+
+- ``/v1/standards/{slug}/versions/{version}`` -> ``CacheKey(slug, version, lang, media)``
+- ``/v1/standards/{slug}/current`` -> ``CacheKey(slug, "current", lang, media)``;
+  the entry records the version it resolved to.
+
+The version's status is not part of the key: every status change (publish,
+supersede, withdraw) and every published translation emits a
+``standards.*`` event, and every such event clears the whole cache, so an
+entry never outlives the status it was rendered with.
+
+Invalidation:
+
+- in this process, :func:`_on_commit` clears every live cache after the
+  commit of any ``standards.*`` event (``events.service.on_commit``);
+- across replicas, :meth:`RepresentationCache.refresh_generation` (run every
+  0.5–1 s by the app's lifespan) compares the newest standards event
+  sequence with the one it saw last and clears on a change, so a publish on
+  one replica is served by every replica within ~1 s;
+- a request that started reading before a clear cannot store what it read
+  (the ``epoch`` argument of :meth:`RepresentationCache.put`).
+
+All methods are thread-safe (one lock; the critical sections are dict
+operations).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from service.errors import NotAcceptable, Unprocessable
+from service.events import service as events
+from service.events.models import Event
+from service.http import http_date, negotiate
+from service.standards.render import OFFERED
+from service.standards.schemas import normalise_language
+
+PREFIX = "/v1/standards/"
+#: Upper bound on entries; beyond it the cache is cleared (bodies are ~30 KB, so ~120 MB worst case).
+MAX_ENTRIES = 4096
+
+
+class CacheKey(NamedTuple):
+    """``slug``, ``version`` (``"2.0"`` or ``"current"``), requested ``lang`` (normalised, ``""``
+    when absent) and the negotiated ``media`` type."""
+
+    slug: str
+    version: str
+    lang: str
+    media: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One serialised representation and the headers that go with it.
+
+    ``last_modified`` is an aware datetime (``Last-Modified`` and
+    ``If-Modified-Since``); ``version``/``status`` say what was rendered;
+    ``content_location`` names the version a ``/current`` entry resolved to.
+    """
+
+    body: bytes
+    etag: str
+    media_type: str
+    content_language: str
+    cache_control: str
+    last_modified: dt.datetime | None
+    version: str
+    status: str
+    content_location: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """Response headers other than ``Content-Type``/``Content-Length``."""
+        out = {
+            "ETag": self.etag,
+            "Cache-Control": self.cache_control,
+            "Content-Language": self.content_language,
+            "Vary": "Accept, Accept-Encoding",
+        }
+        if self.last_modified is not None:
+            out["Last-Modified"] = http_date(self.last_modified)
+        if self.content_location:
+            out["Content-Location"] = self.content_location
+        return out
+
+
+class RepresentationCache:
+    """A small thread-safe map ``CacheKey -> Entry`` with generation-based invalidation."""
+
+    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[CacheKey, Entry] = {}
+        self._max = max_entries
+        #: Bumped by every clear; a reader passes the epoch it started in to :meth:`put`.
+        self.epoch = 0
+        #: The newest standards event sequence this cache has seen (``None`` before the first refresh).
+        self.generation: int | None = None
+        _live.add(self)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: CacheKey) -> Entry | None:
+        """The entry for ``key``, or ``None``."""
+        return self._entries.get(key)
+
+    def put(self, key: CacheKey, entry: Entry, *, epoch: int | None = None) -> bool:
+        """Store ``entry`` unless the cache was cleared since ``epoch`` (then it may be stale).
+
+        Returns whether it was stored.
+        """
+        with self._lock:
+            if epoch is not None and epoch != self.epoch:
+                return False
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[key] = entry
+            return True
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self._entries.clear()
+            self.epoch += 1
+
+    def note_sequence(self, sequence: int) -> None:
+        """A standards event with ``sequence`` committed here: clear and remember it."""
+        with self._lock:
+            self._entries.clear()
+            self.epoch += 1
+            if self.generation is None or sequence > self.generation:
+                self.generation = sequence
+
+    def refresh_generation(self, engine: Engine) -> bool:
+        """Clear when another process committed a standards event since the last call.
+
+        Reads ``SELECT max(sequence) FROM events WHERE type LIKE 'standards.%'``
+        (other domains' events do not change these representations). Returns
+        whether the cache was cleared. Blocking: run it in a thread.
+        """
+        with engine.connect() as conn:
+            value = conn.execute(
+                sa.select(sa.func.max(Event.sequence)).where(sa.column("type").like("standards.%"))  # type: ignore[arg-type]
+            ).scalar()
+        latest = int(value or 0)
+        with self._lock:
+            if latest == self.generation:
+                return False
+            self._entries.clear()
+            self.epoch += 1
+            self.generation = latest
+            return True
+
+
+_live: weakref.WeakSet[RepresentationCache] = weakref.WeakSet()
+
+
+def _on_commit(event: Event) -> None:
+    if event.type.startswith("standards."):
+        for cache in list(_live):
+            cache.note_sequence(event.sequence)
+
+
+events.on_commit(_on_commit)
+
+
+def for_app(app: Any) -> RepresentationCache:
+    """The app's cache at ``app.state.standards_cache``, created on first use."""
+    cache = getattr(app.state, "standards_cache", None)
+    if cache is None:
+        with _create_lock:
+            cache = getattr(app.state, "standards_cache", None)
+            if cache is None:
+                cache = RepresentationCache()
+                app.state.standards_cache = cache
+    return cache
+
+
+_create_lock = threading.Lock()
+
+
+def lang_param(query: str | bytes) -> str | None:
+    """The raw value of the last ``lang`` query parameter (as FastAPI reads it), or ``None``."""
+    text = query.decode("latin-1") if isinstance(query, bytes) else query
+    value = None
+    for name, item in parse_qsl(text, keep_blank_values=True):
+        if name == "lang":
+            value = item
+    return value
+
+
+def request_key(path: str, query: str | bytes, accept: str | None) -> CacheKey | None:
+    """The cache key of a ``GET`` of ``/current`` or ``/versions/{version}``, or ``None``.
+
+    ``None`` when the path is not one of those, the ``lang`` is malformed or
+    nothing offered is acceptable: the app answers those (422, 406, …).
+    """
+    if not path.startswith(PREFIX):
+        return None
+    parts = path[len(PREFIX) :].split("/")
+    if len(parts) == 2 and parts[1] == "current" and parts[0]:
+        slug, version = parts[0], "current"
+    elif len(parts) == 3 and parts[1] == "versions" and parts[0] and parts[2]:
+        slug, version = parts[0], parts[2]
+    else:
+        return None
+    return key_for(slug, version, lang_param(query), accept)
+
+
+def key_for(slug: str, version: str, lang: str | None, accept: str | None) -> CacheKey | None:
+    """The key for already-split parts; ``None`` for a malformed ``lang`` or an unacceptable ``Accept``."""
+    try:
+        media = negotiate(accept, OFFERED)
+        tag = normalise_language(lang) if lang is not None else ""
+    except (NotAcceptable, Unprocessable):
+        return None
+    return CacheKey(slug, version, tag, media)
+
+
+def entry_headers(entry: Entry, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The entry's headers plus ``extra``."""
+    out = entry.headers()
+    out.update(extra or {})
+    return out
