@@ -114,7 +114,7 @@ def version_markdown(rep: dict[str, Any]) -> bytes:
             lines += [
                 f"### {_md_inline(clause['key'])}",
                 "",
-                f"_{clause['kind']} · {clause['applies_to']}_",
+                _md_kind(clause),
                 "",
             ]
             lines += [clause["text"].strip(), ""]

@@ -9,7 +9,6 @@ answered the same with or without one.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -17,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service import http
-from service.db import session_scope
+from service.db import transaction
 from service.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
 from service.errors import NotFound
 from service.jsonutil import dumps
@@ -109,7 +108,7 @@ def _build(
 ) -> Entry:
     """Render one representation from the database (blocking)."""
     base = _base(request)
-    with contextlib.contextmanager(session_scope)(request.app.state.engine, readonly=True) as session:
+    with transaction(request.app.state.engine, readonly=True) as session:
 
         def load(editor: bool) -> service.VersionView:
             if clause is not None:
