@@ -95,6 +95,14 @@ def optional_principal(
                 headers={"WWW-Authenticate": _challenge("invalid_request")},
             )
         return None
+    # fastapi's base ``OAuth2`` scheme hands over the whole header value ("Bearer <token>").
+    scheme, _, credentials = token.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        raise Unauthorized(
+            "Use the Bearer scheme with an access token from /v1/oauth/token.",
+            headers={"WWW-Authenticate": _challenge("invalid_request")},
+        )
+    token = credentials.strip()
     try:
         claims = verify_access_token(keys, token, issuer=settings.public_base_url)
     except TokenError as exc:
