@@ -168,6 +168,39 @@ _STATUS_CODES = {
 }
 
 
+#: Seconds a client should wait before retrying while the database is unreachable.
+DB_RETRY_AFTER_S = 5
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean "the database cannot be reached or used right now".
+
+    SQLAlchemy's ``OperationalError`` (connection refused or dropped, server
+    shutting down, SQLite busy), ``InterfaceError``, ``DisconnectionError``,
+    pool exhaustion (``sqlalchemy.exc.TimeoutError``) and any DBAPI error that
+    invalidated its connection. They are transient: a 503 with ``Retry-After``.
+    """
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(
+        exc,
+        sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError | sa_exc.TimeoutError,
+    ):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def database_unavailable_response() -> Response:
+    """The 503 problem sent while the database is unreachable (with ``Retry-After``)."""
+    return problem_response(
+        503,
+        ServiceUnavailable.title,
+        "The database is unreachable; retry shortly.",
+        code=ServiceUnavailable.code,
+        headers={"Retry-After": str(DB_RETRY_AFTER_S)},
+    )
+
+
 def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict[str, Any]]]:
     errors = []
     malformed = False
@@ -215,8 +248,27 @@ def install_handlers(app: FastAPI) -> None:
         cls = _STATUS_CODES[status]
         return problem_response(status, cls.title, detail, code=cls.code, extra={"errors": errors})
 
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        # The message only: SQLAlchemy's str() may carry statement parameters.
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.url.path, exc.__class__.__name__
+        )
+        return database_unavailable_response()
+
+    from sqlalchemy import exc as sa_exc
+
+    for db_error in (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.DisconnectionError,
+        sa_exc.TimeoutError,
+    ):
+        app.add_exception_handler(db_error, _database_unavailable)
+
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:
+        if is_database_unavailable(exc):
+            return await _database_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             500,

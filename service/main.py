@@ -13,13 +13,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import errors
+from service import edge, errors, retention
+from service.audit_router import router as audit_router
 from service.auth.router import router as auth_router
 from service.config import Settings, get_settings
 from service.db import make_engine
 from service.events.router import router as events_router
 from service.idempotency import IdempotencyMiddleware
 from service.middleware import BodyLimit, HeadAsGet
+from service.observability import configure_logging
 from service.ops import router as ops_router
 from service.registry.router import router as registry_router
 from service.security import KeyStore
@@ -86,13 +88,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
+    app.include_router(audit_router)
 
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)
+    # Outermost: security headers and CORS, request id + metrics + logs, rate limits.
+    edge.install(app, settings)
+    retention.register_jobs(settings)
     return app
 
 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory service.main:app_from_env``."""
-    return create_app(get_settings())
+    settings = get_settings()
+    # Each uvicorn worker process configures its own JSON logging.
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,261 @@
+"""The outermost layer: security headers, CORS, and the client address behind proxies.
+
+- Every response gets ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
+  no-referrer``, ``X-Frame-Options: DENY``, a Content-Security-Policy (strict
+  for the API, one that lets Swagger UI and ReDoc load on ``/docs`` and
+  ``/redoc``) and, when ``IMI_PUBLIC_BASE_URL`` is https, HSTS (RFC 6797).
+- CORS (Fetch standard): reads are open to every origin — ``GET``/``HEAD``
+  responses carry ``Access-Control-Allow-Origin: *`` and expose ``ETag``,
+  ``Link``, ``Content-Language`` and the rate-limit headers, and a preflight
+  for ``GET``/``HEAD`` is answered here. Writes are closed: their responses
+  carry no CORS header and their preflight is refused (403 problem, no
+  ``Access-Control-Allow-*``). ``Authorization`` is not an allowed request
+  header, so browsers on other sites cannot send bearer tokens either.
+- The client address: the direct peer, unless the peer is one of
+  ``IMI_TRUSTED_PROXIES``; then the right-most ``X-Forwarded-For`` address
+  that is not itself a trusted proxy. It replaces ``scope["client"]``, so the
+  rate limiter, the logs and the handlers all see the same address.
+
+Everything is precomputed bytes; a request costs one list concatenation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.config import Settings
+from service.errors import problem_body
+
+Header = tuple[bytes, bytes]
+
+#: The API answers JSON, Markdown and HTML fragments meant for embedding by
+#: other sites' servers: nothing in them may load or run anything.
+CSP_API = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+#: FastAPI's /docs (Swagger UI) and /redoc load their bundles from jsDelivr
+#: and start them with an inline script.
+CSP_DOCS = (
+    b"default-src 'none'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+    b"font-src https://fonts.gstatic.com; img-src 'self' data: https://fastapi.tiangolo.com "
+    b"https://cdn.redoc.ly; connect-src 'self'; worker-src blob:; frame-ancestors 'none'; "
+    b"base-uri 'none'; form-action 'none'"
+)
+DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+HSTS = b"max-age=31536000"
+
+#: Methods a cross-origin page may use.
+CORS_METHODS = frozenset({"GET", "HEAD"})
+#: Request headers a cross-origin read may send (beyond the CORS-safelisted ones).
+CORS_ALLOW_HEADERS = b"Accept, Accept-Language, If-None-Match, If-Modified-Since, X-Request-ID"
+#: Response headers a cross-origin page may read (beyond the CORS-safelisted ones).
+CORS_EXPOSE_HEADERS = (
+    b"ETag, Link, Content-Language, Retry-After, RateLimit-Limit, RateLimit-Remaining, "
+    b"RateLimit-Reset, RateLimit-Policy, X-Request-ID"
+)
+PREFLIGHT_MAX_AGE = b"86400"
+
+
+def security_headers(*, https: bool, docs: bool = False) -> list[Header]:
+    """The security headers of every response (``docs`` selects the CSP for /docs)."""
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"no-referrer"),
+        (b"x-frame-options", b"DENY"),
+        (b"content-security-policy", CSP_DOCS if docs else CSP_API),
+    ]
+    if https:
+        headers.append((b"strict-transport-security", HSTS))
+    return headers
+
+
+CORS_READ_HEADERS: list[Header] = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", CORS_EXPOSE_HEADERS),
+]
+
+
+class TrustedProxies:
+    """Resolve the client address from the peer and ``X-Forwarded-For``.
+
+    ``entries`` are IP addresses or CIDR networks (``10.0.0.0/8``, ``::1``);
+    anything else is compared as a literal host string. With no entries the
+    peer is always the client.
+    """
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.names: set[str] = set()
+        for entry in entries:
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.names.add(entry)
+        self._memo: dict[str, int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.networks or self.names)
+
+    def _classify(self, host: str) -> int:
+        """0: not an IP address, 1: an untrusted address, 2: a trusted proxy (memoised)."""
+        known = self._memo.get(host)
+        if known is not None:
+            return known
+        kind = 2 if host in self.names else 0
+        if not kind:
+            try:
+                addr = ipaddress.ip_address(host)
+            except ValueError:
+                addr = None
+            if addr is not None:
+                if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+                    addr = addr.ipv4_mapped
+                kind = 2 if any(addr in net for net in self.networks) else 1
+        if len(self._memo) > 4096:  # bounded: forwarded chains are attacker-controlled
+            self._memo.clear()
+        self._memo[host] = kind
+        return kind
+
+    def is_trusted(self, host: str) -> bool:
+        """True when ``host`` is a trusted proxy."""
+        return self._classify(host) == 2
+
+    def client(self, peer: str, forwarded_for: list[bytes]) -> str:
+        """The client address for a request from ``peer`` with these ``X-Forwarded-For`` values.
+
+        Walks the forwarded chain right to left (nearest hop first) and returns
+        the first address that is not a trusted proxy; a malformed entry ends
+        the walk there (it cannot be trusted to name anyone). Untrusted peers'
+        headers are ignored entirely.
+        """
+        if self._classify(peer) != 2 or not forwarded_for:
+            return peer
+        if len(forwarded_for) == 1:
+            hops = forwarded_for[0].decode("latin-1").split(",")
+        else:
+            hops = b",".join(forwarded_for).decode("latin-1").split(",")
+        client = peer
+        for hop in reversed(hops):
+            hop = hop.strip()
+            if not hop:
+                continue
+            kind = self._classify(hop)
+            if kind == 0:
+                break
+            client = hop
+            if kind == 1:
+                break
+        return client
+
+
+class Edge:
+    """Pure ASGI: security headers on every response, CORS for reads, client address."""
+
+    def __init__(self, app: ASGIApp, *, https: bool, trusted_proxies: Iterable[str] = ()) -> None:
+        self.app = app
+        self.proxies = TrustedProxies(trusted_proxies)
+        base = security_headers(https=https)
+        docs = security_headers(https=https, docs=True)
+        self._read = base + CORS_READ_HEADERS
+        self._write = base
+        self._docs = docs + CORS_READ_HEADERS
+        self._preflight_ok = [
+            *base,
+            *CORS_READ_HEADERS,
+            (b"access-control-allow-methods", b"GET, HEAD"),
+            (b"access-control-allow-headers", CORS_ALLOW_HEADERS),
+            (b"access-control-max-age", PREFLIGHT_MAX_AGE),
+            (b"cache-control", b"public, max-age=86400"),
+            (b"vary", b"Access-Control-Request-Method, Access-Control-Request-Headers"),
+        ]
+        body = problem_body(
+            403,
+            "Forbidden",
+            "Cross-origin requests may only read (GET, HEAD); writes need a server-side client.",
+            "cors-refused",
+        )
+        self._preflight_refused = (
+            [
+                *base,
+                (b"content-type", b"application/problem+json"),
+                (b"cache-control", b"no-store"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+            body,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.proxies:
+            client = scope.get("client")
+            if client:
+                forwarded = [v for k, v in scope["headers"] if k == b"x-forwarded-for"]
+                address = self.proxies.client(client[0], forwarded)
+                if address != client[0]:
+                    scope["client"] = (address, 0)
+        method = scope["method"]
+        if method == "GET" or method == "HEAD":
+            extra = self._docs if scope["path"] in DOCS_PATHS else self._read
+        elif method == "OPTIONS" and await self._preflight(scope, send):
+            return
+        else:
+            extra = self._write
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _preflight(self, scope: Scope, send: Send) -> bool:
+        """Answer a CORS preflight; ``False`` for a plain ``OPTIONS`` (left to the app)."""
+        origin = requested = None
+        for name, value in scope["headers"]:
+            if name == b"origin":
+                origin = value
+            elif name == b"access-control-request-method":
+                requested = value
+        if origin is None or requested is None:
+            return False
+        if requested.decode("latin-1").strip() in CORS_METHODS:
+            await send({"type": "http.response.start", "status": 204, "headers": self._preflight_ok})
+            await send({"type": "http.response.body", "body": b""})
+            return True
+        headers, body = self._preflight_refused
+        await send({"type": "http.response.start", "status": 403, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
+
+
+def install(app: Any, settings: Settings) -> None:
+    """Wrap ``app`` (a FastAPI app) in the edge stack, outermost first:
+    :class:`Edge` → :class:`~service.observability.RequestObservability` →
+    :class:`~service.ratelimit.RateLimit` → the layers added before this call.
+
+    Also registers ``GET /metrics`` and keeps the request statistics in
+    ``app.state.http_stats``. Call it after every other ``add_middleware``.
+    """
+    from service.observability import HttpStats, RequestObservability
+    from service.observability import router as metrics_router
+    from service.ratelimit import RateLimit
+
+    app.state.http_stats = stats = HttpStats()
+    app.include_router(metrics_router)
+    app.add_middleware(
+        RateLimit,
+        reads=settings.rate_limit_reads,
+        strict=settings.rate_limit_strict,
+        storage=settings.rate_limit_storage,
+    )
+    app.add_middleware(RequestObservability, stats=stats)
+    app.add_middleware(
+        Edge,
+        https=settings.public_base_url.startswith("https://"),
+        trusted_proxies=settings.trusted_proxy_list,
+    )
