@@ -1,5 +1,421 @@
-"""Registry routes (placeholder until the registry lands)."""
+"""Registry routes (DESIGN §3 "Registry"): schools, alignment, affiliation, verification."""
 
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter(prefix="/v1", tags=["registry"])
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request
+from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from service.deps import KeysDep, OptionalPrincipal, RegistryWrite, SchoolActor, SessionDep, SettingsDep
+from service.errors import Unprocessable
+from service.http import (
+    CACHE_SHORT,
+    JSON,
+    clamp_limit,
+    decode_cursor,
+    encode_cursor,
+    json_response,
+    next_link,
+    none_match,
+)
+from service.registry import affiliation, alignment, search, service
+from service.registry.changes import ChangeClock
+from service.registry.models import School
+from service.registry.schemas import (
+    Affiliation,
+    AlignmentAction,
+    AlignmentStatement,
+    CredentialCheck,
+    CredentialVerdict,
+    HistoryList,
+    SchoolCreate,
+    SchoolList,
+    SchoolPublic,
+    SchoolUpdate,
+    VerifyResult,
+    country_code,
+)
+from service.registry.verify import Verifier, match
+
+
+@asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    # The publish listener and the lapse job find this app's settings through its engine.
+    service.configure(engine=app.state.engine, settings=app.state.settings)
+    yield
+
+
+router = APIRouter(prefix="/v1", tags=["registry"], lifespan=_lifespan)
+
+#: Private representations (with ``contact``) are for one caller only.
+CACHE_PRIVATE_NO_STORE = "private, no-store"
+
+IfMatch = Annotated[str | None, Header(description="ETag of the school you last read")]
+
+
+def _school_response(
+    request: Request,
+    school: School,
+    *,
+    base_url: str,
+    private: bool,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = service.public_dict(school, base_url=base_url, private=private)
+    hdrs = {"ETag": service.etag(school, private=private)}
+    if private:
+        hdrs["Vary"] = "Authorization"
+    hdrs.update(headers or {})
+    return json_response(
+        request.headers,
+        body,
+        cache_control=CACHE_PRIVATE_NO_STORE if private else CACHE_SHORT,
+        status_code=status_code,
+        headers=hdrs,
+    )
+
+
+# --- schools ---------------------------------------------------------------------------------
+
+
+@router.get("/schools", response_model=SchoolList, summary="Search the registry")
+def list_schools(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    q: Annotated[str | None, Query(description="Words, each a prefix of a word of the name or city")] = None,
+    country: Annotated[str | None, Query(description="ISO 3166-1 alpha-2")] = None,
+    programme: Annotated[str | None, Query(description="e.g. MBSR")] = None,
+    language: Annotated[str | None, Query(description="BCP 47; `de` also finds `de-CH`")] = None,
+    status: Annotated[str | None, Query(description="Alignment status")] = None,
+    limit: Annotated[int | None, Query(description="1–200, default 50")] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
+) -> Response:
+    """Schools in name order, filtered; delisted schools only for stewards.
+
+    ``q`` matches when every word of the query is a prefix of some word of
+    the school's name, alternate names or city, after folding case, accents,
+    width, compatibility forms and the Turkish i.
+    """
+    filters = search.parse_filters(
+        q=q, country=country, programme=programme, language=language, status=status
+    )
+    size = clamp_limit(limit)
+    steward = service.is_steward(principal)
+    rows, next_cursor = search.search(
+        session=session, filters=filters, include_delisted=steward, cursor=cursor, limit=size
+    )
+    base = settings.public_base_url
+    headers: dict[str, str] = {}
+    if next_cursor is not None:
+        params = [
+            ("q", q),
+            ("country", country),
+            ("programme", programme),
+            ("language", language),
+            ("status", status),
+            ("limit", size),
+            ("cursor", next_cursor),
+        ]
+        headers["Link"] = next_link(base, "/v1/schools", params)
+    body = {"data": [service.public_dict(s, base_url=base) for s in rows], "next_cursor": next_cursor}
+    if steward:
+        headers["Vary"] = "Authorization"
+    return json_response(
+        request.headers, body, cache_control="private, no-cache" if steward else CACHE_SHORT, headers=headers
+    )
+
+
+@router.post("/schools", status_code=201, response_model=SchoolPublic, summary="List a new school (steward)")
+def create_school(
+    request: Request, body: SchoolCreate, session: SessionDep, settings: SettingsDep, steward: RegistryWrite
+) -> Response:
+    """Create a school (alignment status ``none``); emits ``school.listed``.
+    The response includes the private ``contact`` (it is the steward's own view)."""
+    school = service.create_school(
+        session=session, data=body, actor=steward, base_url=settings.public_base_url
+    )
+    location = service.school_url(settings.public_base_url, school.id)
+    return _school_response(
+        request,
+        school,
+        base_url=settings.public_base_url,
+        private=True,
+        status_code=201,
+        headers={"Location": location},
+    )
+
+
+@router.get("/schools/{school_id}", response_model=SchoolPublic, summary="One school")
+def get_school(
+    request: Request, school_id: str, session: SessionDep, settings: SettingsDep, principal: OptionalPrincipal
+) -> Response:
+    """The public profile (``Cache-Control: public, max-age=60``). A steward, or the
+    school's own client, also sees ``contact`` (then ``private, no-store``).
+    A delisted school is 410 for everyone else."""
+    school = service.visible_school(session=session, school_id=school_id, principal=principal)
+    private = service.may_act_for(principal, school_id)
+    return _school_response(request, school, base_url=settings.public_base_url, private=private)
+
+
+@router.patch("/schools/{school_id}", response_model=SchoolPublic, summary="Edit a school (merge patch)")
+def patch_school(
+    request: Request,
+    school_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: SchoolActor,
+    patch: Annotated[SchoolUpdate, Body(media_type="application/merge-patch+json")],
+    if_match: IfMatch = None,
+) -> Response:
+    """JSON merge patch (RFC 7396); ``If-Match`` required (428 without, 412 when stale).
+    A ``school:self`` client may edit only its own school (403)."""
+    school = service.update_school(
+        session=session,
+        school_id=school_id,
+        patch=patch,
+        actor=actor,
+        if_match=if_match,
+        base_url=settings.public_base_url,
+    )
+    return _school_response(request, school, base_url=settings.public_base_url, private=True)
+
+
+@router.post("/schools/{school_id}/delist", response_model=SchoolPublic, summary="Delist a school (steward)")
+def delist_school(
+    request: Request,
+    school_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    steward: RegistryWrite,
+    if_match: IfMatch = None,
+) -> Response:
+    """Remove the school from the public registry; emits ``school.delisted``."""
+    school = service.delist_school(
+        session=session,
+        school_id=school_id,
+        actor=steward,
+        if_match=if_match,
+        base_url=settings.public_base_url,
+    )
+    return _school_response(request, school, base_url=settings.public_base_url, private=True)
+
+
+@router.delete(
+    "/schools/{school_id}/contact", status_code=204, summary="Erase private contact data (steward)"
+)
+def erase_contact(school_id: str, session: SessionDep, steward: RegistryWrite) -> Response:
+    """Erase the school's private ``contact``; 204."""
+    service.erase_contact(session=session, school_id=school_id, actor=steward)
+    return Response(status_code=204)
+
+
+# --- alignment --------------------------------------------------------------------------------
+
+
+@router.post(
+    "/schools/{school_id}/alignment", response_model=SchoolPublic, summary="State or renew alignment"
+)
+def state_alignment(
+    request: Request,
+    school_id: str,
+    body: AlignmentStatement,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: SchoolActor,
+    if_match: IfMatch = None,
+) -> Response:
+    """The school itself or a steward states alignment with a published version
+    (422 otherwise); the status becomes ``aligned``. 409 for a suspended school
+    acting itself. Answers the school."""
+    school = alignment.state_alignment(
+        session=session,
+        school_id=school_id,
+        statement=body,
+        actor=actor,
+        if_match=if_match,
+        base_url=settings.public_base_url,
+    )
+    return _school_response(request, school, base_url=settings.public_base_url, private=True)
+
+
+@router.post(
+    "/schools/{school_id}/alignment/withdraw", response_model=SchoolPublic, summary="Withdraw alignment"
+)
+def withdraw_alignment(
+    request: Request,
+    school_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    actor: SchoolActor,
+    body: AlignmentAction | None = None,
+    if_match: IfMatch = None,
+) -> Response:
+    """The school itself or a steward withdraws the alignment (status ``withdrawn``)."""
+    school = alignment.withdraw_alignment(
+        session=session,
+        school_id=school_id,
+        actor=actor,
+        reason=body.reason if body else None,
+        if_match=if_match,
+        base_url=settings.public_base_url,
+    )
+    return _school_response(request, school, base_url=settings.public_base_url, private=True)
+
+
+@router.post(
+    "/schools/{school_id}/alignment/suspend",
+    response_model=SchoolPublic,
+    summary="Suspend alignment (steward)",
+)
+def suspend_alignment(
+    request: Request,
+    school_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    steward: RegistryWrite,
+    body: AlignmentAction | None = None,
+    if_match: IfMatch = None,
+) -> Response:
+    """Suspend the alignment; the school cannot change it itself until a steward acts."""
+    school = alignment.suspend_alignment(
+        session=session,
+        school_id=school_id,
+        actor=steward,
+        reason=body.reason if body else None,
+        if_match=if_match,
+        base_url=settings.public_base_url,
+    )
+    return _school_response(request, school, base_url=settings.public_base_url, private=True)
+
+
+@router.get("/schools/{school_id}/alignment/history", response_model=HistoryList, summary="Alignment history")
+def alignment_history(
+    request: Request,
+    school_id: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: OptionalPrincipal,
+    limit: Annotated[int | None, Query(description="1–200, default 50")] = None,
+    cursor: Annotated[str | None, Query()] = None,
+) -> Response:
+    """Every statement and status change, oldest first. ``actor`` is a role
+    (``school``, ``steward``, ``system``), never a client id."""
+    service.visible_school(session=session, school_id=school_id, principal=principal)
+    size = clamp_limit(limit)
+    position = decode_cursor(cursor)
+    after = position.get("after") if position else None
+    if position is not None and not isinstance(after, int):
+        raise Unprocessable("The cursor is not one this API issued.")
+    rows = alignment.history(session=session, school_id=school_id, after=after, limit=size + 1)
+    page = rows[:size]
+    next_cursor = encode_cursor({"after": page[-1].id}) if len(rows) > size else None
+    headers: dict[str, str] = {}
+    if next_cursor:
+        headers["Link"] = next_link(
+            settings.public_base_url,
+            f"/v1/schools/{school_id}/alignment/history",
+            [("limit", size), ("cursor", next_cursor)],
+        )
+    body = {"data": [alignment.history_dict(r) for r in page], "next_cursor": next_cursor}
+    return json_response(request.headers, body, cache_control=CACHE_SHORT, headers=headers)
+
+
+# --- verification ---------------------------------------------------------------------------
+
+
+@router.get(
+    "/schools/{school_id}/affiliation",
+    response_model=Affiliation,
+    tags=["verification"],
+    summary="Is this school affiliated now? (signed)",
+)
+async def get_affiliation(school_id: str, request: Request) -> Response:
+    """``affiliated`` is true only for a listed school whose status is ``aligned`` or
+    ``reaffirmation_due``. Every school gets a signed credential, negative answers
+    and delisted schools too. Served from an in-process cache that follows every
+    change of the school (see ``registry/affiliation.py``)."""
+    cache = affiliation.cache_for(request.app.state)
+    entry = cache.fresh(school_id)
+    if entry is None:
+        entry = await run_in_threadpool(cache.get, school_id)
+    if none_match(request.headers.get("if-none-match"), entry.etag):
+        headers = {k: v for k, v in entry.headers.items() if k != "Content-Type"}
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, headers=entry.headers, media_type=JSON)
+
+
+def _verifier(request: Request) -> Verifier:
+    state = request.app.state
+    found = getattr(state, "imi_verifier", None)
+    if found is None:
+        found = Verifier(ChangeClock(state.engine))
+        state.imi_verifier = found
+    return found
+
+
+@router.get("/verify", response_model=VerifyResult, tags=["verification"], summary="Which school is this?")
+def verify_school(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    name: Annotated[str | None, Query(max_length=500)] = None,
+    country: Annotated[str | None, Query(max_length=10)] = None,
+    website: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """Up to 10 listed schools that best match, with a score (0–1) and the reasons;
+    ``chosen`` marks the one that is clearly best (score ≥ 0.9, no other ≥ 0.9).
+    Names are compared folded, alternate names count; websites by registrable
+    domain (Public Suffix List). At least ``name`` or ``website`` is needed (422)."""
+    if not (name and name.strip()) and not (website and website.strip()):
+        raise Unprocessable("Give at least `name` or `website`.")
+    code = None
+    if country:
+        try:
+            code = country_code(country)
+        except ValueError as exc:
+            raise Unprocessable(f"`country`: {exc}", extra={"parameter": "country"}) from None
+    index = _verifier(request).index(session)
+    found = match(index, name=name, country=code, website=website)
+    schools = {
+        s.id: s for s in session.exec(select(School).where(col(School.id).in_([m.school_id for m in found])))
+    }
+    data: list[dict[str, Any]] = []
+    for m in found:
+        school = schools.get(m.school_id)
+        if school is None or school.listing != "listed":
+            continue  # delisted since the index was built
+        data.append(
+            {
+                "school": service.public_dict(school, base_url=settings.public_base_url),
+                "score": m.score,
+                "chosen": m.chosen,
+                "reason": m.reason,
+            }
+        )
+    return json_response(request.headers, {"data": data}, cache_control="no-cache")
+
+
+@router.post(
+    "/credentials/verify",
+    response_model=CredentialVerdict,
+    tags=["verification"],
+    summary="Check a presented affiliation credential",
+)
+def verify_credential(
+    request: Request, body: CredentialCheck, settings: SettingsDep, keys: KeysDep
+) -> Response:
+    """200 ``{"valid", "reason", "claims"}``: ``reason`` names the first failing check
+    (``alg_not_allowed``, ``unknown_kid``, ``bad_signature``, ``expired``,
+    ``not_yet_valid``, ``wrong_issuer``, ``too_large``, ``malformed``, …) or ``valid``."""
+    verdict = affiliation.check_credential(
+        keys=keys, credential=body.credential, issuer=settings.public_base_url
+    )
+    return json_response(request.headers, verdict, cache_control="no-store")

@@ -1,0 +1,250 @@
+"""``GET /v1/verify``: which registered school is meant by a name, a country and a website?
+
+The one module that knows the fuzzy matcher (rapidfuzz) and the Public Suffix
+List (``publicsuffixlist``, bundled with the package: nothing is downloaded at
+run time; unknown TLDs follow the list's default rule ``*``).
+
+Scoring (0.0–1.0), per candidate school:
+
+- name: ``token_sort_ratio`` of the folded query against the school's folded
+  name and each alternate name (the best counts): word order, case, accents,
+  width and the Turkish i do not matter; typos cost in proportion.
+- website: the registrable domains (``www.example.co.uk/x`` → ``example.co.uk``)
+  are equal or not; scheme, ``www.``, path and case never matter.
+- Both given: a domain match lifts the score to ``0.9 + 0.1 × name``; a
+  mismatch caps it at ``0.85 × name``. Website only: 1.0 on a match.
+- A country that differs multiplies the score by 0.7.
+
+A candidate is ``chosen`` when its score is ≥ 0.9 and no other candidate
+reaches 0.9. Candidates below 0.5 are not shown.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from publicsuffixlist import PublicSuffixList
+from rapidfuzz import fuzz, process
+
+from service.registry import folding
+
+CHOSEN_SCORE = 0.9
+MIN_SCORE = 0.5
+MAX_CANDIDATES = 10
+#: How many name matches the fuzzy search returns before grouping by school.
+_NAME_POOL = 200
+
+
+@lru_cache(maxsize=1)
+def _psl() -> PublicSuffixList:
+    return PublicSuffixList(accept_unknown=True)
+
+
+def host_of(website: str | None) -> str | None:
+    """The lower-case host of a URL or bare domain (``HTTPS://WWW.Example.org/x`` → ``www.example.org``).
+
+    IDNA (``xn--``) labels are decoded so both spellings compare equal; ``None``
+    for anything that has no usable host.
+    """
+    if not website:
+        return None
+    text = unicodedata.normalize("NFKC", website.strip())
+    if len(text) > 2000 or any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in text):
+        return None
+    if "://" not in text:
+        text = "//" + text
+    try:
+        host = urlsplit(text).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.strip(".").casefold()
+    labels = []
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            try:
+                label = label.encode("ascii").decode("idna")
+            except (UnicodeError, ValueError):
+                return None
+        labels.append(label)
+    host = ".".join(labels)
+    if not host or len(host) > 253 or " " in host:
+        return None
+    return host
+
+
+def registrable_domain(website: str | None) -> str | None:
+    """The registrable domain ("eTLD+1") of a URL by the Public Suffix List, e.g.
+    ``https://www.zen.example.co.uk/about`` → ``example.co.uk``; ``None`` when
+    the host is itself a public suffix, an IP address or unusable."""
+    host = host_of(website)
+    if host is None or host.replace(".", "").isdigit() or ":" in host:
+        return None
+    try:
+        found = _psl().privatesuffix(host)
+    except (ValueError, TypeError, UnicodeError):
+        return None
+    return str(found) if found else None
+
+
+# --- the in-memory index -------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """One listed school as the matcher sees it."""
+
+    school_id: str
+    country: str
+    domain: str | None
+    names: list[str]
+
+
+@dataclass
+class MatchIndex:
+    """Folded names of every listed school, for fuzzy search; built from the database
+    and replaced whenever anything public changes."""
+
+    stamp: Any
+    candidates: list[Candidate]
+    choices: list[str] = field(default_factory=list)
+    owners: list[int] = field(default_factory=list)
+    by_domain: dict[str, list[int]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        for index, cand in enumerate(self.candidates):
+            for name in cand.names:
+                self.choices.append(name)
+                self.owners.append(index)
+            if cand.domain:
+                self.by_domain.setdefault(cand.domain, []).append(index)
+
+
+def folded_name(text: str) -> str:
+    """A name reduced to its folded words, single-spaced (what the matcher compares)."""
+    return " ".join(folding.words(text))
+
+
+@dataclass
+class Match:
+    """A scored candidate: the school id, the score and why."""
+
+    school_id: str
+    score: float
+    reason: str
+    chosen: bool = False
+
+
+def match(index: MatchIndex, *, name: str | None, country: str | None, website: str | None) -> list[Match]:
+    """Score the schools of ``index`` against the query; best first, at most 10.
+
+    Empty when neither a usable name nor a usable website was given.
+    """
+    query = folded_name(name)[:300] if name else ""
+    domain = registrable_domain(website) if website else None
+    if not query and not domain:
+        return []
+    name_scores: dict[int, tuple[float, str]] = {}
+    if query:
+        hits = process.extract(
+            query, index.choices, scorer=fuzz.token_sort_ratio, limit=_NAME_POOL, score_cutoff=40
+        )
+        for _choice, score, position in hits:
+            owner = index.owners[position]
+            best = name_scores.get(owner)
+            if best is None or score / 100 > best[0]:
+                name_scores[owner] = (score / 100, index.choices[position])
+    pool = set(name_scores)
+    if domain:
+        pool.update(index.by_domain.get(domain, ()))
+    results: list[Match] = []
+    for owner in pool:
+        cand = index.candidates[owner]
+        reasons: list[str] = []
+        name_score, matched = name_scores.get(owner, (0.0, ""))
+        if query:
+            reasons.append(f"name {name_score:.2f} ({matched!r})" if matched else "name does not match")
+        if domain:
+            same = cand.domain == domain
+            reasons.append("website domain matches" if same else "website domain differs")
+            if not query:
+                score = 1.0 if same else 0.0
+            else:
+                score = 0.9 + 0.1 * name_score if same else 0.85 * name_score
+        else:
+            score = name_score
+        if country:
+            if cand.country == country:
+                reasons.append("country matches")
+            else:
+                score *= 0.7
+                reasons.append(f"country differs ({cand.country})")
+        score = round(min(1.0, score), 3)
+        if score >= MIN_SCORE:
+            results.append(Match(school_id=cand.school_id, score=score, reason="; ".join(reasons)))
+    results.sort(key=lambda m: (-m.score, m.school_id))
+    results = results[:MAX_CANDIDATES]
+    strong = [m for m in results if m.score >= CHOSEN_SCORE]
+    if len(strong) == 1:
+        strong[0].chosen = True
+    return results
+
+
+# --- building the index and answering ------------------------------------------------------
+
+
+class Verifier:
+    """The per-application matcher: keeps a :class:`MatchIndex` and rebuilds it when
+    the :class:`~service.registry.changes.ChangeClock` says something changed."""
+
+    def __init__(self, clock: Any) -> None:
+        self.clock = clock
+        self._index: MatchIndex | None = None
+        self._lock = threading.Lock()
+
+    def index(self, session: Any) -> MatchIndex:
+        """The current index (built from ``session`` when stale)."""
+        import sqlalchemy as sa
+        from sqlmodel import col
+
+        from service.registry.models import School
+
+        stamp = self.clock.current()
+        current = self._index
+        if current is not None and current.stamp == stamp:
+            return current
+        with self._lock:
+            if self._index is not None and self._index.stamp == stamp:
+                return self._index
+            rows = session.execute(
+                sa.select(
+                    col(School.id),
+                    col(School.country),
+                    col(School.website_domain),
+                    col(School.name),
+                    col(School.alternate_names),
+                )
+                .where(col(School.listing) == "listed")
+                .order_by(col(School.id))
+            ).all()
+            candidates = []
+            for school_id, country, domain, school_name, alternates in rows:
+                names = [folded_name(school_name)]
+                names += [folded_name(str(a.get("value", ""))) for a in alternates or []]
+                candidates.append(
+                    Candidate(
+                        school_id=school_id,
+                        country=country,
+                        domain=domain,
+                        names=list(dict.fromkeys(n for n in names if n)),
+                    )
+                )
+            self._index = MatchIndex(stamp=stamp, candidates=candidates)
+            return self._index
