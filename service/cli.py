@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -24,11 +22,9 @@ DEFAULT_OPENAPI = Path("openapi/openapi.json")
 
 
 def _log_setup(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    from service.observability import configure_logging
+
+    configure_logging(settings.log_level)  # JSON lines on stderr
 
 
 def _err(message: str) -> None:
@@ -106,19 +102,82 @@ def serve(
         workers=workers,
         access_log=False,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers propagate to our JSON handler
+        proxy_headers=False,  # X-Forwarded-For is believed only from IMI_TRUSTED_PROXIES (edge.py)
+        server_header=False,
     )
 
 
 @app.command()
-def worker() -> None:
+def worker(
+    heartbeat: Annotated[
+        Path | None, typer.Option(help="touch this file every 10 s while the event loop runs (liveness)")
+    ] = None,
+) -> None:
     """Run the webhook delivery worker alone (stops gracefully on SIGTERM)."""
     import asyncio
 
+    from service import retention
+    from service.observability import touch_heartbeat
     from service.webhooks.worker import run_standalone
 
     settings = get_settings()
     _log_setup(settings)
-    asyncio.run(run_standalone(settings=settings))
+    retention.register_jobs(settings)
+
+    async def main() -> None:
+        beat = asyncio.create_task(touch_heartbeat(heartbeat)) if heartbeat else None
+        try:
+            await run_standalone(settings=settings)
+        finally:
+            if beat is not None:
+                beat.cancel()
+
+    asyncio.run(main())
+
+
+@app.command("export")
+def export_cmd(
+    file: Annotated[Path, typer.Argument(help="the backup file to write (JSON Lines, mode 0600)")],
+    public: Annotated[
+        bool, typer.Option("--public", help="only what the API shows everyone (for sharing, not restoring)")
+    ] = False,
+) -> None:
+    """Write a complete backup of the database (imi-backup format, version 1)."""
+    from service.backup import export_to_file
+    from service.db import make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        summary = export_to_file(engine, file, public=public)
+    finally:
+        engine.dispose()
+    result = {"file": str(file), "public": public, "rows": summary.rows, "total": summary.total}
+    typer.echo(json.dumps(result))
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="a file written by `imi-api export`")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="delete the data already in the database first")
+    ] = False,
+) -> None:
+    """Restore a backup into a migrated, empty database (one transaction)."""
+    from service.backup import BackupError, import_from_file
+    from service.db import make_engine
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        summary = import_from_file(engine, file, replace=replace)
+    except (BackupError, OSError, ValueError) as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    finally:
+        engine.dispose()
+    typer.echo(json.dumps({"file": str(file), "rows": summary.rows, "total": summary.total}))
 
 
 @app.command()

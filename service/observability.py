@@ -20,6 +20,7 @@ headers (``Authorization`` above all), bodies, and private contact details.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import datetime as dt
 import json
 import logging
@@ -32,6 +33,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
+from pathlib import Path
 from queue import SimpleQueue
 from typing import Any, TextIO
 
@@ -213,6 +215,7 @@ class _AccessBuffer:
 
 
 _writer: _Writer | None = None
+_atexit_registered = False
 _buffer: _AccessBuffer | None = None
 _access_logger = logging.getLogger("service.access")
 
@@ -238,7 +241,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     (start uvicorn with ``log_config=None``). Safe to call again (the old
     writer is flushed and stopped).
     """
-    global _writer, _buffer, _access_sink
+    global _writer, _buffer, _access_sink, _atexit_registered
     shutdown_logging()
     writer = _Writer(stream or sys.stderr)
     writer.start()
@@ -254,6 +257,9 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
         logging.getLogger(name).propagate = True
     _writer = writer
     _buffer = _AccessBuffer(writer)
+    if not _atexit_registered:
+        atexit.register(shutdown_logging)
+        _atexit_registered = True
     _access_sink = _buffer if _access_logger.isEnabledFor(logging.INFO) else _drop
 
 
@@ -280,6 +286,18 @@ def shutdown_logging() -> None:
     _writer = None
     _buffer = None
     _access_sink = _access_via_logging
+
+
+async def touch_heartbeat(path: Path, interval_s: float = 10.0) -> None:
+    """Touch ``path`` every ``interval_s`` seconds for as long as the event loop runs.
+
+    A worker's liveness probe checks the file's age (e.g. older than 60 s means
+    the loop is stuck or the process is gone). Cancel the task to stop.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        path.touch()
+        await asyncio.sleep(interval_s)
 
 
 # --- metrics -------------------------------------------------------------------------
@@ -361,8 +379,8 @@ class HttpStats:
         for (method, route), h in sorted(self.hist.items()):
             cumulative = 0.0
             buckets: list[tuple[str, float]] = []
-            for bound, n in zip(DURATION_BUCKETS, h, strict=False):
-                cumulative += n
+            for bound, in_bucket in zip(DURATION_BUCKETS, h, strict=False):
+                cumulative += in_bucket
                 buckets.append((repr(bound), cumulative))
             cumulative += h[len(DURATION_BUCKETS)]
             buckets.append(("+Inf", cumulative))
