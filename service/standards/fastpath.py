@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.http import none_match
-from service.standards.cache import PREFIX, Entry, RepresentationCache, for_app, request_key
+from service.standards.cache import PREFIX, CacheKey, Entry, RepresentationCache, for_app, request_key
 
 log = logging.getLogger("service.standards.fastpath")
 
@@ -77,6 +77,9 @@ class CachedStandardsReads:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self._prepared: dict[object, _Prepared] = {}
+        # (path, query, Accept) -> cache key: parsing the query and negotiating
+        # Accept cost more than the rest of a hit; clients repeat the same few.
+        self._keys: dict[tuple[str, bytes, str | None], CacheKey | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -98,7 +101,13 @@ class CachedStandardsReads:
                 inm = value.decode("latin-1")
             elif name == b"if-modified-since":
                 ims = value
-        key = request_key(scope["path"], scope["query_string"], accept)
+        memo = (scope["path"], scope["query_string"], accept)
+        if memo in self._keys:
+            key = self._keys[memo]
+        else:
+            if len(self._keys) > 4096:
+                self._keys.clear()
+            key = self._keys[memo] = request_key(*memo)
         entry = cache.get(key) if key is not None else None
         if entry is None or key is None:
             await self.app(scope, receive, send)
