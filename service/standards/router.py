@@ -77,13 +77,9 @@ def _is_editor(request: Request, session: Any) -> bool:
     header = request.headers.get("authorization")
     if not header:
         return False
-    scheme, _, token = header.partition(" ")
+    # Same path as the OptionalPrincipal dependency (it takes the raw header value).
     principal = optional_principal(
-        request,
-        session,
-        request.app.state.settings,
-        request.app.state.keys,
-        token.strip() if scheme.lower() == "bearer" and token.strip() else None,
+        request, session, request.app.state.settings, request.app.state.keys, header
     )
     return principal is not None and principal.has("standards:write")
 

@@ -7,12 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi import Request
 from fastapi.testclient import TestClient
-
-from service.config import Settings
-from service.deps import oauth2_scheme
-from service.main import create_app
 
 SLUG = "demo"
 
@@ -208,19 +203,3 @@ def demo(api: Api) -> Api:
     api.release("1.0", DEMO_V1)
     api.release("2.0", DEMO_V2)
     return api
-
-
-def _bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer`` header (``None`` for other schemes)."""
-    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-@pytest.fixture
-def app(settings: Settings) -> Any:
-    # TEMPORARY: fastapi's OAuth2 base scheme (deps.oauth2_scheme) returns the whole
-    # "Bearer …" header value, so every token is "malformed"; reported to the lead.
-    # Remove this fixture once deps.py strips the scheme itself.
-    application = create_app(settings)
-    application.dependency_overrides[oauth2_scheme] = _bearer_token
-    return application
