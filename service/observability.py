@@ -255,6 +255,9 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # httpx logs every request URL at INFO; webhook URLs may carry tokens in their query.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
     _writer = writer
     _buffer = _AccessBuffer(writer)
     if not _atexit_registered:
