@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""
     events_retention_days: int = 400
 
+    #: argon2 parameter profile for client secrets (argon2.profiles); tests use CHEAPEST.
+    secret_hash_profile: str = "RFC_9106_LOW_MEMORY"
+
     # Process wiring set by `imi-api serve` flags (not part of the public table).
     in_process_worker: bool = Field(default=True, description="run the delivery worker in-process")
     log_level: str = "INFO"

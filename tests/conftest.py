@@ -143,6 +143,8 @@ def settings(db_url: str, keys_dir: Path, settings_overrides: dict[str, Any]) ->
         "in_process_worker": False,
         "rate_limit_reads": "100000/minute",
         "rate_limit_strict": "100000/minute",
+        # Client secrets: the cheapest argon2 profile (the default costs ~0.5 s per hash here).
+        "secret_hash_profile": "CHEAPEST",
     }
     values.update(settings_overrides)
     return Settings(**values)

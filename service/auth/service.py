@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
@@ -17,10 +17,26 @@ from service.db import utcnow
 from service.errors import NotFound, Unprocessable
 from service.ids import new_id
 
-_hasher = PasswordHasher()
+_profile = "RFC_9106_LOW_MEMORY"
+_hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
 # A hash of a random secret: unknown client ids cost as much as known ones,
 # so response timing does not tell which client ids exist.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+
+
+def configure_hasher(profile: str) -> None:
+    """Hash new secrets with the argon2 parameter profile ``profile`` (``argon2.profiles``).
+
+    Existing hashes keep verifying: each hash carries its own parameters.
+    Raises ``ValueError`` for an unknown profile name.
+    """
+    global _hasher, _DUMMY_HASH, _profile
+    params = getattr(profiles, profile, None)
+    if not profile.isupper() or params is None:
+        raise ValueError(f"unknown argon2 profile {profile!r}")
+    if profile != _profile:
+        _hasher, _profile = PasswordHasher.from_parameters(params), profile
+        _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
 
 
 @dataclass(frozen=True)
