@@ -2,8 +2,8 @@
 
 Policies:
 - ``strict`` (``IMI_RATE_LIMIT_STRICT``, default ``120/minute``): ``/v1/verify``
-  and the token endpoint ``/v1/oauth/token`` — the fuzzy matcher and argon2
-  are the expensive paths.
+  and the token endpoint ``/v1/oauth/token``, each path with its own budget —
+  the fuzzy matcher and argon2 are the expensive paths.
 - ``reads`` (``IMI_RATE_LIMIT_READS``, default ``600/minute``): every other
   request, authenticated writes included. A token is not checked before
   limiting (that would make signature verification the attack surface, and a
@@ -51,21 +51,23 @@ _WARN_EVERY_S = 30.0
 
 @dataclass(frozen=True)
 class Policy:
-    """A named limit: ``amount`` requests per ``window`` seconds."""
+    """A named limit: ``amount`` requests per ``window`` seconds, counted in ``bucket``."""
 
     name: str
+    bucket: str
     amount: int
     window: int
     limit_header: bytes
     policy_header: bytes
 
     @classmethod
-    def from_setting(cls, name: str, value: str) -> Policy:
+    def from_setting(cls, name: str, value: str, bucket: str | None = None) -> Policy:
         """Parse ``limits`` notation (``600/minute``, ``10 per second``)."""
         item: RateLimitItem = parse(value)
         window = int(item.get_expiry())
         return cls(
             name=name,
+            bucket=bucket or name,
             amount=int(item.amount),
             window=window,
             limit_header=str(item.amount).encode(),
@@ -133,9 +135,11 @@ class RateLimit:
     ) -> None:
         self.app = app
         self.reads = Policy.from_setting("reads", reads)
-        self.strict = Policy.from_setting("strict", strict)
         self.counter = Counter(storage)
-        self._policies: dict[str, Policy | None] = {p: self.strict for p in strict_paths}
+        # Each strict path has its own budget: verifying names does not use up token requests.
+        self._policies: dict[str, Policy | None] = {
+            p: Policy.from_setting("strict", strict, bucket=f"strict{p}") for p in strict_paths
+        }
         self._policies.update({p: None for p in exempt_paths})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,7 +154,7 @@ class RateLimit:
         address = client[0] if client else "unknown"
         now = time.time()
         window = int(now // policy.window)
-        key = f"{policy.name}/{address}/{window}"
+        key = f"{policy.bucket}/{address}/{window}"
         sync = self.counter.sync_storage
         if sync is not None:  # memory://: no I/O, no coroutine
             count: int | None = sync.incr(key, policy.window)
