@@ -104,7 +104,8 @@ class Entry:
 class RepresentationCache:
     """A small thread-safe map ``CacheKey -> Entry`` with generation-based invalidation."""
 
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int = MAX_ENTRIES, *, listen: bool = True) -> None:
+        """``listen=False``: not cleared by this process's commits (only by :meth:`refresh_generation`)."""
         self._lock = threading.Lock()
         self._entries: dict[CacheKey, Entry] = {}
         self._max = max_entries
@@ -112,7 +113,8 @@ class RepresentationCache:
         self.epoch = 0
         #: The newest standards event sequence this cache has seen (``None`` before the first refresh).
         self.generation: int | None = None
-        _live.add(self)
+        if listen:
+            _live.add(self)
 
     def __len__(self) -> int:
         return len(self._entries)
