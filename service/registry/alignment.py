@@ -114,7 +114,7 @@ def _guard_suspended(school: School, actor: Principal) -> None:
     if school.alignment_status == "suspended" and not registry.is_steward(actor):
         raise Conflict(
             "The school's alignment is suspended: only a registry steward can change it now.",
-            extra={"status": "suspended"},
+            extra={"alignment_status": "suspended"},
         )
 
 
@@ -190,7 +190,7 @@ def withdraw_alignment(
     if school.alignment_status in ("none", "withdrawn"):
         raise Conflict(
             f"There is no alignment to withdraw (status {school.alignment_status}).",
-            extra={"status": school.alignment_status},
+            extra={"alignment_status": school.alignment_status},
         )
     previous = school.alignment_status
     school.alignment_status = "withdrawn"
@@ -222,7 +222,9 @@ def suspend_alignment(
     school = registry.get_school(session=session, school_id=school_id, lock=True)
     registry.check_precondition(school, if_match, required=False)
     if school.alignment_status == "suspended":
-        raise Conflict("The school's alignment is already suspended.", extra={"status": "suspended"})
+        raise Conflict(
+            "The school's alignment is already suspended.", extra={"alignment_status": "suspended"}
+        )
     previous = school.alignment_status
     school.alignment_status = "suspended"
     school.reaffirmation_due_by = None

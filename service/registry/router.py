@@ -17,12 +17,14 @@ from service.http import (
     CACHE_SHORT,
     JSON,
     clamp_limit,
+    conditional_response,
     decode_cursor,
     encode_cursor,
     json_response,
     next_link,
     none_match,
 )
+from service.jsonutil import dumps
 from service.registry import affiliation, alignment, search, service
 from service.registry.changes import ChangeClock
 from service.registry.models import School
@@ -72,9 +74,11 @@ def _school_response(
     if private:
         hdrs["Vary"] = "Authorization"
     hdrs.update(headers or {})
-    return json_response(
+    return conditional_response(
         request.headers,
-        body,
+        dumps(body),
+        media_type=JSON,
+        etag=hdrs.pop("ETag"),
         cache_control=CACHE_PRIVATE_NO_STORE if private else CACHE_SHORT,
         status_code=status_code,
         headers=hdrs,
