@@ -2,7 +2,10 @@
 
 Published versions never change their content, so their bodies are
 serialised once per (document, version, requested language, media type) and
-then served as bytes. Only non-draft representations are stored.
+then served as bytes. Only non-draft representations are stored, and only
+for requests without ``lang`` or whose ``lang`` is served as asked (a
+fallback such as ``?lang=fr`` -> ``en`` is rendered each time, so arbitrary
+tags cannot fill the memory).
 
 Keys come from :func:`request_key`, a pure function of the request path,
 query string and ``Accept`` header, so an ASGI fast path in front of the app
@@ -44,6 +47,7 @@ from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from service.errors import NotAcceptable, Unprocessable
 from service.events import service as events
@@ -159,7 +163,7 @@ class RepresentationCache:
         """
         with engine.connect() as conn:
             value = conn.execute(
-                sa.select(sa.func.max(Event.sequence)).where(sa.column("type").like("standards.%"))  # type: ignore[arg-type]
+                sa.select(sa.func.max(col(Event.sequence))).where(col(Event.type).like("standards.%"))
             ).scalar()
         latest = int(value or 0)
         with self._lock:

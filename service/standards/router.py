@@ -163,7 +163,9 @@ async def _serve(
     if entry is None:
         epoch = cache.epoch
         entry = await run_in_threadpool(_build, request, slug, version, tag, media, clause)
-        if entry.cache_control != http.CACHE_PRIVATE:
+        # Only languages that are served as asked are stored: arbitrary well-formed tags that
+        # fall back (?lang=xx-…) must not be able to fill the memory with copies.
+        if entry.cache_control != http.CACHE_PRIVATE and tag in (None, entry.content_language):
             cache.put(key, entry, epoch=epoch)
     return _respond(request, entry)
 

@@ -43,6 +43,8 @@ def test_published_reads_are_served_from_memory_and_dropped_on_publish(demo: Api
     assert entry.etag == first.headers["etag"]
     c.get(f"{DOC}/versions/1.0", headers={"Accept": "text/html"})
     assert cache.get(CacheKey("demo", "1.0", "", HTML)) is not None
+    c.get(f"{DOC}/versions/1.0", params={"lang": "fr"})
+    assert cache.get(CacheKey("demo", "1.0", "fr", JSON)) is None  # fallbacks are not stored
     # drafts are never cached
     demo.draft("3.0", based_on="2.0")
     c.get(f"{DOC}/versions/3.0", headers=demo.headers)
