@@ -1,0 +1,228 @@
+"""``imi-api export`` / ``import``: a lossless round trip on both databases, mode 0600,
+``--public`` without private data, and refusals (public file, truncated file, other
+schema revision, non-empty database)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from service import audit
+from service.backup import BackupError, export_to_file, import_from_file
+from service.db import make_engine, session_scope, utcnow
+from service.events.service import emit
+from service.idempotency import IdempotencyKey
+from service.main import create_app
+from service.models import metadata
+from service.sample.loader import load_sample
+from tests.conftest import BASE_URL, _fresh_pg
+
+CONTACT_EMAIL = "office@zen-zuerich.example"
+CONTACT_PHONE = "+41 44 555 01 02"
+
+
+@pytest.fixture
+def second_db_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another freshly migrated, empty database on the same backend as ``db_url``."""
+    if db_url.startswith("sqlite"):
+        path = tmp_path / "second.sqlite"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url, drop = _fresh_pg(request.getfixturevalue("pg_template"))
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture
+def populated(
+    client: TestClient, engine: Any, settings: Any, auth: Callable[..., dict[str, str]], session_factory: Any
+) -> dict[str, Any]:
+    """The sample guidelines, schools (one with contact details, one delisted), a draft,
+    clients, audit entries, an idempotency record with a binary body."""
+    assert load_sample(engine=engine, settings=settings)
+    steward = auth("registry:write")
+    editor = auth("standards:write")
+    made = {}
+    for name, country in (("Zen Zürich", "CH"), ("Māori Mindfulness", "NZ"), ("東京マインドフルネス", "JP")):
+        r = client.post(
+            "/v1/schools",
+            json={
+                "name": name,
+                "country": country,
+                "contact": {"email": CONTACT_EMAIL, "phone": CONTACT_PHONE},
+            },
+            headers=steward,
+        )
+        assert r.status_code == 201, r.text
+        made[name] = r.json()["id"]
+    r = client.post(f"/v1/schools/{made['Māori Mindfulness']}/delist", headers=steward)
+    assert r.status_code == 200, r.text
+    r = client.post("/v1/standards/training-standards/versions", json={"version": "2.1"}, headers=editor)
+    assert r.status_code == 201, r.text
+    with session_factory() as s:
+        audit.record(s, actor="cli", action="test.backup", target="x", details={"n": 1, "ü": "ß"})
+        emit(s, "school.updated", {"id": made["Zen Zürich"]})
+        s.add(
+            IdempotencyKey(
+                client_id="cli_x",
+                key="k1",
+                request_hash="0" * 64,
+                status=201,
+                headers=[["content-type", "application/json"]],
+                body=b"\x00\xffbinary",
+                created_at=utcnow(),
+            )
+        )
+    return made
+
+
+def _rows(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = json.loads(lines[0])
+    assert header["format"] == "imi-backup" and header["version"] == 1
+    return lines[1:]
+
+
+def _count(url: str, table: str) -> int:
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_round_trip_loses_nothing(
+    populated: dict[str, Any],
+    engine: Any,
+    second_db_url: str,
+    tmp_path: Path,
+    settings: Any,
+    session_factory: Any,
+) -> None:
+    first = tmp_path / "first.jsonl"
+    summary = export_to_file(engine, first)
+    assert summary.rows["schools"] == 3
+    assert summary.rows["api_clients"] == 2
+    assert summary.rows["idempotency_keys"] == 1
+    assert summary.rows["standards_versions"] == 3
+    header = json.loads(first.read_text(encoding="utf-8").splitlines()[0])
+    assert header["public"] is False and header["schema_revision"]
+    assert set(header["tables"]) == {t.name for t in metadata.sorted_tables}
+
+    target = make_engine(second_db_url)
+    try:
+        restored = import_from_file(target, first)
+        assert restored.rows == {k: v for k, v in summary.rows.items() if v}
+        second = tmp_path / "second.jsonl"
+        export_to_file(target, second)
+        assert _rows(second) == _rows(first)  # every row, every column, byte for byte
+        # Counters and sequences carry on where the original stopped.
+        last = max(json.loads(line)["row"]["sequence"] for line in _rows(first) if '"table":"events"' in line)
+        for s in session_scope(target):
+            assert emit(s, "school.updated", {"id": "sch_x"}).sequence == last + 1
+            entry = audit.record(s, actor="cli", action="after.import")
+            s.flush()
+            assert entry.id is not None and entry.id > summary.rows["audit_log"]
+    finally:
+        target.dispose()
+
+    # The restored database serves the same data through the API.
+    app = create_app(settings.model_copy(update={"database_url": second_db_url}))
+    with TestClient(app, base_url=BASE_URL) as c:
+        school = c.get(f"/v1/schools/{populated['Zen Zürich']}")
+        assert school.status_code == 200 and school.json()["name"] == "Zen Zürich"
+        assert c.get("/v1/standards/training-standards/current").json()["version"] == "2.0"
+
+
+def test_export_file_is_readable_by_its_owner_only(
+    populated: dict[str, Any], engine: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "backup.jsonl"
+    path.write_text("old")
+    os.chmod(path, 0o644)
+    export_to_file(engine, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".backup")] == []  # no temp file left
+    public = tmp_path / "public.jsonl"
+    export_to_file(engine, public, public=True)
+    assert stat.S_IMODE(public.stat().st_mode) == 0o600
+
+
+def test_public_export_has_no_private_data(populated: dict[str, Any], engine: Any, tmp_path: Path) -> None:
+    path = tmp_path / "public.jsonl"
+    export_to_file(engine, path, public=True)
+    text = path.read_text(encoding="utf-8")
+    header = json.loads(text.splitlines()[0])
+    assert header["public"] is True
+    rows = [json.loads(line) for line in text.splitlines()[1:-1]]
+    tables = {r["table"] for r in rows}
+    assert not tables & {"api_clients", "audit_log", "idempotency_keys"}
+    assert not [t for t in tables if t.startswith("webhook")]
+    for secret in (CONTACT_EMAIL, CONTACT_PHONE, "secret_hash", "argon2", "cli_x"):
+        assert secret not in text
+    schools = [r["row"] for r in rows if r["table"] == "schools"]
+    assert sorted(s["name"] for s in schools) == ["Zen Zürich", "東京マインドフルネス"]  # delisted left out
+    assert all("contact" not in s for s in schools)
+    versions = [r["row"] for r in rows if r["table"] == "standards_versions"]
+    assert sorted(v["version"] for v in versions) == ["1.0", "2.0"]  # the draft left out
+    version_ids = {v["id"] for v in versions}
+    for r in rows:  # nothing that belongs to the draft either
+        if "version_id" in r["row"]:
+            assert r["row"]["version_id"] in version_ids
+    delisted = populated["Māori Mindfulness"]
+    assert not [r for r in rows if r["row"].get("school_id") == delisted]
+    assert any(r["table"] == "events" for r in rows)
+
+
+def test_import_refusals(
+    populated: dict[str, Any], engine: Any, second_db_url: str, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    full = tmp_path / "full.jsonl"
+    export_to_file(engine, full)
+    target = make_engine(second_db_url)
+    try:
+        public = tmp_path / "public.jsonl"
+        export_to_file(engine, public, public=True)
+        with pytest.raises(BackupError, match="public export"):
+            import_from_file(target, public)
+        cut = tmp_path / "cut.jsonl"
+        cut.write_text("\n".join(full.read_text(encoding="utf-8").splitlines()[:-1]) + "\n", encoding="utf-8")
+        with pytest.raises(BackupError, match="cut short"):
+            import_from_file(target, cut)
+        lines = full.read_text(encoding="utf-8").splitlines()
+        header = json.loads(lines[0])
+        header["schema_revision"] = "1999_01_01_0000_other"
+        other = tmp_path / "other.jsonl"
+        other.write_text("\n".join([json.dumps(header), *lines[1:]]) + "\n", encoding="utf-8")
+        with pytest.raises(BackupError, match="schema revision"):
+            import_from_file(target, other)
+        not_ours = tmp_path / "x.jsonl"
+        not_ours.write_text('{"hello": 1}\n')
+        with pytest.raises(BackupError, match="not an imi-backup"):
+            import_from_file(target, not_ours)
+        assert _count(second_db_url, "schools") == 0  # every refusal changed nothing
+    finally:
+        target.dispose()
+    # The source database is not empty: the CLI refuses unless told to replace.
+    refused = cli("import", str(full))
+    assert refused.exit_code == 2
+    assert "not empty" in refused.stderr
+    replaced = cli("import", "--replace", str(full))
+    assert replaced.exit_code == 0, replaced.output
+    assert json.loads(replaced.stdout)["rows"]["schools"] == 3
+    exported = cli("export", str(tmp_path / "cli.jsonl"))
+    assert exported.exit_code == 0, exported.output
+    assert _rows(tmp_path / "cli.jsonl") == _rows(full)

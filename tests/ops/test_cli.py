@@ -1,0 +1,70 @@
+"""``imi-api clients list|revoke|rotate-secret`` and ``export``/``import`` against the test database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import assert_problem
+
+
+def _token(client: TestClient, cid: str, secret: str) -> Any:
+    return client.post("/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
+
+
+def _listed(cli: Callable[..., Any]) -> dict[str, dict[str, Any]]:
+    result = cli("clients", "list")
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    return {row["client_id"]: row for row in rows}
+
+
+def test_clients_rotate_and_revoke_through_the_cli(client: TestClient, cli: Callable[..., Any]) -> None:
+    created = cli("clients", "create", "--name", "Registry steward", "--scope", "registry:write")
+    assert created.exit_code == 0, created.output
+    lines = created.stdout.splitlines()
+    assert len(lines) == 1
+    creds = json.loads(lines[0])
+    cid, first_secret = creds["client_id"], creds["client_secret"]
+    assert _token(client, cid, first_secret).status_code == 200
+
+    listed = _listed(cli)[cid]
+    assert listed == {
+        "client_id": cid,
+        "name": "Registry steward",
+        "scopes": ["registry:write"],
+        "school_id": None,
+        "created_at": listed["created_at"],
+        "revoked_at": None,
+    }
+    assert first_secret not in cli("clients", "list").stdout
+
+    rotated = cli("clients", "rotate-secret", cid)
+    assert rotated.exit_code == 0, rotated.output
+    new = json.loads(rotated.stdout)
+    assert new["client_id"] == cid and new["client_secret"] != first_secret
+    old_try = _token(client, cid, first_secret)
+    assert old_try.status_code == 401 and old_try.json()["error"] == "invalid_client"
+    token = _token(client, cid, new["client_secret"]).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.get("/v1/audit", headers=bearer).status_code == 200
+
+    revoked = cli("clients", "revoke", cid)
+    assert revoked.exit_code == 0, revoked.output
+    assert f"revoked {cid}" in revoked.stderr
+    after = client.get("/v1/audit", headers=bearer)  # the very next request fails
+    assert assert_problem(after, 401)["reason"] == "revoked"
+    assert _token(client, cid, new["client_secret"]).status_code == 401
+    assert _listed(cli)[cid]["revoked_at"] is not None
+    assert cli("clients", "rotate-secret", cid).exit_code == 2  # a revoked client gets no new secret
+
+
+def test_cli_errors_for_unknown_clients(cli: Callable[..., Any]) -> None:
+    for command in ("revoke", "rotate-secret"):
+        result = cli("clients", command, "cli_doesnotexist")
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert "error: no" in result.stderr
