@@ -11,8 +11,10 @@ Scoring (0.0–1.0), per candidate school:
   width and the Turkish i do not matter; typos cost in proportion.
 - website: the registrable domains (``www.example.co.uk/x`` → ``example.co.uk``)
   are equal or not; scheme, ``www.``, path and case never matter.
-- Both given: a domain match lifts the score to ``0.9 + 0.1 × name``; a
-  mismatch caps it at ``0.85 × name``. Website only: 1.0 on a match.
+- Both given: a domain match gives ``0.5 + 0.5 × name`` (so a name scoring
+  0.8 with the right domain reaches 0.9, and two schools sharing a domain are
+  told apart by name); a different domain gives ``0.85 × name``; a school
+  with no website on record ``0.95 × name``. Website only: 1.0 on a match.
 - A country that differs multiplies the score by 0.7.
 
 A candidate is ``chosen`` when its score is ≥ 0.9 and no other candidate
@@ -103,7 +105,7 @@ class Candidate:
     school_id: str
     country: str
     domain: str | None
-    names: list[str]
+    names: list[tuple[str, str]]  # (folded, as written)
 
 
 @dataclass
@@ -114,14 +116,16 @@ class MatchIndex:
     stamp: Any
     candidates: list[Candidate]
     choices: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
     by_domain: dict[str, list[int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         for index, cand in enumerate(self.candidates):
-            for name in cand.names:
-                self.choices.append(name)
+            for folded, written in cand.names:
+                self.choices.append(folded)
+                self.labels.append(written)
                 self.owners.append(index)
             if cand.domain:
                 self.by_domain.setdefault(cand.domain, []).append(index)
@@ -160,7 +164,7 @@ def match(index: MatchIndex, *, name: str | None, country: str | None, website: 
             owner = index.owners[position]
             best = name_scores.get(owner)
             if best is None or score / 100 > best[0]:
-                name_scores[owner] = (score / 100, index.choices[position])
+                name_scores[owner] = (score / 100, index.labels[position])
     pool = set(name_scores)
     if domain:
         pool.update(index.by_domain.get(domain, ()))
@@ -170,14 +174,19 @@ def match(index: MatchIndex, *, name: str | None, country: str | None, website: 
         reasons: list[str] = []
         name_score, matched = name_scores.get(owner, (0.0, ""))
         if query:
-            reasons.append(f"name {name_score:.2f} ({matched!r})" if matched else "name does not match")
+            reasons.append(f"name {name_score:.2f} ({matched})" if matched else "name does not match")
         if domain:
             same = cand.domain == domain
-            reasons.append("website domain matches" if same else "website domain differs")
+            if cand.domain is None:
+                reasons.append("no website on record")
+            else:
+                reasons.append("website domain matches" if same else "website domain differs")
             if not query:
                 score = 1.0 if same else 0.0
+            elif same:
+                score = 0.5 + 0.5 * name_score
             else:
-                score = 0.9 + 0.1 * name_score if same else 0.85 * name_score
+                score = (0.95 if cand.domain is None else 0.85) * name_score
         else:
             score = name_score
         if country:
@@ -236,15 +245,14 @@ class Verifier:
             ).all()
             candidates = []
             for school_id, country, domain, school_name, alternates in rows:
-                names = [folded_name(school_name)]
-                names += [folded_name(str(a.get("value", ""))) for a in alternates or []]
+                written = [school_name, *(str(a.get("value", "")) for a in alternates or [])]
+                names: dict[str, str] = {}
+                for text in written:
+                    folded = folded_name(text)
+                    if folded:
+                        names.setdefault(folded, text)
                 candidates.append(
-                    Candidate(
-                        school_id=school_id,
-                        country=country,
-                        domain=domain,
-                        names=list(dict.fromkeys(n for n in names if n)),
-                    )
+                    Candidate(school_id=school_id, country=country, domain=domain, names=list(names.items()))
                 )
             self._index = MatchIndex(stamp=stamp, candidates=candidates)
             return self._index
