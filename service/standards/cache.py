@@ -2,10 +2,12 @@
 
 Published versions never change their content, so their bodies are
 serialised once per (document, version, requested language, media type) and
-then served as bytes. Only non-draft representations are stored, and only
-for requests without ``lang`` or whose ``lang`` is served as asked (a
-fallback such as ``?lang=fr`` -> ``en`` is rendered each time, so arbitrary
-tags cannot fill the memory).
+then served as bytes. Only non-draft representations are stored. A ``lang``
+that falls back (``?lang=fr`` served in ``en``) is stored once under the
+served language plus a tiny alias ``(…, "fr") -> "en"``, so arbitrary tags
+cannot fill the memory with copies; :meth:`RepresentationCache.lookup`
+follows the alias. Diffs between non-draft versions are stored too (keys
+built by the router, ``version="diff/1.0/2.0"``).
 
 Keys come from :func:`request_key`, a pure function of the request path,
 query string and ``Accept`` header, so an ASGI fast path in front of the app
@@ -92,12 +94,9 @@ class Entry:
 
     def headers(self) -> dict[str, str]:
         """Response headers other than ``Content-Type``/``Content-Length``."""
-        out = {
-            "ETag": self.etag,
-            "Cache-Control": self.cache_control,
-            "Content-Language": self.content_language,
-            "Vary": "Accept, Accept-Encoding",
-        }
+        out = {"ETag": self.etag, "Cache-Control": self.cache_control, "Vary": "Accept, Accept-Encoding"}
+        if self.content_language:
+            out["Content-Language"] = self.content_language
         if self.last_modified is not None:
             out["Last-Modified"] = http_date(self.last_modified)
         if self.content_location:
@@ -112,6 +111,7 @@ class RepresentationCache:
         """``listen=False``: not cleared by this process's commits (only by :meth:`refresh_generation`)."""
         self._lock = threading.Lock()
         self._entries: dict[CacheKey, Entry] = {}
+        self._aliases: dict[CacheKey, str] = {}
         self._max = max_entries
         #: Bumped by every clear; a reader passes the epoch it started in to :meth:`put`.
         self.epoch = 0
@@ -124,8 +124,30 @@ class RepresentationCache:
         return len(self._entries)
 
     def get(self, key: CacheKey) -> Entry | None:
-        """The entry for ``key``, or ``None``."""
+        """The entry stored under exactly ``key``, or ``None`` (no alias resolution)."""
         return self._entries.get(key)
+
+    def lookup(self, key: CacheKey) -> Entry | None:
+        """The entry answering ``key``, following a language fallback alias; ``None`` on a miss.
+
+        This is what a fast path should call with :func:`request_key`'s result.
+        """
+        entry = self._entries.get(key)
+        if entry is None and key.lang:
+            served = self._aliases.get(key)
+            if served is not None:
+                entry = self._entries.get(key._replace(lang=served))
+        return entry
+
+    def put_alias(self, key: CacheKey, served: str, *, epoch: int | None = None) -> bool:
+        """Remember that ``key``'s language is served as ``served`` (its entry is stored under that)."""
+        with self._lock:
+            if epoch is not None and epoch != self.epoch:
+                return False
+            if len(self._aliases) >= self._max:
+                self._aliases.clear()
+            self._aliases[key] = served
+            return True
 
     def put(self, key: CacheKey, entry: Entry, *, epoch: int | None = None) -> bool:
         """Store ``entry`` unless the cache was cleared since ``epoch`` (then it may be stale).
@@ -144,12 +166,14 @@ class RepresentationCache:
         """Drop every entry."""
         with self._lock:
             self._entries.clear()
+            self._aliases.clear()
             self.epoch += 1
 
     def note_sequence(self, sequence: int) -> None:
         """A standards event with ``sequence`` committed here: clear and remember it."""
         with self._lock:
             self._entries.clear()
+            self._aliases.clear()
             self.epoch += 1
             if self.generation is None or sequence > self.generation:
                 self.generation = sequence
@@ -170,6 +194,7 @@ class RepresentationCache:
             if latest == self.generation:
                 return False
             self._entries.clear()
+            self._aliases.clear()
             self.epoch += 1
             self.generation = latest
             return True

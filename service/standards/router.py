@@ -85,7 +85,7 @@ def _is_editor(request: Request, session: Any) -> bool:
 
 
 def _respond(request: Request, entry: Entry) -> Response:
-    extra = {"Content-Language": entry.content_language}
+    extra = {"Content-Language": entry.content_language} if entry.content_language else {}
     if entry.content_location:
         extra["Content-Location"] = entry.content_location
     return http.conditional_response(
@@ -159,14 +159,17 @@ async def _serve(
     tag = normalise_language(lang) if lang is not None else None
     cache = cache_mod.for_app(request.app)
     key = CacheKey(slug, version if clause is None else f"{version}/clauses/{clause}", tag or "", media)
-    entry = cache.get(key)
+    entry = cache.lookup(key)
     if entry is None:
         epoch = cache.epoch
         entry = await run_in_threadpool(_build, request, slug, version, tag, media, clause)
-        # Only languages that are served as asked are stored: arbitrary well-formed tags that
-        # fall back (?lang=xx-…) must not be able to fill the memory with copies.
-        if entry.cache_control != http.CACHE_PRIVATE and tag in (None, entry.content_language):
-            cache.put(key, entry, epoch=epoch)
+        if entry.cache_control != http.CACHE_PRIVATE:
+            if tag in (None, entry.content_language):
+                cache.put(key, entry, epoch=epoch)
+            else:
+                # A fallback (?lang=fr -> en) is stored once, under the served language.
+                cache.put(key._replace(lang=entry.content_language), entry, epoch=epoch)
+                cache.put_alias(key, entry.content_language, epoch=epoch)
     return _respond(request, entry)
 
 
@@ -286,24 +289,53 @@ async def get_clause(
 
 
 @router.get("/{slug}/diff", response_model=DiffPublic, summary="Clause-level diff between two versions")
-def get_diff(
+async def get_diff(
     request: Request,
-    session: SessionDep,
-    principal: OptionalPrincipal,
     slug: Slug,
     from_: Annotated[str, Query(alias="from", description="a version, e.g. `1.0`")],
     to: Annotated[str, Query(description="a version, e.g. `2.0`")],
 ) -> Response:
-    """Added, removed, modified and moved clauses from `from` to `to` (either direction)."""
+    """Added, removed, modified and moved clauses from `from` to `to` (either direction).
+
+    Drafts are 404 without `standards:write`; diffs of non-draft versions never change
+    (`public, max-age=3600`) and are served from memory.
+    """
     http.negotiate(request.headers.get("accept"), [http.JSON])
-    editor = principal is not None and principal.has("standards:write")
-    body, immutable = service.diff(
-        session=session, slug=slug, from_version=from_, to_version=to, editor=editor
-    )
-    return http.json_response(
-        request.headers,
-        body,
+    cache = cache_mod.for_app(request.app)
+    key = CacheKey(slug, f"diff/{from_}/{to}", "", http.JSON)
+    entry = cache.get(key)
+    if entry is None:
+        epoch = cache.epoch
+        entry = await run_in_threadpool(_build_diff, request, slug, from_, to)
+        if entry.cache_control != http.CACHE_PRIVATE:
+            cache.put(key, entry, epoch=epoch)
+    return _respond(request, entry)
+
+
+def _build_diff(request: Request, slug: str, from_version: str, to_version: str) -> Entry:
+    with transaction(request.app.state.engine, readonly=True) as session:
+
+        def load(editor: bool) -> tuple[dict[str, Any], bool]:
+            return service.diff(
+                session=session, slug=slug, from_version=from_version, to_version=to_version, editor=editor
+            )
+
+        try:
+            body, immutable = load(False)
+        except NotFound:
+            if not _is_editor(request, session):
+                raise
+            body, immutable = load(True)
+    data = dumps(body)
+    return Entry(
+        body=data,
+        etag=http.make_etag(data),
+        media_type=http.JSON,
+        content_language="",
         cache_control=http.CACHE_IMMUTABLE_VERSION if immutable else http.CACHE_PRIVATE,
+        last_modified=None,
+        version=f"{body['from']}->{body['to']}",
+        status="",
     )
 
 

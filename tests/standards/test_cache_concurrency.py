@@ -44,7 +44,24 @@ def test_published_reads_are_served_from_memory_and_dropped_on_publish(demo: Api
     c.get(f"{DOC}/versions/1.0", headers={"Accept": "text/html"})
     assert cache.get(CacheKey("demo", "1.0", "", HTML)) is not None
     c.get(f"{DOC}/versions/1.0", params={"lang": "fr"})
-    assert cache.get(CacheKey("demo", "1.0", "fr", JSON)) is None  # fallbacks are not stored
+    assert cache.get(CacheKey("demo", "1.0", "fr", JSON)) is None  # a fallback is stored once, as "en"
+    fallback = cache.lookup(CacheKey("demo", "1.0", "fr", JSON))
+    assert fallback is not None and fallback.content_language == "en"
+    assert fallback is cache.get(CacheKey("demo", "1.0", "en", JSON))
+    again = c.get(f"{DOC}/versions/1.0", params={"lang": "fr-CA"})
+    assert again.headers["content-language"] == "en" and again.content == fallback.body
+    diff = c.get(f"{DOC}/diff", params={"from": "1.0", "to": "2.0"})
+    diff_entry = cache.get(CacheKey("demo", "diff/1.0/2.0", "", JSON))
+    assert diff_entry is not None and diff_entry.body == diff.content
+    assert "content-language" not in diff.headers
+    assert (
+        c.get(
+            f"{DOC}/diff",
+            params={"from": "1.0", "to": "2.0"},
+            headers={"If-None-Match": diff.headers["etag"]},
+        ).status_code
+        == 304
+    )
     # drafts are never cached
     demo.draft("3.0", based_on="2.0")
     c.get(f"{DOC}/versions/3.0", headers=demo.headers)
