@@ -18,6 +18,8 @@ def load_sample(*, engine: Engine, settings: Settings) -> bool:
 
     if not standards.database_is_empty(engine):
         return False
-    standards.load(engine=engine, settings=settings)
+    # Schools stating 1.0 do so between the 1.0 and 2.0 publishes (see sample/schools.py).
+    with schools.stating_before_major(engine=engine, settings=settings):
+        standards.load(engine=engine, settings=settings)
     schools.load(engine=engine, settings=settings)
     return True
