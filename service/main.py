@@ -7,6 +7,7 @@ delivery worker when asked.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 
 from service import edge, errors, retention
 from service.audit_router import router as audit_router
+from service.auth import service as auth_service
 from service.auth.router import router as auth_router
 from service.config import Settings, get_settings
 from service.db import make_engine
@@ -25,8 +27,11 @@ from service.observability import configure_logging
 from service.ops import router as ops_router
 from service.registry.router import router as registry_router
 from service.security import KeyStore
+from service.standards.fastpath import CachedStandardsReads, poll_generation
 from service.standards.router import router as standards_router
+from service.webhooks import service as webhook_service
 from service.webhooks import worker as webhook_worker
+from service.webhooks.router import register_openapi_webhooks
 from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("service")
@@ -57,15 +62,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url)
     keys = build_keys(settings)
     keys.ensure()
+    auth_service.configure_hasher(settings.secret_hash_profile)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = None
         if settings.in_process_worker:
             worker = await webhook_worker.start_in_process(settings=settings, engine=engine)
+        poller = asyncio.create_task(poll_generation(app, engine))
         try:
             yield
         finally:
+            poller.cancel()
             if worker is not None:
                 await worker.stop()
             engine.dispose()
@@ -88,8 +96,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
+    register_openapi_webhooks(app.webhooks)
+    # The fan-out listener schedules first attempts retry_schedule[0] after the event.
+    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
     app.include_router(audit_router)
 
+    # Innermost first: cached standards reads are answered before routing but
+    # after every edge layer (rate limits, logs, metrics, headers).
+    app.add_middleware(CachedStandardsReads)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)

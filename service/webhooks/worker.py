@@ -1,23 +1,689 @@
-"""The delivery worker (placeholder until webhook delivery lands)."""
+"""The delivery worker: claims due deliveries, sends them, records the attempts.
+
+Runs in-process under ``imi-api serve`` (:func:`start_in_process`: tasks on
+the server's event loop) or alone as ``imi-api worker`` (:func:`run_standalone`,
+until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
+
+- **Claiming.** A worker claims due deliveries (pending, ``next_attempt_at``
+  passed, no live lease) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (on
+  SQLite the claim runs under ``BEGIN IMMEDIATE``, which serialises it) and
+  stamps them with a lease (``IMI_WEBHOOK_LEASE_S``). It claims only as many as
+  it has free slots, at most a few per endpoint and none for an endpoint it is
+  already sending to, so a claimed delivery starts at once and its lease
+  (longer than the attempt deadline) cannot run out while it waits. A worker
+  killed mid-delivery loses nothing: its leases expire and another worker
+  claims the deliveries again (at-least-once).
+- **Isolation.** Endpoints that are currently failing are served from their
+  own lane of slots and clients, so dead receivers (each attempt up to the
+  deadline) never take the slots healthy ones use.
+- **Recording.** Outcomes are written in batches (one transaction for many
+  attempts), only for deliveries whose lease this worker still holds.
+- **Waking.** After a commit that created deliveries the in-process worker is
+  woken at once (a SQLAlchemy ``after_commit`` hook on the session flag set by
+  the service); other processes poll every :data:`POLL_S` seconds with a
+  read-only query, and sleep until the next scheduled attempt when nothing is due.
+- **Periodic jobs.** Each tick also runs ``service.jobs.run_due``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import random
+import signal
+import socket
+import time
+import weakref
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session, col
+
+from service import jobs
+from service.config import Settings
+from service.db import make_engine, transaction, utcnow
+from service.webhooks import delivery
+from service.webhooks import service as webhook_service
+from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+
+log = logging.getLogger("service.webhooks.worker")
+
+T = TypeVar("T")
+
+#: Seconds between polls when nothing woke the worker.
+POLL_S = 0.25
+#: Seconds between runs of the periodic job registry check.
+JOBS_TICK_S = 1.0
+#: Deliveries of one endpoint claimed at once by one worker.
+PER_ENDPOINT = 4
+#: Results are written at most this often (seconds), in one transaction per batch.
+RECORD_BATCH_S = 0.02
+#: Jitter added to a scheduled delay: up to this fraction of it (never less than scheduled).
+JITTER = 0.1
+
+jobs.register("webhooks.prune", 3600.0, webhook_service.prune)
+
+
+@dataclass
+class Claimed:
+    """A delivery this worker holds a lease on, with what it needs to send it."""
+
+    delivery_id: str
+    endpoint_id: str
+    msg_id: str
+    attempt_count: int
+    schedule_base: int
+    url: str
+    keys: list[bytes]
+    body: bytes
+    lane: str
+
+
+@dataclass
+class Result:
+    """A finished attempt waiting to be recorded."""
+
+    claimed: Claimed
+    outcome: delivery.Outcome
+    at: dt.datetime
+    finished: dt.datetime
+    status: str
+    next_attempt_at: dt.datetime | None
+
+
+_live: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
+
+
+@sa.event.listens_for(OrmSession, "after_commit")
+def _after_commit(session: OrmSession) -> None:
+    if session.info.pop(webhook_service.WAKE_FLAG, False):
+        for worker in list(_live):
+            worker.notify()
+
+
+@sa.event.listens_for(OrmSession, "after_rollback")
+def _after_rollback(session: OrmSession) -> None:
+    session.info.pop(webhook_service.WAKE_FLAG, None)
+
+
+class DeliveryWorker:
+    """One worker: claims, sends and records deliveries on the running event loop.
+
+    ``healthy_clients``/``failing_clients`` × ``connections`` are the slots of
+    the two lanes. Use :meth:`start` and :meth:`stop`, or :meth:`run_until_idle`
+    to deliver everything due and return (benchmarks, tests).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        worker_id: str | None = None,
+        healthy_clients: int = 12,
+        failing_clients: int = 4,
+        connections: int = 5,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.id = worker_id or f"{socket.gethostname()[:40]}:{os.getpid()}:{random.getrandbits(32):08x}"
+        self.schedule = settings.retry_schedule
+        self.allowed = settings.allowed_target_classes
+        self.timeout_s = settings.webhook_timeout_s
+        self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, settings.webhook_timeout_s + 5))
+        self.is_pg = engine.dialect.name == "postgresql"
+        self._sizes = {"healthy": healthy_clients, "failing": failing_clients}
+        self._connections = connections
+        self.lanes: dict[str, delivery.ClientSet] = {}
+        self._lane_busy: Counter[str] = Counter()
+        self._endpoint_busy: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._results: list[Result] = []
+        self._bodies: OrderedDict[str, bytes] = OrderedDict()
+        self._keys: dict[str, tuple[dt.datetime, list[bytes], dt.datetime | None]] = {}
+        self._db = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhooks-db")
+        self._stopping = False
+        self._sending_done = False
+        self._wake: asyncio.Event | None = None
+        self._recorded: asyncio.Event | None = None
+        self._results_ready: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._recorder: asyncio.Task[None] | None = None
+        self._last_jobs = 0.0
+        self.sent = 0
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start claiming and sending on the running loop."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._recorded = asyncio.Event()
+        self._results_ready = asyncio.Event()
+        for lane, count in self._sizes.items():
+            self.lanes[lane] = delivery.ClientSet(
+                allowed=self.allowed, count=count, connections=self._connections, timeout_s=self.timeout_s
+            )
+        _live.add(self)
+        self._main = asyncio.create_task(self._run(), name=f"webhooks-worker-{self.id}")
+        self._recorder = asyncio.create_task(self._record_loop(), name=f"webhooks-recorder-{self.id}")
+        log.info("webhook worker %s started", self.id)
+
+    async def stop(self, *, grace_s: float | None = None) -> None:
+        """Stop gracefully: claim nothing more, let attempts in flight finish (up to the
+        deadline), record them, and release any lease still held."""
+        if self._main is None:
+            return
+        self._stopping = True
+        _live.discard(self)
+        self.notify()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._main
+        pending = set(self._tasks)
+        if pending:
+            done, still = await asyncio.wait(
+                pending, timeout=grace_s if grace_s is not None else self.timeout_s + 1
+            )
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still)
+        self._tasks.clear()
+        self._sending_done = True
+        if self._recorder is not None:
+            assert self._results_ready is not None
+            self._results_ready.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recorder
+        if self._results:
+            await self._in_db(self._record, self._results)
+            self._results = []
+        with contextlib.suppress(Exception):
+            await self._in_db(self._release_leases)
+        for clients in self.lanes.values():
+            await clients.aclose()
+        self._db.shutdown(wait=True)
+        self._main = None
+        log.info("webhook worker %s stopped", self.id)
+
+    def notify(self) -> None:
+        """Wake the worker now (thread-safe): deliveries were just committed."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+        try:
+            if asyncio.get_running_loop() is loop:
+                wake.set()
+                return
+        except RuntimeError:
+            pass
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(wake.set)
+
+    async def run_until_idle(self, *, timeout_s: float = 60.0) -> bool:
+        """Start, deliver until no delivery is pending any more (or ``timeout_s``), stop.
+
+        Returns True when everything pending was finished.
+        """
+        await self.start()
+        deadline = time.monotonic() + timeout_s
+        idle = False
+        try:
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+                if self._tasks or self._results:
+                    continue
+                if await self._in_db(self._pending_count) == 0:
+                    idle = True
+                    break
+        finally:
+            await self.stop()
+        return idle
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def _in_db(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, fn, *args)
+
+    def _free(self) -> dict[str, int]:
+        return {lane: clients.capacity - self._lane_busy[lane] for lane, clients in self.lanes.items()}
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while not self._stopping:
+            self._wake.clear()
+            free = self._free()
+            sleep_s = POLL_S
+            if any(n > 0 for n in free.values()):
+                try:
+                    claimed, next_due = await self._in_db(self._claim, free, list(self._endpoint_busy))
+                except Exception:  # noqa: BLE001 - the database may be briefly away; keep trying
+                    log.exception("claiming deliveries failed")
+                    claimed, next_due = [], None
+                    sleep_s = 1.0
+                for item in claimed:
+                    self._spawn(item)
+                if next_due is not None:
+                    sleep_s = min(sleep_s, max(0.0, next_due))
+            await self._run_jobs()
+            if self._stopping:
+                break
+            if sleep_s > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(sleep_s):
+                        await self._wake.wait()
+
+    async def _run_jobs(self) -> None:
+        now = time.monotonic()
+        if now - self._last_jobs < JOBS_TICK_S:
+            return
+        self._last_jobs = now
+        try:
+            await self._in_db(jobs.run_due, self.engine)
+        except Exception:  # noqa: BLE001 - run_due logs its own failures; never stop delivering
+            log.exception("periodic jobs failed")
+
+    def _spawn(self, item: Claimed) -> None:
+        self._lane_busy[item.lane] += 1
+        self._endpoint_busy[item.endpoint_id] += 1
+        task = asyncio.create_task(self._send(item))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, item: Claimed) -> None:
+        clients = self.lanes[item.lane]
+        index = clients.acquire(item.endpoint_id)
+        at = utcnow()
+        try:
+            outcome = await delivery.attempt(
+                clients.clients[index],
+                url=item.url,
+                msg_id=item.msg_id,
+                body=item.body,
+                keys=item.keys,
+                timeout_s=self.timeout_s,
+                allowed=self.allowed,
+            )
+        finally:
+            clients.release(index)
+            self._lane_busy[item.lane] -= 1
+            self._endpoint_busy[item.endpoint_id] -= 1
+            if self._endpoint_busy[item.endpoint_id] <= 0:
+                del self._endpoint_busy[item.endpoint_id]
+        self.sent += 1
+        finished = utcnow()
+        status, next_at = self._next_state(item, outcome, finished)
+        self._results.append(Result(item, outcome, at, finished, status, next_at))
+        assert self._results_ready is not None and self._wake is not None
+        self._results_ready.set()
+        # Refill when a quarter of a lane is free, so claims come in batches, not one by one.
+        free = self._free()[item.lane]
+        if free >= max(1, self.lanes[item.lane].capacity // 4) or self._lane_busy[item.lane] == 0:
+            self._wake.set()
+
+    def _next_state(
+        self, item: Claimed, outcome: delivery.Outcome, finished: dt.datetime
+    ) -> tuple[str, dt.datetime | None]:
+        if outcome.kind == "success":
+            return "succeeded", None
+        if outcome.kind == "gone":
+            return "failed", None
+        index = item.attempt_count + 1 - item.schedule_base
+        if index >= len(self.schedule) or index < 0:
+            return "failed", None
+        delay = self.schedule[index]
+        delay += random.uniform(0.0, delay * JITTER)
+        if outcome.retry_after is not None:
+            # Honour Retry-After, bounded by the longest delay of the schedule.
+            delay = max(delay, min(outcome.retry_after, max(self.schedule)))
+        return "pending", finished + dt.timedelta(seconds=delay)
+
+    async def _record_loop(self) -> None:
+        assert self._results_ready is not None and self._wake is not None
+        while True:
+            if self._sending_done and not self._results:
+                return
+            await self._results_ready.wait()
+            await asyncio.sleep(RECORD_BATCH_S)
+            self._results_ready.clear()
+            batch, self._results = self._results, []
+            if not batch:
+                continue
+            try:
+                await self._in_db(self._record, batch)
+            except Exception:  # noqa: BLE001 - keep the results and try again
+                log.exception("recording %d attempts failed; retrying", len(batch))
+                self._results = batch + self._results
+                self._results_ready.set()
+                await asyncio.sleep(1.0)
+                continue
+            if any(r.status == "pending" for r in batch):
+                self._wake.set()
+
+    # --- database work (runs in the worker's own threads) -------------------------------------
+
+    def _pending_count(self) -> int:
+        with transaction(self.engine, readonly=True) as session:
+            stmt = sa.select(sa.func.count()).where(col(WebhookDelivery.status) == "pending")
+            return int(session.execute(stmt).scalar_one())
+
+    def _next_due(self, session: Session, now: dt.datetime) -> dt.datetime | None:
+        stmt = sa.select(sa.func.min(WebhookDelivery.next_attempt_at)).where(
+            col(WebhookDelivery.status) == "pending",
+            sa.or_(
+                col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) < now
+            ),
+        )
+        value: dt.datetime | None = session.execute(stmt).scalar()
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
+
+    def _claim(self, free: dict[str, int], busy: list[str]) -> tuple[list[Claimed], float | None]:
+        """Claim up to ``free[lane]`` due deliveries per lane; returns them and the seconds until
+        the next one is due (``None`` when nothing is scheduled)."""
+        now = utcnow()
+        # A read-only look first: idle polls take no write lock (SQLite) and lock no rows.
+        with transaction(self.engine, readonly=True) as session:
+            next_due = self._next_due(session, now)
+        if next_due is None:
+            return [], None
+        if next_due > now:
+            return [], (next_due - now).total_seconds()
+        claimed: list[Claimed] = []
+        with transaction(self.engine) as session:
+            rows: list[tuple[str, str, str, int, int, str]] = []
+            for lane, n in free.items():
+                if n > 0:
+                    rows.extend(
+                        (r[0], r[1], r[2], r[3], r[4], lane)
+                        for r in session.execute(self._claim_stmt(lane, n, busy, now)).all()
+                    )
+            if not rows:
+                return [], POLL_S
+            ids = [r[0] for r in rows]
+            session.execute(
+                sa.update(WebhookDelivery)
+                .where(col(WebhookDelivery.id).in_(ids))
+                .values(lease_owner=self.id, lease_expires_at=now + self.lease)
+            )
+            endpoint_ids = sorted({r[1] for r in rows})
+            endpoints = {
+                e.id: e
+                for e in session.execute(
+                    sa.select(WebhookEndpoint).where(col(WebhookEndpoint.id).in_(endpoint_ids))
+                ).scalars()
+            }
+            wanted = sorted({r[2] for r in rows} - set(self._bodies))
+            if wanted:
+                for mid, body in session.execute(
+                    sa.select(col(WebhookMessage.id), col(WebhookMessage.body)).where(
+                        col(WebhookMessage.id).in_(wanted)
+                    )
+                ).all():
+                    self._remember_body(mid, body.encode())
+            for delivery_id, endpoint_id, msg_id, attempts, base, lane in rows:
+                endpoint = endpoints[endpoint_id]
+                claimed.append(
+                    Claimed(
+                        delivery_id=delivery_id,
+                        endpoint_id=endpoint_id,
+                        msg_id=msg_id,
+                        attempt_count=attempts,
+                        schedule_base=base,
+                        url=endpoint.url,
+                        keys=self._signing_keys(endpoint, now),
+                        body=self._bodies[msg_id],
+                        lane=lane,
+                    )
+                )
+        return claimed, 0.0
+
+    def _claim_stmt(self, lane: str, limit: int, busy: list[str], now: dt.datetime) -> Any:
+        d, e = WebhookDelivery, WebhookEndpoint
+        due = sa.and_(
+            col(d.status) == "pending",
+            col(d.next_attempt_at) <= now,
+            sa.or_(col(d.lease_expires_at).is_(None), col(d.lease_expires_at) < now),
+        )
+        failing = col(e.failing_since).is_not(None) if lane == "failing" else col(e.failing_since).is_(None)
+        ranked = (
+            sa.select(
+                col(d.id).label("id"),
+                sa.func.row_number()
+                .over(partition_by=col(d.endpoint_id), order_by=(col(d.next_attempt_at), col(d.id)))
+                .label("rn"),
+            )
+            .join(e, col(e.id) == col(d.endpoint_id))
+            .where(due, col(e.enabled).is_(True), failing)
+        )
+        if busy:
+            ranked = ranked.where(col(d.endpoint_id).not_in(busy))
+        sub = ranked.subquery()
+        # The due conditions are repeated on the locked rows: PostgreSQL re-checks them on the
+        # newest row version after waiting, so a row another worker just leased is skipped.
+        stmt = (
+            sa.select(
+                col(d.id), col(d.endpoint_id), col(d.message_id), col(d.attempt_count), col(d.schedule_base)
+            )
+            .where(col(d.id).in_(sa.select(sub.c.id).where(sub.c.rn <= PER_ENDPOINT)), due)
+            .order_by(col(d.next_attempt_at), col(d.id))
+            .limit(limit)
+        )
+        if self.is_pg:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return stmt
+
+    def _remember_body(self, msg_id: str, body: bytes) -> None:
+        self._bodies[msg_id] = body
+        self._bodies.move_to_end(msg_id)
+        while len(self._bodies) > 2048:
+            self._bodies.popitem(last=False)
+
+    def _signing_keys(self, endpoint: WebhookEndpoint, now: dt.datetime) -> list[bytes]:
+        cached = self._keys.get(endpoint.id)
+        if cached is None or cached[0] != endpoint.updated_at:
+            keys = webhook_service.signing_keys(
+                endpoint, keys_dir=self.settings.keys_dir, now=dt.datetime.min.replace(tzinfo=dt.UTC)
+            )
+            cached = (endpoint.updated_at, keys, endpoint.previous_secret_expires_at)
+            self._keys[endpoint.id] = cached
+        _, keys, previous_until = cached
+        if len(keys) > 1 and (previous_until is None or previous_until <= now):
+            return keys[:1]
+        return list(keys)
+
+    def _record(self, batch: list[Result]) -> None:
+        """Write a batch of outcomes: attempts, delivery states, endpoint failure state."""
+        now = utcnow()
+        with transaction(self.engine) as session:
+            ids = [r.claimed.delivery_id for r in batch]
+            owned_stmt = sa.select(col(WebhookDelivery.id)).where(
+                col(WebhookDelivery.id).in_(ids), col(WebhookDelivery.lease_owner) == self.id
+            )
+            if self.is_pg:
+                owned_stmt = owned_stmt.with_for_update()
+            owned = set(session.execute(owned_stmt).scalars())
+            rows = [r for r in batch if r.claimed.delivery_id in owned]
+            if not rows:
+                return
+            session.execute(
+                sa.insert(WebhookAttempt),
+                [
+                    {
+                        "delivery_id": r.claimed.delivery_id,
+                        "number": r.claimed.attempt_count + 1,
+                        "at": r.at,
+                        "status_code": r.outcome.status_code,
+                        "duration_ms": r.outcome.duration_ms,
+                        "response_excerpt": r.outcome.excerpt,
+                        "error": r.outcome.error,
+                        "next_attempt_at": r.next_attempt_at,
+                    }
+                    for r in rows
+                ],
+            )
+            table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+            session.execute(
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("b_id"))
+                .values(
+                    status=sa.bindparam("b_status"),
+                    attempt_count=sa.bindparam("b_count"),
+                    next_attempt_at=sa.bindparam("b_next"),
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    updated_at=sa.bindparam("b_now"),
+                    delivered_at=sa.case(
+                        (sa.bindparam("b_ok"), sa.bindparam("b_at")), else_=table.c.delivered_at
+                    ),
+                    last_status_code=sa.bindparam("b_code"),
+                    last_error=sa.bindparam("b_error"),
+                ),
+                [
+                    {
+                        "b_id": r.claimed.delivery_id,
+                        "b_status": r.status,
+                        "b_count": r.claimed.attempt_count + 1,
+                        "b_next": r.next_attempt_at,
+                        "b_now": now,
+                        "b_ok": r.outcome.kind == "success",
+                        "b_at": r.finished,
+                        "b_code": r.outcome.status_code,
+                        "b_error": r.outcome.error,
+                    }
+                    for r in sorted(rows, key=lambda r: r.claimed.delivery_id)
+                ],
+            )
+            self._record_endpoints(session, rows, now)
+
+    def _record_endpoints(self, session: Session, rows: list[Result], now: dt.datetime) -> None:
+        by_endpoint: dict[str, list[Result]] = {}
+        for r in sorted(rows, key=lambda r: r.finished):
+            by_endpoint.setdefault(r.claimed.endpoint_id, []).append(r)
+        ok: list[dict[str, Any]] = []
+        bad: list[dict[str, Any]] = []
+        gone: list[str] = []
+        for endpoint_id, results in sorted(by_endpoint.items()):
+            last = results[-1]
+            if any(r.outcome.kind == "gone" for r in results):
+                gone.append(endpoint_id)
+            if last.outcome.kind == "success":
+                ok.append({"b_id": endpoint_id, "b_at": last.finished})
+            else:
+                successes = [i for i, r in enumerate(results) if r.outcome.kind == "success"]
+                first_fail = results[successes[-1] + 1 if successes else 0].at
+                bad.append(
+                    {
+                        "b_id": endpoint_id,
+                        "b_first": first_fail,
+                        "b_at": last.finished,
+                        "b_reset": bool(successes),
+                    }
+                )
+        table = WebhookEndpoint.__table__  # type: ignore[attr-defined]
+        if ok:
+            session.execute(
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("b_id"))
+                .values(failing_since=None, last_success_at=sa.bindparam("b_at")),
+                ok,
+            )
+        if bad:
+            session.execute(
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("b_id"))
+                .values(
+                    failing_since=sa.case(
+                        (sa.bindparam("b_reset"), sa.bindparam("b_first")),
+                        else_=sa.func.coalesce(table.c.failing_since, sa.bindparam("b_first")),
+                    ),
+                    last_failure_at=sa.bindparam("b_at"),
+                ),
+                bad,
+            )
+        limit = now - dt.timedelta(seconds=self.settings.webhook_disable_after_s)
+        too_long = [
+            e
+            for e in session.execute(
+                sa.select(WebhookEndpoint).where(
+                    col(WebhookEndpoint.id).in_([b["b_id"] for b in bad] or [""]),
+                    col(WebhookEndpoint.enabled).is_(True),
+                    col(WebhookEndpoint.failing_since) <= limit,
+                )
+            ).scalars()
+            if e.id not in gone
+        ]
+        for endpoint in too_long:
+            since = endpoint.failing_since
+            webhook_service.disable_endpoint(
+                session,
+                endpoint=endpoint,
+                reason=f"failing continuously since {since.isoformat() if since else '?'}",
+                actor="system",
+            )
+        if gone:
+            for endpoint in session.execute(
+                sa.select(WebhookEndpoint).where(
+                    col(WebhookEndpoint.id).in_(gone), col(WebhookEndpoint.enabled).is_(True)
+                )
+            ).scalars():
+                webhook_service.disable_endpoint(
+                    session, endpoint=endpoint, reason="the receiver answered 410 Gone", actor="system"
+                )
+
+    def _release_leases(self) -> None:
+        with transaction(self.engine) as session:
+            session.execute(
+                sa.update(WebhookDelivery)
+                .where(col(WebhookDelivery.lease_owner) == self.id, col(WebhookDelivery.status) == "pending")
+                .values(lease_owner=None, lease_expires_at=None)
+            )
 
 
 class InProcessWorker:
     """Handle of the worker running inside the API process."""
 
+    def __init__(self, worker: DeliveryWorker) -> None:
+        self.worker = worker
+
     async def stop(self) -> None:
-        """Stop gracefully."""
-        return None
+        """Stop gracefully (see :meth:`DeliveryWorker.stop`)."""
+        await self.worker.stop()
 
 
-async def start_in_process(*, settings: Any, engine: Any) -> InProcessWorker:
-    """Start the worker as tasks on the running event loop."""
-    return InProcessWorker()
+async def start_in_process(*, settings: Settings, engine: Engine) -> InProcessWorker:
+    """Start the worker as tasks on the running event loop (``imi-api serve``)."""
+    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    worker = DeliveryWorker(settings=settings, engine=engine)
+    await worker.start()
+    return InProcessWorker(worker)
 
 
-async def run_standalone(*, settings: Any) -> None:
-    """Run the worker until SIGTERM/SIGINT."""
-    raise SystemExit("the delivery worker is not built yet")
+async def run_standalone(*, settings: Settings) -> None:
+    """Run the worker until SIGTERM/SIGINT (``imi-api worker``), then stop gracefully."""
+    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    engine = make_engine(settings.database_url, pool_size=4)
+    worker = DeliveryWorker(settings=settings, engine=engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await worker.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("signal received: stopping the webhook worker")
+        await worker.stop()
+        engine.dispose()

@@ -1,0 +1,248 @@
+"""Request and response shapes of the webhook API, and the payload schemas of every event type.
+
+The ``*Data`` models document each event's ``data`` (the catalogue at
+``GET /v1/webhooks/event-types`` and the OpenAPI ``webhooks`` section are
+generated from them). They allow additional properties: receivers must
+ignore fields they do not know, and new fields may appear.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --- event payloads ---------------------------------------------------------------------
+
+
+class Links(_Open):
+    """Absolute URLs of the resources an event is about (which keys appear depends on the type)."""
+
+    version: str | None = None
+    diff: str | None = None
+    school: str | None = None
+    affiliation: str | None = None
+    current: str | None = None
+
+
+class ChangeSummary(_Open):
+    """Clause-level change summary: the clause keys (or items carrying a ``key``) per kind."""
+
+    added: list[Any] = Field(default_factory=list)
+    removed: list[Any] = Field(default_factory=list)
+    modified: list[Any] = Field(default_factory=list)
+    moved: list[Any] = Field(default_factory=list)
+
+
+class VersionPublishedData(_Open):
+    """``standards.version.published``: a version became current."""
+
+    document: str = Field(description="the document slug, e.g. training-standards")
+    version: str = Field(description="the new version, major.minor")
+    title: str
+    previous_version: str | None = Field(default=None, description="the version it supersedes")
+    reaffirmation_required: bool = Field(description="true for a major version: schools must re-affirm")
+    effective_from: dt.datetime | None = None
+    changes: ChangeSummary = Field(default_factory=ChangeSummary)
+    links: Links = Field(default_factory=Links)
+
+
+class VersionWithdrawnData(_Open):
+    """``standards.version.withdrawn``: a version was withdrawn; ``current_version`` is current now."""
+
+    document: str
+    version: str
+    current_version: str | None = None
+    links: Links = Field(default_factory=Links)
+
+
+class TranslationPublishedData(_Open):
+    """``standards.translation.published``: a translation of a published version was published."""
+
+    document: str
+    version: str
+    language: str = Field(description="BCP 47 tag")
+    links: Links = Field(default_factory=Links)
+
+
+class SchoolData(_Open):
+    """``school.listed`` / ``school.updated`` / ``school.delisted``: the public school record."""
+
+    school_id: str
+    name: str
+    country: str = Field(description="ISO 3166-1 alpha-2")
+    city: str | None = None
+    website: str | None = None
+    programmes: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(default_factory=list)
+    listing: str = Field(description="listed | delisted")
+    links: Links = Field(default_factory=Links)
+
+
+class AlignmentChangedData(_Open):
+    """``school.alignment.changed``: a school's alignment status changed."""
+
+    school_id: str
+    name: str
+    country: str
+    previous_status: str | None = None
+    status: str = Field(description="none | aligned | reaffirmation_due | lapsed | withdrawn | suspended")
+    aligned_version: str | None = None
+    reaffirmation_due_by: dt.datetime | None = None
+    links: Links = Field(default_factory=Links)
+
+
+class PingData(_Open):
+    """``webhook.ping``: sent by ``POST …/test``; unsequenced, never in the feed."""
+
+    endpoint_id: str
+    message: str
+
+
+#: Every type a webhook may carry, with its data model and a one-line description.
+EVENT_CATALOGUE: dict[str, tuple[type[BaseModel], str]] = {
+    "standards.version.published": (
+        VersionPublishedData,
+        "A new version of a standards document is current.",
+    ),
+    "standards.version.withdrawn": (VersionWithdrawnData, "A published version was withdrawn."),
+    "standards.translation.published": (TranslationPublishedData, "A translation was published."),
+    "school.listed": (SchoolData, "A school was added to the public registry."),
+    "school.updated": (SchoolData, "A listed school's public profile changed."),
+    "school.delisted": (SchoolData, "A school left the public registry."),
+    "school.alignment.changed": (AlignmentChangedData, "A school's alignment status changed."),
+    "webhook.ping": (PingData, "A test message (POST …/test); unsequenced."),
+}
+
+
+class EventEnvelope(BaseModel):
+    """What every webhook body and feed item looks like: ``{"id", "type", "sequence", "timestamp", "data"}``.
+
+    ``id`` is also the ``webhook-id`` header; ``sequence`` is ``null`` only for ``webhook.ping``.
+    """
+
+    id: str
+    type: str
+    sequence: int | None
+    timestamp: dt.datetime
+    data: dict[str, Any]
+
+
+class EventTypeInfo(BaseModel):
+    """One catalogue entry: the type, what it means, whether it is sequenced, and its ``data`` schema."""
+
+    type: str
+    description: str
+    sequenced: bool
+    schema_: dict[str, Any] = Field(alias="schema")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class EventTypeList(BaseModel):
+    data: list[EventTypeInfo]
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+class EndpointCreate(BaseModel):
+    """``POST /v1/webhooks/endpoints``. ``event_types`` empty or absent = every type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000)
+    event_types: list[str] = Field(default_factory=list, max_length=50)
+    description: str = Field(default="", max_length=500)
+
+
+class EndpointUpdate(BaseModel):
+    """``PATCH``: any of ``url``, ``event_types``, ``description``, ``enabled``.
+
+    ``{"enabled": true}`` re-enables a disabled endpoint and clears its failure state.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, max_length=2000)
+    event_types: list[str] | None = Field(default=None, max_length=50)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+
+
+class EndpointPublic(BaseModel):
+    """An endpoint as its owner sees it (never the secret, except once in :class:`EndpointWithSecret`)."""
+
+    id: str
+    url: str
+    description: str
+    event_types: list[str]
+    enabled: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    failing_since: dt.datetime | None
+    last_success_at: dt.datetime | None
+    last_failure_at: dt.datetime | None
+    disabled_at: dt.datetime | None
+    disabled_reason: str | None
+    previous_secret_expires_at: dt.datetime | None
+
+
+class EndpointWithSecret(EndpointPublic):
+    """The 201 of a create and the answer of ``rotate-secret``: ``secret`` is shown only here."""
+
+    secret: str
+
+
+class EndpointList(BaseModel):
+    data: list[EndpointPublic]
+    next_cursor: str | None
+
+
+class AttemptPublic(BaseModel):
+    """One attempt: ``status_code`` is ``null`` when no response came (see ``error``)."""
+
+    number: int
+    at: dt.datetime
+    status_code: int | None
+    duration_ms: int
+    response_excerpt: str | None
+    error: str | None
+    next_attempt_at: dt.datetime | None
+
+
+class DeliveryPublic(BaseModel):
+    """One event (or ping) to one endpoint, with every attempt, oldest first."""
+
+    id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    sequence: int | None
+    status: str
+    attempt_count: int
+    next_attempt_at: dt.datetime | None
+    created_at: dt.datetime
+    delivered_at: dt.datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    attempts: list[AttemptPublic]
+
+
+class DeliveryList(BaseModel):
+    data: list[DeliveryPublic]
+    next_cursor: str | None
+
+
+class RecoverResult(BaseModel):
+    """``recover``: failed deliveries put back in the queue, and deliveries created for missed events."""
+
+    requeued: int
+    created: int
+    since: dt.datetime
