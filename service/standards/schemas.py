@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import langcodes
@@ -73,6 +74,7 @@ OptText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200
 # --- codes -----------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1024)
 def normalise_language(tag: str) -> str:
     """The normalised form of a well-formed BCP 47 tag (``pt-br`` -> ``pt-BR``).
 

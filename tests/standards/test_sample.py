@@ -57,12 +57,21 @@ def test_sample_loads_two_versions_translation_and_events(
     assert de_texts.keys() == en_texts.keys()
     assert all(de_texts[k] != en_texts[k] for k in en_texts)  # every clause really translated
 
-    feed = client.get("/v1/events").json()["data"]
+    feed: list[dict[str, Any]] = []
+    after = "0"
+    while True:
+        page = client.get("/v1/events", params={"after": after, "limit": 200}).json()
+        feed += page["data"]
+        if page["next_cursor"] is None:
+            break
+        after = page["next_cursor"]
+    assert [e["sequence"] for e in feed] == list(range(1, len(feed) + 1))  # events 1..N, gap-free
     standards_events = [e for e in feed if e["type"].startswith("standards.")]
-    assert [(e["sequence"], e["type"]) for e in standards_events] == [
-        (1, "standards.version.published"),
-        (2, "standards.version.published"),
-        (3, "standards.translation.published"),
+    assert feed[0] is standards_events[0]
+    assert [(e["type"], e["data"]["version"]) for e in standards_events] == [
+        ("standards.version.published", "1.0"),
+        ("standards.version.published", "2.0"),
+        ("standards.translation.published", "2.0"),
     ]
     published = standards_events[1]["data"]
     assert published["previous_version"] == "1.0"
