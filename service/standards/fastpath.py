@@ -108,7 +108,7 @@ class CachedStandardsReads:
             if len(self._keys) > 4096:
                 self._keys.clear()
             key = self._keys[memo] = request_key(*memo)
-        entry = cache.get(key) if key is not None else None
+        entry = cache.lookup(key) if key is not None else None
         if entry is None or key is None:
             await self.app(scope, receive, send)
             return

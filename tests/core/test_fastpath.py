@@ -30,6 +30,7 @@ def _headers(r: Any) -> dict[str, str]:
     [
         (CURRENT, {}),
         (CURRENT + "?lang=de", {}),
+        (CURRENT + "?lang=fr", {}),  # falls back to en: stored once behind an alias
         (CURRENT, {"Accept": "text/html"}),
         ("/v1/standards/training-standards/versions/1.0", {"Accept": "text/markdown"}),
     ],
