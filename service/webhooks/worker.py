@@ -67,6 +67,8 @@ JOBS_TICK_S = 1.0
 PER_ENDPOINT = 4
 #: Results are written at most this often (seconds), in one transaction per batch.
 RECORD_BATCH_S = 0.02
+#: ``Retry-After`` is honoured up to this many seconds (or the schedule's longest delay).
+RETRY_AFTER_MAX_S = 3600.0
 #: Jitter added to a scheduled delay: up to this fraction of it (never less than scheduled).
 JITTER = 0.1
 
@@ -345,8 +347,8 @@ class DeliveryWorker:
         delay = self.schedule[index]
         delay += random.uniform(0.0, delay * JITTER)
         if outcome.retry_after is not None:
-            # Honour Retry-After, bounded by the longest delay of the schedule.
-            delay = max(delay, min(outcome.retry_after, max(self.schedule)))
+            # Honour Retry-After, bounded by the longest scheduled delay (or an hour if longer).
+            delay = max(delay, min(outcome.retry_after, max(max(self.schedule), RETRY_AFTER_MAX_S)))
         return "pending", finished + dt.timedelta(seconds=delay)
 
     async def _record_loop(self) -> None:

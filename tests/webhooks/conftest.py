@@ -79,7 +79,7 @@ class ReceiverServer:
             index = min(script.calls, len(script.statuses) - 1)
             script.calls += 1
         if script.hang:
-            await asyncio.sleep(3600)
+            await asyncio.sleep(8)
         return Response(script.body, status_code=script.statuses[index], headers=script.headers)
 
     def start(self) -> None:
