@@ -1,10 +1,10 @@
 """Request ids, structured JSON logs and Prometheus metrics.
 
-- :class:`RequestObservability` (pure ASGI): accepts or generates
-  ``X-Request-ID`` and echoes it, times the request, counts it by route
-  *template* (never the raw path), writes one JSON access line, and turns an
-  exception that escapes the app into a problem response (503 with
-  ``Retry-After`` when the database is unreachable, else 500).
+- Request ids: :func:`request_id_from` accepts the client's ``X-Request-ID``
+  (1–128 safe characters) or makes one; :class:`service.edge.Edge` echoes it
+  and :data:`request_id_var` carries it into every log record of the request.
+- :class:`RequestRecorder`: after each request, counts it by route *template*
+  (never the raw path) and writes one JSON access line.
 - :func:`configure_logging`: every log record becomes one JSON object per line
   on stderr, written by a background thread so the event loop never waits on
   the terminal or a pipe.
@@ -22,10 +22,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import datetime as dt
+import itertools
 import json
 import logging
 import os
-import random
 import re
 import sys
 import threading
@@ -51,7 +51,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from service.errors import DB_RETRY_AFTER_S, is_database_unavailable, problem_body
 
@@ -341,45 +341,45 @@ register_collector("events", _event_metrics)
 
 
 class HttpStats:
-    """Request counters and latency histograms kept in plain dicts.
+    """Request counts and latency histograms kept in one plain dict.
 
-    Updated only from the event loop thread (the middleware) and read there
-    too (``/metrics`` is an ``async`` endpoint), so no locks are needed; this
-    costs a fraction of prometheus-client's locked children per request.
+    Updated only from the event loop thread (the edge middleware) and read
+    there too (``/metrics`` is an ``async`` endpoint), so no locks are needed;
+    one dict lookup per request instead of prometheus-client's locked children.
     """
 
     def __init__(self) -> None:
-        self.counts: dict[tuple[str, str, int], int] = {}
-        #: (method, route) -> [per-bucket counts..., +Inf count, sum of seconds]
-        self.hist: dict[tuple[str, str], list[float]] = {}
+        #: (method, route, status) -> [per-bucket counts..., +Inf count, sum of seconds]
+        self.series: dict[tuple[str, str, int], list[float]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one finished request."""
         key = (method, route, status)
-        counts = self.counts
-        counts[key] = counts.get(key, 0) + 1
-        hkey = (method, route)
-        h = self.hist.get(hkey)
+        h = self.series.get(key)
         if h is None:
-            h = self.hist[hkey] = [0.0] * (len(DURATION_BUCKETS) + 2)
+            h = self.series[key] = [0.0] * (len(DURATION_BUCKETS) + 2)
         h[bisect_left(DURATION_BUCKETS, seconds)] += 1
         h[-1] += seconds
 
     def families(self) -> list[Metric]:
-        """The current values as metric families."""
+        """The current values as metric families: requests by status, latency by route."""
         requests = CounterMetricFamily(
             "imi_http_requests",
             "HTTP requests by method, route template and status.",
             labels=["method", "route", "status"],
         )
-        for (method, route, status), n in sorted(self.counts.items()):
-            requests.add_metric([method, route, str(status)], n)
+        per_route: dict[tuple[str, str], list[float]] = {}
+        for (method, route, status), h in sorted(self.series.items()):
+            requests.add_metric([method, route, str(status)], sum(h[:-1]))
+            total = per_route.setdefault((method, route), [0.0] * len(h))
+            for i, value in enumerate(h):
+                total[i] += value
         latency = HistogramMetricFamily(
             "imi_http_request_duration_seconds",
             "Time from request start to the end of the response body, by method and route template.",
             labels=["method", "route"],
         )
-        for (method, route), h in sorted(self.hist.items()):
+        for (method, route), h in per_route.items():
             cumulative = 0.0
             buckets: list[tuple[str, float]] = []
             for bound, in_bucket in zip(DURATION_BUCKETS, h, strict=False):
@@ -438,101 +438,41 @@ async def metrics(request: Request) -> Response:
 # --- the middleware --------------------------------------------------------------------
 
 
-#: Request ids need to be unique, not secret: a PRNG seeded from the OS is enough
-#: and costs a third of a system call per request.
-_rng = random.Random(os.urandom(32))
+#: Request ids need to be unique, not secret: 64 random bits per process and a
+#: counter (32 hex characters, the size of a UUID) cost half of a random UUID.
+_ID_PREFIX = os.urandom(8).hex()
+_id_counter = itertools.count(1)
 
 
-def new_request_id() -> str:
-    """128 random bits as 32 hex characters (the size of a UUID)."""
-    return f"{_rng.getrandbits(128):032x}"
+def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The client's ``X-Request-ID`` when it is 1–128 safe characters, else a new one
+    (32 hex characters: a random per-process prefix and a counter)."""
+    for name, value in headers:
+        if name == b"x-request-id":
+            if _REQUEST_ID_RE.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return f"{_ID_PREFIX}{next(_id_counter):016x}"
 
 
-class RequestObservability:
-    """Request id, timing, metrics, one access log line, and a last-resort error answer.
+class RequestRecorder:
+    """Counts a finished request in :class:`HttpStats` and writes its access line.
 
-    ``stats`` receives every finished request. The route label is the matched
-    route's path template (``scope["route"].path_format``), else
-    ``scope[ROUTE_KEY]`` set by a layer that answered before routing, else a
-    (memoised, bounded) match against the app's routes; ``unmatched`` when no
-    route matches.
+    The route label is the matched route's path template
+    (``scope["route"].path_format``), else ``scope[ROUTE_KEY]`` set by a layer
+    that answered before routing, else a (memoised, bounded) match against the
+    app's routes; ``unmatched`` when no route matches.
     """
 
-    def __init__(self, app: ASGIApp, *, stats: HttpStats) -> None:
-        self.app = app
+    def __init__(self, stats: HttpStats | None, *, access_log: bool = True) -> None:
         self.stats = stats
+        self.access_log = access_log
         self._routes: dict[tuple[str, str], str] = {}
         self._table: list[tuple[re.Pattern[str], str, frozenset[str] | None]] | None = None
         self._table_size = -1
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        rid_bytes = b""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                if _REQUEST_ID_RE.fullmatch(value):
-                    rid_bytes = value
-                break
-        if rid_bytes:
-            rid = rid_bytes.decode("ascii")
-        else:
-            rid = new_request_id()
-            rid_bytes = rid.encode("ascii")
-        scope[REQUEST_ID_KEY] = rid
-        token = request_id_var.set(rid)
-        status = 0
-        rid_header = (b"x-request-id", rid_bytes)
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        except Exception as exc:
-            if status:  # the response has started: nothing more can be said to the client
-                log.exception("error after the response started")
-                status = 500 if status < 500 else status
-                raise
-            status = await self._answer_error(exc, send_with_id)
-        finally:
-            request_id_var.reset(token)
-            self._finish(scope, status or 500, start, rid)
-
-    async def _answer_error(self, exc: Exception, send: Send) -> int:
-        headers = [(b"content-type", b"application/problem+json"), (b"cache-control", b"no-store")]
-        if is_database_unavailable(exc):
-            log.warning("database unavailable: %s", exc.__class__.__name__)
-            status = 503
-            body = problem_body(
-                503,
-                "Service unavailable",
-                "The database is unreachable; retry shortly.",
-                "unavailable",
-            )
-            headers.append((b"retry-after", str(DB_RETRY_AFTER_S).encode()))
-        else:
-            log.exception("unhandled error")
-            status = 500
-            body = problem_body(
-                500,
-                "Internal server error",
-                "The server failed to answer this request; it has been logged.",
-                "internal-error",
-            )
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-        return status
-
-    def _finish(self, scope: Scope, status: int, start: float, rid: str) -> None:
-        elapsed = time.perf_counter() - start
+    def record(self, scope: Scope, status: int, elapsed: float, rid: str) -> None:
+        """Metrics and the access log line for one request (``elapsed`` in seconds)."""
         method = scope["method"]
         if method not in KNOWN_METHODS:
             method = "other"
@@ -540,14 +480,16 @@ class RequestObservability:
         template = getattr(route, "path_format", None) if route is not None else None
         if template is None:
             template = scope.get(ROUTE_KEY) or self._lookup(scope)
-        self.stats.observe(method, template, status, elapsed)
+        if self.stats is not None:
+            self.stats.observe(method, template, status, elapsed)
         sink = _access_sink
-        if sink is _drop:
+        if sink is _drop or not self.access_log:
             return
         client = scope.get("client")
         sink(
             f'{{"ts":"{log_timestamp(time.time())}","level":"INFO","logger":"service.access",'
-            f'"msg":"request","method":"{method}","route":{_quote(template)},'
+            # Route templates come from the code (no quotes or backslashes): no escaping.
+            f'"msg":"request","method":"{method}","route":"{template}",'
             f'"path":{_quote(scope["path"])},"status":{status},"duration_ms":{elapsed * 1000:.3f},'
             f'"request_id":"{rid}","client":{_quote(client[0]) if client else "null"}}}'
         )
@@ -579,6 +521,31 @@ class RequestObservability:
             self._routes.clear()
         self._routes[key] = template
         return template
+
+
+def error_answer(exc: Exception) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """``(status, headers, body)`` for an exception that escaped the app before it
+    answered: 503 with ``Retry-After`` when the database is unreachable, else 500.
+    Logs it (the traceback only for the 500)."""
+    headers = [(b"content-type", b"application/problem+json"), (b"cache-control", b"no-store")]
+    if is_database_unavailable(exc):
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        status = 503
+        body = problem_body(
+            503, "Service unavailable", "The database is unreachable; retry shortly.", "unavailable"
+        )
+        headers.append((b"retry-after", str(DB_RETRY_AFTER_S).encode()))
+    else:
+        log.exception("unhandled error")
+        status = 500
+        body = problem_body(
+            500,
+            "Internal server error",
+            "The server failed to answer this request; it has been logged.",
+            "internal-error",
+        )
+    headers.append((b"content-length", str(len(body)).encode()))
+    return status, headers, body
 
 
 def route_table(routes: Iterable[Any]) -> list[tuple[re.Pattern[str], str, frozenset[str] | None]]:
