@@ -45,12 +45,38 @@ def second_db_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -
         drop()
 
 
+#: Per backend: a backup of the populated database and what was made, so that only
+#: the first test pays for populating through the API (the others import it).
+_SEEDED: dict[str, tuple[Path, dict[str, Any]]] = {}
+
+
 @pytest.fixture
 def populated(
-    client: TestClient, engine: Any, settings: Any, auth: Callable[..., dict[str, str]], session_factory: Any
+    client: TestClient,
+    engine: Any,
+    settings: Any,
+    auth: Callable[..., dict[str, str]],
+    session_factory: Any,
+    db_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
     """The sample guidelines, schools (one with contact details, one delisted), a draft,
     clients, audit entries, an idempotency record with a binary body."""
+    backend = db_url.split(":", 1)[0]
+    if backend in _SEEDED:
+        path, made = _SEEDED[backend]
+        import_from_file(engine, path)
+        return made
+    made = _seed(client, engine, settings, auth, session_factory)
+    path = tmp_path_factory.mktemp("seed") / f"{backend}.jsonl"
+    export_to_file(engine, path)
+    _SEEDED[backend] = (path, made)
+    return made
+
+
+def _seed(
+    client: TestClient, engine: Any, settings: Any, auth: Callable[..., dict[str, str]], session_factory: Any
+) -> dict[str, Any]:
     assert load_sample(engine=engine, settings=settings)
     with engine.connect() as conn:
         sample_schools = conn.execute(sa.text("SELECT count(*) FROM schools")).scalar_one()
