@@ -25,6 +25,7 @@ from service.idempotency import IdempotencyMiddleware
 from service.middleware import BodyLimit, HeadAsGet
 from service.observability import configure_logging
 from service.ops import router as ops_router
+from service.registry.fastpath import CachedAffiliations
 from service.registry.router import router as registry_router
 from service.security import KeyStore
 from service.standards.fastpath import CachedStandardsReads, poll_generation
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Innermost first: cached standards reads are answered before routing but
     # after every edge layer (rate limits, logs, metrics, headers).
+    app.add_middleware(CachedAffiliations)
     app.add_middleware(CachedStandardsReads)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)

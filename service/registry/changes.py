@@ -47,6 +47,7 @@ class ChangeClock:
         self._seq = -1
         self._gen = -1
         self._polled = float("-inf")
+        self._lock = threading.Lock()
 
     def cached(self) -> Stamp | None:
         """The stamp when it can be trusted without I/O; ``None`` when a poll is due."""
@@ -59,8 +60,13 @@ class ChangeClock:
         stamp = self.cached()
         if stamp is not None:
             return stamp
-        gen = _local_generation
-        with self._engine.connect() as conn:
-            value = conn.execute(sa.text("SELECT value FROM event_counter WHERE id = 1")).scalar()
-        self._seq, self._gen, self._polled = int(value or 0), gen, time.monotonic()
-        return (self._gen, self._seq)
+        # One thread polls; the others that arrived meanwhile reuse its answer.
+        with self._lock:
+            stamp = self.cached()
+            if stamp is not None:
+                return stamp
+            gen = _local_generation
+            with self._engine.connect() as conn:
+                value = conn.execute(sa.text("SELECT value FROM event_counter WHERE id = 1")).scalar()
+            self._seq, self._gen, self._polled = int(value or 0), gen, time.monotonic()
+            return (self._gen, self._seq)
