@@ -85,6 +85,7 @@ def serve(
     if no_worker:
         # Settings are read in each uvicorn worker process from the environment.
         os.environ["IMI_IN_PROCESS_WORKER"] = "false"
+        get_settings.cache_clear()  # this process built its settings before the flag was set
     base = f"http://{host}:{port}"
     _err(
         f"IMI Standards API on {base}\n"

@@ -184,6 +184,8 @@ def test_log_records_are_json_with_the_request_id() -> None:
     finally:
         observability.request_id_var.reset(token)
         observability.shutdown_logging()
+    # uvicorn's own access line (with query strings) is replaced by ours.
+    assert logging.getLogger("uvicorn.access").disabled is True
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first["msg"] == "disk /var is full"
     assert first["level"] == "WARNING"
