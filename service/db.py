@@ -70,6 +70,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
             pool_size=pool_size,
             max_overflow=20,
             pool_pre_ping=False,
+            # Bound parameters can hold private contact details: keep them out of
+            # exception messages that end up in logs.
+            hide_parameters=True,
         )
 
         @sa.event.listens_for(engine, "connect")
@@ -95,7 +98,15 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=20)
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=20,
+        hide_parameters=True,
+        # A database behind a network black hole fails fast (503) instead of hanging requests.
+        connect_args={"connect_timeout": 5},
+    )
 
 
 def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
