@@ -196,17 +196,28 @@ def visible_school(*, session: Session, school_id: str, principal: Principal | N
 # --- writes ---------------------------------------------------------------------------------
 
 
-def _reindex(session: Session, school: School) -> None:
-    """Rebuild the school's search terms and facets from its current fields."""
-    session.execute(sa.delete(SchoolTerm).where(col(SchoolTerm.school_id) == school.id))
-    session.execute(sa.delete(SchoolFacet).where(col(SchoolFacet.school_id) == school.id))
+def _reindex(session: Session, school: School, *, new: bool = False) -> None:
+    """Rebuild the school's search terms and facets from its current fields.
+
+    Core statements, not ORM objects: bulk loads (10,000 schools in one
+    transaction) would otherwise grow the identity map and re-scan it on every
+    delete.
+    """
+    terms_table = SchoolTerm.__table__  # type: ignore[attr-defined]
+    facets_table = SchoolFacet.__table__  # type: ignore[attr-defined]
+    if not new:
+        session.execute(terms_table.delete().where(terms_table.c.school_id == school.id))
+        session.execute(facets_table.delete().where(facets_table.c.school_id == school.id))
     names = [school.name, school.city, *(a.get("value") for a in school.alternate_names)]
-    for term in sorted(folding.terms(names)):
-        session.add(SchoolTerm(school_id=school.id, term=term))
-    for programme in school.programmes:
-        session.add(SchoolFacet(school_id=school.id, facet="programme", value=programme))
-    for language in school.languages:
-        session.add(SchoolFacet(school_id=school.id, facet="language", value=language.lower()))
+    terms = [{"school_id": school.id, "term": t} for t in sorted(folding.terms(names))]
+    if terms:
+        session.execute(terms_table.insert(), terms)
+    facets = [{"school_id": school.id, "facet": "programme", "value": p} for p in school.programmes]
+    facets += [
+        {"school_id": school.id, "facet": "language", "value": lang.lower()} for lang in school.languages
+    ]
+    if facets:
+        session.execute(facets_table.insert(), facets)
 
 
 def _alternates(values: Any) -> list[dict[str, Any]]:
@@ -237,7 +248,7 @@ def create_school(*, session: Session, data: SchoolCreate, actor: Principal | st
     )
     session.add(school)
     session.flush()
-    _reindex(session, school)
+    _reindex(session, school, new=True)
     events.emit(session, "school.listed", public_dict(school, base_url=base_url))
     audit.record(
         session,
