@@ -28,6 +28,7 @@ from service.ops import router as ops_router
 from service.registry.fastpath import CachedAffiliations
 from service.registry.router import router as registry_router
 from service.security import KeyStore
+from service.snapshot_router import router as snapshot_router
 from service.standards.fastpath import CachedStandardsReads, poll_generation
 from service.standards.router import router as standards_router
 from service.webhooks import service as webhook_service
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(standards_router)
     app.include_router(registry_router)
     app.include_router(events_router)
+    app.include_router(snapshot_router)
     app.include_router(webhooks_router)
     register_openapi_webhooks(app.webhooks)
     # The fan-out listener schedules first attempts retry_schedule[0] after the event.

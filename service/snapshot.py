@@ -1,0 +1,151 @@
+"""The full-state sync document ``GET /v1/snapshot`` (DESIGN §3 "Webhooks and sync").
+
+``{"sequence": N, "standards": [...], "schools": [...]}``: the current version
+of every standards document (its full representation in the source language,
+as ``GET /v1/standards/{slug}/current`` sends it) and every *listed* school
+(its public representation, never ``contact``) with an ``affiliation`` summary
+``{"affiliated", "status", "aligned_version", "reaffirmation_due_by"}``, plus
+the ``sequence`` of the newest event the content reflects.
+
+Consistency (the list-then-watch pattern): the sequence and the content are
+read in ONE database snapshot, so a subscriber that loads the snapshot and
+then follows ``/v1/events?after=<sequence>`` misses nothing and sees nothing
+twice. Event sequences are handed out under the counter row's lock and
+committed in sequence order (``events/models.py``), so every database
+snapshot holds exactly the events ``1..N`` for the counter value ``N`` it
+sees.
+
+- PostgreSQL: the queries run in one ``REPEATABLE READ READ ONLY``
+  transaction; its snapshot is taken at the first statement.
+- SQLite: one read transaction (plain ``BEGIN`` for read-only sessions, see
+  ``db.py``) is already a snapshot in WAL mode, fixed at its first read.
+
+No credentials: the snapshot carries no signed affiliation credentials. A
+credential is signed per school (ES256) with a fresh ``jti``/``iat`` and, for
+schools nobody asked about, is not in the registry's cache, so including them
+would cost one signature per listed school, make the bytes (and the ETag)
+change on every build, and tie a 24-hour credential to a sync document. Each
+school's ``links.affiliation`` serves its signed credential (cached there).
+
+The serialised document is kept per application and reused while nothing
+it depends on changed: the key is read in the same database snapshot — the
+event counter (every public change writes an event) and the sum of the
+schools' ``revision`` numbers (every write to a school bumps it, including
+ones without an event, such as erasing contact details, which touches the
+public ``updated_at``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col
+
+from service.events.models import EventCounter
+from service.http import make_etag
+from service.jsonutil import dumps
+from service.registry import service as registry
+from service.registry.models import School
+from service.standards import service as standards
+
+#: PostgreSQL transaction characteristics of the snapshot's queries.
+SNAPSHOT_OPTIONS = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+
+CacheKey = tuple[str, int, int, int]
+
+
+@dataclass(frozen=True)
+class Built:
+    """A serialised snapshot: ``body`` (UTF-8 JSON), its strong ``etag`` and ``sequence``."""
+
+    key: CacheKey
+    sequence: int
+    body: bytes
+    etag: str
+
+
+class SnapshotCache:
+    """The last built snapshot of one application (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._built: Built | None = None
+        self._lock = threading.Lock()
+
+    def get(self, key: CacheKey) -> Built | None:
+        """The cached snapshot when its key is ``key``."""
+        built = self._built
+        return built if built is not None and built.key == key else None
+
+    def put(self, built: Built) -> None:
+        """Keep ``built`` unless a snapshot of a later state is already kept."""
+        with self._lock:
+            if self._built is None or self._built.key[1:] <= built.key[1:]:
+                self._built = built
+
+
+def begin_snapshot(session: Session) -> None:
+    """Make ``session``'s transaction a consistent read snapshot (call before its first query).
+
+    On PostgreSQL the transaction becomes ``REPEATABLE READ`` and read-only.
+    Raises ``RuntimeError`` when the session already started a transaction
+    with a weaker isolation (its statements would each see a different state).
+    On SQLite nothing is needed: one transaction reads one WAL snapshot.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if session.in_transaction():
+        level = session.connection().get_isolation_level()
+        if level not in ("REPEATABLE READ", "SERIALIZABLE"):
+            raise RuntimeError(f"snapshot reads need a fresh session, this one is at {level}")
+        return
+    session.connection(execution_options=SNAPSHOT_OPTIONS)
+
+
+def state_key(*, session: Session, base_url: str) -> CacheKey:
+    """``(base_url, sequence, sum of school revisions, school count)`` as ``session`` sees them."""
+    sequence = session.execute(sa.select(col(EventCounter.value)).where(col(EventCounter.id) == 1)).scalar()
+    revisions, count = session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(col(School.revision)), 0), sa.func.count()).select_from(School)
+    ).one()
+    return (base_url, int(sequence or 0), int(revisions), int(count))
+
+
+def snapshot_dict(*, session: Session, base_url: str, sequence: int) -> dict[str, Any]:
+    """The snapshot document for the state ``session`` sees (whose event counter is ``sequence``)."""
+    return {
+        "sequence": sequence,
+        "standards": standards.current_versions_for_snapshot(session=session, base_url=base_url),
+        "schools": registry.listed_schools_for_snapshot(session=session, base_url=base_url),
+    }
+
+
+def build_snapshot(*, session: Session, base_url: str, cache: SnapshotCache | None = None) -> Built:
+    """The serialised snapshot, read in one consistent database snapshot.
+
+    ``session`` must not have run a query yet on PostgreSQL (see
+    :func:`begin_snapshot`). With ``cache``, a document built for the same
+    state is reused instead of being rebuilt.
+    """
+    begin_snapshot(session)
+    key = state_key(session=session, base_url=base_url)
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+    body = dumps(snapshot_dict(session=session, base_url=base_url, sequence=key[1]))
+    built = Built(key=key, sequence=key[1], body=body, etag=make_etag(body))
+    if cache is not None:
+        cache.put(built)
+    return built
+
+
+def cache_for(app_state: Any) -> SnapshotCache:
+    """The application's snapshot cache (created on first use)."""
+    cache = getattr(app_state, "imi_snapshot_cache", None)
+    if cache is None:
+        cache = SnapshotCache()
+        app_state.imi_snapshot_cache = cache
+    return cache
