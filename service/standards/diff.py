@@ -1,6 +1,6 @@
 """Clause-level differences between two versions' contents (DESIGN §2 "Diff").
 
-Pure functions over the canonical content shape built by ``service.py``:
+Pure functions over the canonical content shape of ``content.py``:
 ``{"sections": [{"key", "title", "intro", "clauses": [{"key", "kind",
 "applies_to", "text"}]}]}``. Clauses are matched by their stable ``key``.
 

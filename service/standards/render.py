@@ -1,6 +1,6 @@
 """Serialising version and clause representations as JSON, Markdown and HTML.
 
-Pure functions from the representation dicts built by ``service.py`` to bytes.
+Pure functions from the representation dicts built by ``views.py`` to bytes.
 
 - JSON: ``service.jsonutil.dumps`` (UTF-8, RFC 3339 UTC timestamps).
 - Markdown (CommonMark): headings for the title, sections and clause keys,
@@ -194,7 +194,7 @@ def render_version(rep: dict[str, Any], media_type: str) -> bytes:
 
 
 def render_clause(rep: dict[str, Any], media_type: str) -> bytes:
-    """A clause view (``service.clause_view``) in ``media_type``."""
+    """A clause view (``views.clause_view``) in ``media_type``."""
     if media_type == MARKDOWN:
         lines = [f"### {_md_inline(rep['key'])}", "", _md_kind(rep), ""]
         lines += [rep["text"].strip(), ""]

@@ -1,4 +1,4 @@
-"""Standards routes (DESIGN §3 "Standards"): thin handlers over ``service.py``.
+"""Standards routes (DESIGN §3 "Standards"): thin handlers over ``views.py`` (reads), ``service.py`` (writes).
 
 Full-version, ``/current`` and clause reads are ``async``: a cache hit is
 answered from memory without a database session (``cache.py``); a miss is
@@ -21,7 +21,7 @@ from service.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional
 from service.errors import NotFound
 from service.jsonutil import dumps
 from service.standards import cache as cache_mod
-from service.standards import render, service
+from service.standards import links, render, service, views
 from service.standards.cache import CacheKey, Entry
 from service.standards.schemas import (
     ClauseView,
@@ -106,9 +106,9 @@ def _build(
     base = _base(request)
     with transaction(request.app.state.engine, readonly=True) as session:
 
-        def load(editor: bool) -> service.VersionView:
+        def load(editor: bool) -> views.VersionView:
             if clause is not None:
-                return service.clause_view(
+                return views.clause_view(
                     session=session,
                     slug=slug,
                     version=version,
@@ -117,7 +117,7 @@ def _build(
                     editor=editor,
                     base_url=base,
                 )
-            return service.version_view(
+            return views.version_view(
                 session=session, slug=slug, version=version, lang=lang, editor=editor, base_url=base
             )
 
@@ -137,7 +137,7 @@ def _build(
         cache_control = http.CACHE_IMMUTABLE_VERSION
     location = None
     if version == "current":
-        location = service.version_url(None, slug, view.version) + (f"/clauses/{clause}" if clause else "")
+        location = links.version_url(None, slug, view.version) + (f"/clauses/{clause}" if clause else "")
     return Entry(
         body=body,
         etag=render.representation_etag(media, view.language, view.status, body),
@@ -174,7 +174,7 @@ async def _serve(
 
 
 def _write_response(
-    view: service.VersionView, *, status_code: int = 200, location: str | None = None
+    view: views.VersionView, *, status_code: int = 200, location: str | None = None
 ) -> Response:
     headers = {"ETag": view.json_etag(), "Cache-Control": _NO_STORE, "Content-Language": view.language}
     if location:
@@ -201,7 +201,7 @@ def list_documents(
     size = http.clamp_limit(limit)
     position = http.decode_cursor(cursor)
     after = str(position.get("after")) if position else None
-    rows = service.list_documents(session=session, base_url=_base(request), after=after, limit=size + 1)
+    rows = views.list_documents(session=session, base_url=_base(request), after=after, limit=size + 1)
     page = rows[:size]
     next_cursor = http.encode_cursor({"after": page[-1]["slug"]}) if len(rows) > size else None
     headers = {}
@@ -216,7 +216,7 @@ def list_documents(
 def get_document(request: Request, session: SessionDep, slug: Slug) -> Response:
     """The document, its current version and released version numbers."""
     return http.json_response(
-        request.headers, service.document(session=session, slug=slug, base_url=_base(request))
+        request.headers, views.document(session=session, slug=slug, base_url=_base(request))
     )
 
 
@@ -242,7 +242,7 @@ def list_versions(
     size = http.clamp_limit(limit)
     position = http.decode_cursor(cursor)
     after = str(position.get("after")) if position else None
-    rows = service.list_versions(
+    rows = views.list_versions(
         session=session, slug=slug, editor=editor, base_url=_base(request), after=after, limit=size + 1
     )
     page = rows[:size]
@@ -316,7 +316,7 @@ def _build_diff(request: Request, slug: str, from_version: str, to_version: str)
     with transaction(request.app.state.engine, readonly=True) as session:
 
         def load(editor: bool) -> tuple[dict[str, Any], bool]:
-            return service.diff(
+            return views.diff(
                 session=session, slug=slug, from_version=from_version, to_version=to_version, editor=editor
             )
 
@@ -356,7 +356,7 @@ def create_draft(
         actor=editor,
         base_url=_base(request),
     )
-    location = service.version_url(_base(request), slug, view.version)
+    location = links.version_url(_base(request), slug, view.version)
     return _write_response(view, status_code=201, location=location)
 
 

@@ -1,0 +1,327 @@
+"""The read side of the standards publication: representations of documents, versions, clauses, diffs.
+
+Plain functions with keyword-only arguments over the caller's session; they
+never write. A version is served as a :class:`VersionView` (its JSON-shaped
+representation plus what the HTTP layer needs: status, served language,
+``Last-Modified``); ``render.py`` serialises it, ``cache.py`` keeps the bytes.
+
+Interface for other domains (re-exported by ``service.py``, where they have
+always been imported from): :data:`DEFAULT_DOCUMENT`,
+:func:`published_versions`, :func:`current_version_number`,
+:func:`current_versions_for_snapshot`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from service.errors import NotFound
+from service.http import JSON
+from service.standards import diff as diffing
+from service.standards import render
+from service.standards.content import load_content
+from service.standards.links import document_url, version_url
+from service.standards.lookup import (
+    current_of,
+    document_or_none,
+    find_document,
+    find_version,
+    number,
+    parse_version,
+    versions_of,
+)
+from service.standards.models import DRAFT, PUBLISHED, RELEASED, StandardsDocument, StandardsVersion
+from service.standards.translations import apply_translation, choose_language, translations_of
+
+#: The slug of the IMI Network's document (the registry states alignment against it).
+DEFAULT_DOCUMENT = "training-standards"
+
+
+# --- versions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VersionView:
+    """A version as served: the representation dict and what the HTTP layer needs.
+
+    ``cacheable`` is true for everything but drafts (their reads are
+    ``private, no-cache``); ``last_modified`` is the last change of the
+    version's row (publication, status, translation); ``content`` is the
+    canonical content in the source language.
+    """
+
+    document: str
+    version: str
+    status: str
+    language: str
+    representation: dict[str, Any]
+    last_modified: dt.datetime
+    content: dict[str, Any]
+
+    @property
+    def cacheable(self) -> bool:
+        return self.status != DRAFT
+
+    def json_etag(self) -> str:
+        """The ETag of the JSON representation (what ``If-Match`` is compared with)."""
+        body = render.render_version(self.representation, JSON)
+        return render.representation_etag(JSON, self.language, self.status, body)
+
+
+def build_view(
+    session: Session,
+    doc: StandardsDocument,
+    ver: StandardsVersion,
+    *,
+    lang: str | None,
+    editor: bool,
+    base_url: str | None,
+) -> VersionView:
+    """The view of a version already loaded, in ``lang`` when translated (else the source language)."""
+    content = load_content(session, ver)
+    translations = translations_of(session, ver, editor=editor)
+    available = [t.language for t in translations]
+    served = choose_language(lang, doc.language, available)
+    shown = content
+    if served != doc.language:
+        texts = next(t.texts for t in translations if t.language == served)
+        shown = apply_translation(content, texts)
+    url = document_url(base_url, doc.slug)
+    rep: dict[str, Any] = {
+        "document": doc.slug,
+        "version": ver.version,
+        "status": ver.status,
+        "title": shown["title"],
+        "summary": shown["summary"],
+        "language": served,
+        "source_language": doc.language,
+        "based_on": ver.based_on,
+        "published_at": ver.published_at,
+        "effective_from": ver.effective_from,
+        "withdrawn_at": ver.withdrawn_at,
+        "content_hash": ver.content_hash,
+        "sections": [
+            {
+                "key": s["key"],
+                "order": i,
+                "title": s["title"],
+                "intro": s["intro"],
+                "clauses": [{"key": c["key"], "order": j, **c} for j, c in enumerate(s["clauses"], start=1)],
+            }
+            for i, s in enumerate(shown["sections"], start=1)
+        ],
+        "regional_notes": shown["regional_notes"],
+        "contributors": shown["contributors"],
+        "translations": available,
+        "links": {
+            "self": version_url(base_url, doc.slug, ver.version),
+            "document": url,
+            "current": f"{url}/current",
+        },
+    }
+    return VersionView(
+        document=doc.slug,
+        version=ver.version,
+        status=ver.status,
+        language=served,
+        representation=rep,
+        last_modified=ver.updated_at,
+        content=content,
+    )
+
+
+def version_view(
+    *,
+    session: Session,
+    slug: str,
+    version: str,
+    lang: str | None = None,
+    editor: bool = False,
+    base_url: str | None = None,
+) -> VersionView:
+    """One version in full; ``version="current"`` resolves the current one.
+
+    ``lang`` is a normalised BCP 47 tag or ``None``. Raises :class:`NotFound`
+    for an unknown document or version, a draft for non-editors, or no
+    current version.
+    """
+    doc = find_document(session, slug)
+    if version == "current":
+        ver = current_of(versions_of(session, doc))
+        if ver is None:
+            raise NotFound(f"{slug!r} has no published version yet.")
+    else:
+        ver = find_version(session, doc, version, editor=editor)
+    return build_view(session, doc, ver, lang=lang, editor=editor, base_url=base_url)
+
+
+def clause_view(
+    *,
+    session: Session,
+    slug: str,
+    version: str,
+    key: str,
+    lang: str | None = None,
+    editor: bool = False,
+    base_url: str | None = None,
+) -> VersionView:
+    """One clause of one version (with its section and regional notes), as a view.
+
+    The view's ``representation`` is the clause's shape (see ``ClauseView``);
+    :class:`NotFound` as for :func:`version_view`, or when the version has no
+    clause ``key``.
+    """
+    view = version_view(
+        session=session, slug=slug, version=version, lang=lang, editor=editor, base_url=base_url
+    )
+    rep = view.representation
+    for section in rep["sections"]:
+        for clause in section["clauses"]:
+            if clause["key"] == key:
+                url = version_url(base_url, slug, view.version)
+                clause_rep = {
+                    "document": slug,
+                    "version": view.version,
+                    "status": view.status,
+                    "language": view.language,
+                    "key": key,
+                    "order": clause["order"],
+                    "section": {"key": section["key"], "title": section["title"]},
+                    "kind": clause["kind"],
+                    "applies_to": clause["applies_to"],
+                    "text": clause["text"],
+                    "regional_notes": [n for n in rep["regional_notes"] if n["target"] == key],
+                    "links": {"self": f"{url}/clauses/{key}", "version": url},
+                }
+                return dataclasses.replace(view, representation=clause_rep)
+    raise NotFound(f"Version {view.version} of {slug!r} has no clause {key!r}.")
+
+
+def list_versions(
+    *,
+    session: Session,
+    slug: str,
+    editor: bool = False,
+    base_url: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Version summaries ascending by number (after ``after``); drafts only for editors."""
+    doc = find_document(session, slug)
+    floor = parse_version(after) if after else None
+    out = []
+    for v in versions_of(session, doc):
+        if (v.status == DRAFT and not editor) or (floor is not None and number(v) <= floor):
+            continue
+        out.append(
+            {
+                "version": v.version,
+                "status": v.status,
+                "title": v.title,
+                "published_at": v.published_at,
+                "effective_from": v.effective_from,
+                "withdrawn_at": v.withdrawn_at,
+                "content_hash": v.content_hash,
+                "links": {"self": version_url(base_url, slug, v.version)},
+            }
+        )
+        if len(out) >= limit:
+            break
+    return out
+
+
+def diff(
+    *,
+    session: Session,
+    slug: str,
+    from_version: str,
+    to_version: str,
+    editor: bool = False,
+) -> tuple[dict[str, Any], bool]:
+    """The clause-level diff between any two versions, either direction.
+
+    Returns ``(body, immutable)``; ``immutable`` is false when a draft is
+    involved. :class:`NotFound` for unknown versions (drafts for non-editors).
+    """
+    doc = find_document(session, slug)
+    before = find_version(session, doc, from_version, editor=editor)
+    after = find_version(session, doc, to_version, editor=editor)
+    changes = diffing.diff_contents(load_content(session, before), load_content(session, after))
+    body = {"document": slug, "from": before.version, "to": after.version, **changes}
+    return body, DRAFT not in (before.status, after.status)
+
+
+# --- documents ----------------------------------------------------------------------------------
+
+
+def _document_rep(session: Session, doc: StandardsDocument, base_url: str | None) -> dict[str, Any]:
+    versions = versions_of(session, doc)
+    current = current_of(versions)
+    url = document_url(base_url, doc.slug)
+    return {
+        "id": doc.slug,
+        "slug": doc.slug,
+        "title": doc.title,
+        "language": doc.language,
+        "current_version": current.version if current else None,
+        "versions": [v.version for v in versions if v.status in RELEASED],
+        "links": {
+            "self": url,
+            "current": f"{url}/current" if current else None,
+            "versions": f"{url}/versions",
+        },
+    }
+
+
+def list_documents(
+    *, session: Session, base_url: str | None = None, after: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Documents ordered by slug (after ``after``), each with its current version number."""
+    stmt = select(StandardsDocument).order_by(col(StandardsDocument.slug))
+    if after is not None:
+        stmt = stmt.where(col(StandardsDocument.slug) > after)
+    return [_document_rep(session, d, base_url) for d in session.exec(stmt.limit(limit)).all()]
+
+
+def document(*, session: Session, slug: str, base_url: str | None = None) -> dict[str, Any]:
+    """Document metadata, its current version and released version numbers, and links."""
+    return _document_rep(session, find_document(session, slug), base_url)
+
+
+# --- the interface for other domains ------------------------------------------------------------
+
+
+def published_versions(*, session: Session, slug: str) -> list[str]:
+    """Versions of ``slug`` that were published and are not withdrawn, ascending (``["1.0", "2.0"]``).
+
+    An unknown document has none (``[]``).
+    """
+    doc = document_or_none(session, slug)
+    if doc is None:
+        return []
+    return [v.version for v in versions_of(session, doc) if v.status in RELEASED]
+
+
+def current_version_number(*, session: Session, slug: str) -> str | None:
+    """The current version of ``slug`` (``"2.0"``), or ``None`` when none is published."""
+    return session.exec(
+        select(StandardsVersion.version)
+        .join(StandardsDocument, col(StandardsDocument.id) == col(StandardsVersion.document_id))
+        .where(col(StandardsDocument.slug) == slug, col(StandardsVersion.status) == PUBLISHED)
+    ).first()
+
+
+def current_versions_for_snapshot(*, session: Session, base_url: str | None = None) -> list[dict[str, Any]]:
+    """The current version of every document, each as its full JSON representation (source language)."""
+    out = []
+    for doc in session.exec(select(StandardsDocument).order_by(col(StandardsDocument.slug))).all():
+        ver = current_of(versions_of(session, doc))
+        if ver is not None:
+            view = build_view(session, doc, ver, lang=None, editor=False, base_url=base_url)
+            out.append(view.representation)
+    return out
