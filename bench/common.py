@@ -135,6 +135,7 @@ def wrk(
     seconds: int = DURATION_S,
     headers: Mapping[str, str] | None = None,
     connections: int = CONNECTIONS,
+    script: str | None = None,
 ) -> WrkResult:
     """Run wrk against ``url`` and parse requests/s and latency percentiles."""
     exe = shutil.which("wrk")
@@ -143,6 +144,8 @@ def wrk(
     cmd = [exe, "-t", str(THREADS), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
     for name, value in (headers or {}).items():
         cmd += ["-H", f"{name}: {value}"]
+    if script:
+        cmd += ["-s", script]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
