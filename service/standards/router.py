@@ -9,7 +9,8 @@ answered the same with or without one.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -66,6 +67,7 @@ _REPRESENTATIONS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Malformed `lang`"},
 }
 _NO_STORE = "no-store"
+_T = TypeVar("_T")
 
 
 def _base(request: Request) -> str:
@@ -82,6 +84,20 @@ def _is_editor(request: Request, session: Any) -> bool:
         request, session, request.app.state.settings, request.app.state.keys, header
     )
     return principal is not None and principal.has("standards:write")
+
+
+def _as_reader(request: Request, session: Any, load: Callable[[bool], _T]) -> _T:
+    """``load(False)``, as the public sees it; when that is a 404, ``load(True)`` for an editor.
+
+    The token is looked at only then, so published content is answered the
+    same with or without one (a bad token on such a read is a 401).
+    """
+    try:
+        return load(False)
+    except NotFound:
+        if not _is_editor(request, session):
+            raise
+        return load(True)
 
 
 def _respond(request: Request, entry: Entry) -> Response:
@@ -121,12 +137,7 @@ def _build(
                 session=session, slug=slug, version=version, lang=lang, editor=editor, base_url=base
             )
 
-        try:
-            view = load(False)
-        except NotFound:
-            if not _is_editor(request, session):
-                raise
-            view = load(True)
+        view = _as_reader(request, session, load)
     rep = view.representation
     body = render.render_clause(rep, media) if clause is not None else render.render_version(rep, media)
     if not view.cacheable:
@@ -320,12 +331,7 @@ def _build_diff(request: Request, slug: str, from_version: str, to_version: str)
                 session=session, slug=slug, from_version=from_version, to_version=to_version, editor=editor
             )
 
-        try:
-            body, immutable = load(False)
-        except NotFound:
-            if not _is_editor(request, session):
-                raise
-            body, immutable = load(True)
+        body, immutable = _as_reader(request, session, load)
     data = dumps(body)
     return Entry(
         body=data,
