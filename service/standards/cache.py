@@ -44,7 +44,7 @@ import threading
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
@@ -61,6 +61,8 @@ from service.standards.schemas import normalise_language
 PREFIX = "/v1/standards/"
 #: Upper bound on entries; beyond it the cache is cleared (bodies are ~30 KB, so ~120 MB worst case).
 MAX_ENTRIES = 4096
+
+_V = TypeVar("_V")
 
 
 class CacheKey(NamedTuple):
@@ -141,40 +143,40 @@ class RepresentationCache:
 
     def put_alias(self, key: CacheKey, served: str, *, epoch: int | None = None) -> bool:
         """Remember that ``key``'s language is served as ``served`` (its entry is stored under that)."""
-        with self._lock:
-            if epoch is not None and epoch != self.epoch:
-                return False
-            if len(self._aliases) >= self._max:
-                self._aliases.clear()
-            self._aliases[key] = served
-            return True
+        return self._store(self._aliases, key, served, epoch)
 
     def put(self, key: CacheKey, entry: Entry, *, epoch: int | None = None) -> bool:
         """Store ``entry`` unless the cache was cleared since ``epoch`` (then it may be stale).
 
         Returns whether it was stored.
         """
+        return self._store(self._entries, key, entry, epoch)
+
+    def _store(self, table: dict[CacheKey, _V], key: CacheKey, value: _V, epoch: int | None) -> bool:
+        """``table[key] = value`` unless a clear came after ``epoch``; a full table is emptied first."""
         with self._lock:
             if epoch is not None and epoch != self.epoch:
                 return False
-            if len(self._entries) >= self._max:
-                self._entries.clear()
-            self._entries[key] = entry
+            if len(table) >= self._max:
+                table.clear()
+            table[key] = value
             return True
 
     def clear(self) -> None:
         """Drop every entry."""
         with self._lock:
-            self._entries.clear()
-            self._aliases.clear()
-            self.epoch += 1
+            self._drop_all()
+
+    def _drop_all(self) -> None:
+        """Empty the maps and start a new epoch (the caller holds the lock)."""
+        self._entries.clear()
+        self._aliases.clear()
+        self.epoch += 1
 
     def note_sequence(self, sequence: int) -> None:
         """A standards event with ``sequence`` committed here: clear and remember it."""
         with self._lock:
-            self._entries.clear()
-            self._aliases.clear()
-            self.epoch += 1
+            self._drop_all()
             if self.generation is None or sequence > self.generation:
                 self.generation = sequence
 
@@ -193,9 +195,7 @@ class RepresentationCache:
         with self._lock:
             if latest == self.generation:
                 return False
-            self._entries.clear()
-            self._aliases.clear()
-            self.epoch += 1
+            self._drop_all()
             self.generation = latest
             return True
 
