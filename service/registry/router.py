@@ -25,6 +25,7 @@ from service.http import (
     none_match,
 )
 from service.jsonutil import dumps
+from service.openapi_doc import problems
 from service.registry import affiliation, alignment, search, service
 from service.registry.changes import ChangeClock
 from service.registry.models import School
@@ -157,7 +158,12 @@ def create_school(
     )
 
 
-@router.get("/schools/{school_id}", response_model=SchoolPublic, summary="One school")
+@router.get(
+    "/schools/{school_id}",
+    response_model=SchoolPublic,
+    responses=problems(410, s410="The school was delisted"),
+    summary="One school",
+)
 def get_school(
     request: Request, school_id: str, session: SessionDep, settings: SettingsDep, principal: OptionalPrincipal
 ) -> Response:
@@ -169,7 +175,12 @@ def get_school(
     return _school_response(request, school, base_url=settings.public_base_url, private=private)
 
 
-@router.patch("/schools/{school_id}", response_model=SchoolPublic, summary="Edit a school (merge patch)")
+@router.patch(
+    "/schools/{school_id}",
+    response_model=SchoolPublic,
+    responses=problems(412, 428),
+    summary="Edit a school (merge patch)",
+)
 def patch_school(
     request: Request,
     school_id: str,
@@ -192,7 +203,12 @@ def patch_school(
     return _school_response(request, school, base_url=settings.public_base_url, private=True)
 
 
-@router.post("/schools/{school_id}/delist", response_model=SchoolPublic, summary="Delist a school (steward)")
+@router.post(
+    "/schools/{school_id}/delist",
+    response_model=SchoolPublic,
+    responses=problems(409, 412, s409="Already delisted"),
+    summary="Delist a school (steward)",
+)
 def delist_school(
     request: Request,
     school_id: str,
@@ -225,7 +241,10 @@ def erase_contact(school_id: str, session: SessionDep, steward: RegistryWrite) -
 
 
 @router.post(
-    "/schools/{school_id}/alignment", response_model=SchoolPublic, summary="State or renew alignment"
+    "/schools/{school_id}/alignment",
+    response_model=SchoolPublic,
+    responses=problems(409, 412, s409="The school is delisted, or suspended and acting itself"),
+    summary="State or renew alignment",
 )
 def state_alignment(
     request: Request,
@@ -251,7 +270,10 @@ def state_alignment(
 
 
 @router.post(
-    "/schools/{school_id}/alignment/withdraw", response_model=SchoolPublic, summary="Withdraw alignment"
+    "/schools/{school_id}/alignment/withdraw",
+    response_model=SchoolPublic,
+    responses=problems(409, 412),
+    summary="Withdraw alignment",
 )
 def withdraw_alignment(
     request: Request,
@@ -277,6 +299,7 @@ def withdraw_alignment(
 @router.post(
     "/schools/{school_id}/alignment/suspend",
     response_model=SchoolPublic,
+    responses=problems(409, 412),
     summary="Suspend alignment (steward)",
 )
 def suspend_alignment(
@@ -300,7 +323,12 @@ def suspend_alignment(
     return _school_response(request, school, base_url=settings.public_base_url, private=True)
 
 
-@router.get("/schools/{school_id}/alignment/history", response_model=HistoryList, summary="Alignment history")
+@router.get(
+    "/schools/{school_id}/alignment/history",
+    response_model=HistoryList,
+    responses=problems(410, s410="The school was delisted"),
+    summary="Alignment history",
+)
 def alignment_history(
     request: Request,
     school_id: str,

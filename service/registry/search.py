@@ -95,6 +95,21 @@ def _successor(prefix: str) -> str:
     return prefix[:-1] + chr(last + 1)
 
 
+#: A query word matching at most this many indexed terms drives the query (see :func:`search`).
+SELECTIVE = 200
+
+
+def _range(word: str) -> Any:
+    """``term`` starts with ``word``, as an index range under code-point order."""
+    return sa.and_(col(SchoolTerm.term) >= word, col(SchoolTerm.term) < _successor(word))
+
+
+def _count_upto(session: Session, word: str, cap: int) -> int:
+    """How many indexed terms start with ``word``, counted no further than ``cap``."""
+    sub = sa.select(sa.literal(1)).select_from(SchoolTerm).where(_range(word)).limit(cap).subquery()
+    return int(session.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one())
+
+
 def search(
     *,
     session: Session,
@@ -140,14 +155,25 @@ def search(
                 )
             )
         )
-    for word in filters.words:
-        stmt = stmt.where(
-            col(School.id).in_(
-                sa.select(col(SchoolTerm.school_id)).where(
-                    col(SchoolTerm.term) >= word, col(SchoolTerm.term) < _successor(word)
-                )
+    words = list(filters.words)
+    if words:
+        # A selective word drives the query: fetch its few schools by the term
+        # index, then filter and sort just those. Otherwise walk the schools in
+        # name order and stop after one page (the common words match early).
+        counts = sorted((_count_upto(session, word, SELECTIVE + 1), word) for word in words)
+        count, rarest = counts[0]
+        if count <= SELECTIVE:
+            ids = list(
+                session.execute(
+                    sa.select(col(SchoolTerm.school_id)).where(_range(rarest)).distinct()
+                ).scalars()
             )
-        )
+            if not ids:
+                return [], None
+            stmt = stmt.where(col(School.id).in_(ids))
+            words.remove(rarest)
+    for word in words:
+        stmt = stmt.where(col(School.id).in_(sa.select(col(SchoolTerm.school_id)).where(_range(word))))
     if position is not None:
         name_key, last_id = position["n"], position["i"]
         stmt = stmt.where(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.registry import search
 from tests.conftest import assert_problem
 
 
@@ -109,8 +110,14 @@ CASES: list[tuple[str, list[str]]] = [
 ]
 
 
-def test_q_folds_and_matches_word_prefixes(client: TestClient, schools: dict[str, str]) -> None:
+def test_q_folds_and_matches_word_prefixes(
+    client: TestClient, schools: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # One database for all the cases (building it per case would cost a minute).
+    got = {query: _names(client, q=query) for query, _expected in CASES}
+    assert got == dict(CASES)
+    # The same answers when no word is selective enough to drive the query (large registries).
+    monkeypatch.setattr(search, "SELECTIVE", 0)
     got = {query: _names(client, q=query) for query, _expected in CASES}
     assert got == dict(CASES)
 
@@ -136,16 +143,22 @@ def test_blank_q_and_filters(client: TestClient, schools: dict[str, str]) -> Non
         assert_problem(client.get("/v1/schools", params=bad), 422)
 
 
+@pytest.mark.parametrize("selective", [200, 0])
 def test_pagination_neither_skips_nor_repeats_under_concurrent_changes(
-    client: TestClient, make_school: Callable[..., dict[str, Any]], steward: dict[str, str]
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    steward: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    selective: int,
 ) -> None:
+    monkeypatch.setattr(search, "SELECTIVE", selective)
     ids = {f"Pag {n:02d}": make_school(name=f"Pag {n:02d}")["id"] for n in range(1, 13)}
-    first = client.get("/v1/schools", params={"limit": 5})
+    first = client.get("/v1/schools", params={"limit": 5, "q": "pag"})
     page1 = first.json()
     assert [s["name"] for s in page1["data"]] == [f"Pag {n:02d}" for n in range(1, 6)]
     link = first.headers["Link"]
     assert link.startswith("<http://testserver/v1/schools?") and link.endswith('>; rel="next"')
-    assert f"cursor={page1['next_cursor']}" in link and "limit=5" in link
+    assert f"cursor={page1['next_cursor']}" in link and "limit=5" in link and "q=pag" in link
 
     # Between pages: one school added before the cursor, two after; one delisted on each side.
     make_school(name="Pag 00")
@@ -157,7 +170,7 @@ def test_pagination_neither_skips_nor_repeats_under_concurrent_changes(
     seen = [s["name"] for s in page1["data"]]
     cursor = page1["next_cursor"]
     while cursor:
-        page = client.get("/v1/schools", params={"limit": 5, "cursor": cursor}).json()
+        page = client.get("/v1/schools", params={"limit": 5, "q": "pag", "cursor": cursor}).json()
         seen += [s["name"] for s in page["data"]]
         cursor = page["next_cursor"]
     assert seen == [
