@@ -41,7 +41,7 @@ from service.db import utcnow
 from service.errors import Conflict, NotFound, Unprocessable
 from service.http import check_if_match
 from service.ids import new_id
-from service.standards import events
+from service.standards import events, lookup
 from service.standards.content import (
     clause_keys,
     content_from_draft,
@@ -49,15 +49,6 @@ from service.standards.content import (
     empty_content,
     load_content,
     write_content,
-)
-from service.standards.lookup import (
-    current_of,
-    document_or_none,
-    find_document,
-    find_version,
-    number,
-    parse_version,
-    versions_of,
 )
 from service.standards.models import (
     DRAFT,
@@ -149,7 +140,7 @@ def create_document(
         raise Unprocessable(
             "A document slug is lower-case letters, digits and hyphens (e.g. 'training-standards')."
         )
-    if document_or_none(session, slug):
+    if lookup.document_or_none(session, slug):
         raise Conflict(f"The document {slug!r} exists already.")
     now = utcnow()
     doc = StandardsDocument(
@@ -188,16 +179,16 @@ def create_draft(
     otherwise). :class:`Conflict` when ``version`` is not greater than every
     existing version; :class:`Unprocessable` when ``based_on`` does not exist.
     """
-    major, minor = parse_version(version)
-    if document_or_none(session, slug) is None:
+    major, minor = lookup.parse_version(version)
+    if lookup.document_or_none(session, slug) is None:
         if new_document is None:
             raise NotFound(f"There is no standards document {slug!r}; send `document` to create it.")
         create_document(
             session=session, slug=slug, title=new_document.title, language=new_document.language, actor=actor
         )
-    doc = find_document(session, slug, lock=True)
-    versions = versions_of(session, doc, fresh=True)
-    if versions and (major, minor) <= number(versions[-1]):
+    doc = lookup.find_document(session, slug, lock=True)
+    versions = lookup.versions_of(session, doc, fresh=True)
+    if versions and (major, minor) <= lookup.number(versions[-1]):
         raise Conflict(
             f"A new version must be greater than every existing one; the highest is {versions[-1].version}.",
             extra={"highest_version": versions[-1].version},
@@ -253,8 +244,8 @@ def replace_draft(
     :class:`Conflict` when the version is not a draft (published content is
     immutable).
     """
-    doc = find_document(session, slug)
-    ver = find_version(session, doc, version, editor=True, lock=True)
+    doc = lookup.find_document(session, slug)
+    ver = lookup.find_version(session, doc, version, editor=True, lock=True)
     if ver.status != DRAFT:
         raise Conflict(f"Version {ver.version} is {ver.status}: published content never changes.")
     _check_if_match(session, doc, ver, if_match, required=True, base_url=base_url)
@@ -298,10 +289,10 @@ def put_translation(
     translation that does not cover exactly the version's keys.
     """
     lang = normalise_language(language)
-    doc = find_document(session, slug)
+    doc = lookup.find_document(session, slug)
     if lang == doc.language:
         raise Unprocessable(f"{lang!r} is the source language of {slug!r}; edit the version itself.")
-    ver = find_version(session, doc, version, editor=True, lock=True)
+    ver = lookup.find_version(session, doc, version, editor=True, lock=True)
     if ver.status == WITHDRAWN:
         raise Conflict(f"Version {ver.version} is withdrawn: it takes no new translations.")
     existing = session.exec(
@@ -371,13 +362,13 @@ def publish(
     when a draft translation no longer matches the content;
     :class:`PreconditionFailed` for a stale ``If-Match``.
     """
-    doc = find_document(session, slug, lock=True)
-    versions = versions_of(session, doc, fresh=True)
-    ver = find_version(session, doc, version, editor=True)
+    doc = lookup.find_document(session, slug, lock=True)
+    versions = lookup.versions_of(session, doc, fresh=True)
+    ver = lookup.find_version(session, doc, version, editor=True)
     if ver.status != DRAFT:
         raise Conflict(f"Version {ver.version} is {ver.status}, not a draft: it cannot be published again.")
     _check_if_match(session, doc, ver, if_match, required=False, base_url=base_url)
-    higher = [v for v in versions if v.status != DRAFT and number(v) > number(ver)]
+    higher = [v for v in versions if v.status != DRAFT and lookup.number(v) > lookup.number(ver)]
     if higher:
         raise Conflict(
             f"Version {higher[-1].version} is already published; {ver.version} can no longer be published.",
@@ -398,7 +389,7 @@ def publish(
                 extra={"language": tr.language},
             )
     now = published_at or utcnow()
-    previous = current_of(versions)
+    previous = lookup.current_of(versions)
     if previous is not None:
         previous.status = SUPERSEDED
         _touch(session, previous, now)
@@ -451,9 +442,9 @@ def withdraw(
     ``standards.version.withdrawn``. :class:`Conflict` for drafts and for
     versions already withdrawn.
     """
-    doc = find_document(session, slug, lock=True)
-    versions = versions_of(session, doc, fresh=True)
-    ver = find_version(session, doc, version, editor=True)
+    doc = lookup.find_document(session, slug, lock=True)
+    versions = lookup.versions_of(session, doc, fresh=True)
+    ver = lookup.find_version(session, doc, version, editor=True)
     if ver.status not in RELEASED:
         raise Conflict(f"Version {ver.version} is {ver.status}: only published versions can be withdrawn.")
     _check_if_match(session, doc, ver, if_match, required=False, base_url=base_url)
@@ -462,7 +453,7 @@ def withdraw(
     ver.status = WITHDRAWN
     ver.withdrawn_at = now
     _touch(session, ver, now)
-    current = current_of(versions) if not was_current else None
+    current = lookup.current_of(versions) if not was_current else None
     if was_current:
         remaining = [v for v in versions if v.status == SUPERSEDED]
         if remaining:

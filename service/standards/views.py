@@ -23,18 +23,9 @@ from sqlmodel import Session, col, select
 from service.errors import NotFound
 from service.http import JSON
 from service.standards import diff as diffing
-from service.standards import render
+from service.standards import lookup, render
 from service.standards.content import load_content
 from service.standards.links import document_url, version_url
-from service.standards.lookup import (
-    current_of,
-    document_or_none,
-    find_document,
-    find_version,
-    number,
-    parse_version,
-    versions_of,
-)
 from service.standards.models import DRAFT, PUBLISHED, RELEASED, StandardsDocument, StandardsVersion
 from service.standards.translations import apply_translation, choose_language, translations_of
 
@@ -150,13 +141,13 @@ def version_view(
     for an unknown document or version, a draft for non-editors, or no
     current version.
     """
-    doc = find_document(session, slug)
+    doc = lookup.find_document(session, slug)
     if version == "current":
-        ver = current_of(versions_of(session, doc))
+        ver = lookup.current_of(lookup.versions_of(session, doc))
         if ver is None:
             raise NotFound(f"{slug!r} has no published version yet.")
     else:
-        ver = find_version(session, doc, version, editor=editor)
+        ver = lookup.find_version(session, doc, version, editor=editor)
     return build_view(session, doc, ver, lang=lang, editor=editor, base_url=base_url)
 
 
@@ -212,11 +203,11 @@ def list_versions(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Version summaries ascending by number (after ``after``); drafts only for editors."""
-    doc = find_document(session, slug)
-    floor = parse_version(after) if after else None
+    doc = lookup.find_document(session, slug)
+    floor = lookup.parse_version(after) if after else None
     out = []
-    for v in versions_of(session, doc):
-        if (v.status == DRAFT and not editor) or (floor is not None and number(v) <= floor):
+    for v in lookup.versions_of(session, doc):
+        if (v.status == DRAFT and not editor) or (floor is not None and lookup.number(v) <= floor):
             continue
         out.append(
             {
@@ -248,9 +239,9 @@ def diff(
     Returns ``(body, immutable)``; ``immutable`` is false when a draft is
     involved. :class:`NotFound` for unknown versions (drafts for non-editors).
     """
-    doc = find_document(session, slug)
-    before = find_version(session, doc, from_version, editor=editor)
-    after = find_version(session, doc, to_version, editor=editor)
+    doc = lookup.find_document(session, slug)
+    before = lookup.find_version(session, doc, from_version, editor=editor)
+    after = lookup.find_version(session, doc, to_version, editor=editor)
     changes = diffing.diff_contents(load_content(session, before), load_content(session, after))
     body = {"document": slug, "from": before.version, "to": after.version, **changes}
     return body, DRAFT not in (before.status, after.status)
@@ -260,8 +251,8 @@ def diff(
 
 
 def _document_rep(session: Session, doc: StandardsDocument, base_url: str | None) -> dict[str, Any]:
-    versions = versions_of(session, doc)
-    current = current_of(versions)
+    versions = lookup.versions_of(session, doc)
+    current = lookup.current_of(versions)
     url = document_url(base_url, doc.slug)
     return {
         "id": doc.slug,
@@ -290,7 +281,7 @@ def list_documents(
 
 def document(*, session: Session, slug: str, base_url: str | None = None) -> dict[str, Any]:
     """Document metadata, its current version and released version numbers, and links."""
-    return _document_rep(session, find_document(session, slug), base_url)
+    return _document_rep(session, lookup.find_document(session, slug), base_url)
 
 
 # --- the interface for other domains ------------------------------------------------------------
@@ -301,10 +292,10 @@ def published_versions(*, session: Session, slug: str) -> list[str]:
 
     An unknown document has none (``[]``).
     """
-    doc = document_or_none(session, slug)
+    doc = lookup.document_or_none(session, slug)
     if doc is None:
         return []
-    return [v.version for v in versions_of(session, doc) if v.status in RELEASED]
+    return [v.version for v in lookup.versions_of(session, doc) if v.status in RELEASED]
 
 
 def current_version_number(*, session: Session, slug: str) -> str | None:
@@ -320,7 +311,7 @@ def current_versions_for_snapshot(*, session: Session, base_url: str | None = No
     """The current version of every document, each as its full JSON representation (source language)."""
     out = []
     for doc in session.exec(select(StandardsDocument).order_by(col(StandardsDocument.slug))).all():
-        ver = current_of(versions_of(session, doc))
+        ver = lookup.current_of(lookup.versions_of(session, doc))
         if ver is not None:
             view = build_view(session, doc, ver, lang=None, editor=False, base_url=base_url)
             out.append(view.representation)
