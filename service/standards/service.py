@@ -41,7 +41,7 @@ from service.db import utcnow
 from service.errors import Conflict, NotFound, Unprocessable
 from service.http import check_if_match
 from service.ids import new_id
-from service.standards import events, lookup
+from service.standards import events, lookup, translations
 from service.standards.content import (
     clause_keys,
     content_from_draft,
@@ -61,34 +61,13 @@ from service.standards.models import (
     StandardsVersion,
 )
 from service.standards.schemas import DocumentCreate, DraftReplace, TranslationPut, normalise_language
-from service.standards.translations import (
-    texts_from_body,
-    translation_problems,
-    translation_rep,
-    translations_of,
-)
-from service.standards.views import (
-    DEFAULT_DOCUMENT,
-    VersionView,
-    build_view,
-    current_version_number,
-    current_versions_for_snapshot,
-    published_versions,
-)
 
-# What other packages import from here; the four read functions and the constant live in views.py.
-__all__ = [
-    "DEFAULT_DOCUMENT",
-    "create_document",
-    "create_draft",
-    "current_version_number",
-    "current_versions_for_snapshot",
-    "publish",
-    "published_versions",
-    "put_translation",
-    "replace_draft",
-    "withdraw",
-]
+# The "X as X" names are re-exports: other packages have always imported them from here.
+from service.standards.views import DEFAULT_DOCUMENT as DEFAULT_DOCUMENT
+from service.standards.views import VersionView, build_view
+from service.standards.views import current_version_number as current_version_number
+from service.standards.views import current_versions_for_snapshot as current_versions_for_snapshot
+from service.standards.views import published_versions as published_versions
 
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
 
@@ -302,8 +281,8 @@ def put_translation(
     ).first()
     if existing is not None and existing.status == PUBLISHED:
         raise Conflict(f"The {lang} translation of version {ver.version} is published and never changes.")
-    texts = texts_from_body(body)
-    problems = translation_problems(load_content(session, ver), texts)
+    texts = translations.texts_from_body(body)
+    problems = translations.mismatches(load_content(session, ver), texts)
     if problems:
         raise Unprocessable(
             f"The {lang} translation does not match version {ver.version}: " + "; ".join(problems) + ".",
@@ -331,7 +310,7 @@ def put_translation(
         target=f"{slug}/{ver.version}/{lang}",
         details={"status": tr.status},
     )
-    return translation_rep(doc, ver, tr, base_url), existing is None
+    return translations.representation(doc, ver, tr, base_url), existing is None
 
 
 # --- publishing and withdrawing -----------------------------------------------------------------
@@ -379,9 +358,9 @@ def publish(
     content = load_content(session, ver)
     if not clause_keys(content):
         raise Conflict(f"Version {ver.version} has no clauses: there is nothing to publish.")
-    drafts = translations_of(session, ver, editor=True)
+    drafts = translations.for_version(session, ver, editor=True)
     for tr in drafts:
-        problems = translation_problems(content, tr.texts)
+        problems = translations.mismatches(content, tr.texts)
         if problems:
             raise Conflict(
                 f"The {tr.language} translation no longer matches the draft ({'; '.join(problems)}): "

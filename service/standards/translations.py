@@ -8,8 +8,8 @@ A translation's ``texts`` (one JSON object per version and language) are::
      "section_list": [...]}                   # the body as it was put, for the translation's own GET
 
 A translation must cover exactly the version's section and clause keys
-(:func:`translation_problems`). Serving one overlays its texts on the source
-content (:func:`apply_translation`); a missing text falls back to the source.
+(:func:`mismatches`). Serving one overlays its texts on the source
+content (:func:`apply`); a missing text falls back to the source.
 Putting and publishing them is write-side (``service.py``).
 """
 
@@ -43,7 +43,7 @@ def texts_from_body(body: TranslationPut) -> dict[str, Any]:
     }
 
 
-def translation_rep(
+def representation(
     doc: StandardsDocument, ver: StandardsVersion, tr: StandardsTranslation, base_url: str | None
 ) -> dict[str, Any]:
     """The representation of one translation (``TranslationPublic``): its texts as they were put."""
@@ -61,7 +61,7 @@ def translation_rep(
     }
 
 
-def translations_of(session: Session, ver: StandardsVersion, *, editor: bool) -> list[StandardsTranslation]:
+def for_version(session: Session, ver: StandardsVersion, *, editor: bool) -> list[StandardsTranslation]:
     """The translations of ``ver`` by language: published ones, and on a draft its drafts for editors."""
     rows = session.exec(
         select(StandardsTranslation)
@@ -73,7 +73,7 @@ def translations_of(session: Session, ver: StandardsVersion, *, editor: bool) ->
     return [t for t in rows if t.status == PUBLISHED]
 
 
-def translation_problems(content: dict[str, Any], texts: dict[str, Any]) -> list[str]:
+def mismatches(content: dict[str, Any], texts: dict[str, Any]) -> list[str]:
     """What a translation misses or adds compared with ``content`` (empty when it fits)."""
     problems: list[str] = []
     sections = texts.get("sections", {})
@@ -115,7 +115,7 @@ def choose_language(requested: str | None, source: str, available: Sequence[str]
     return source
 
 
-def apply_translation(content: dict[str, Any], texts: dict[str, Any]) -> dict[str, Any]:
+def apply(content: dict[str, Any], texts: dict[str, Any]) -> dict[str, Any]:
     """``content`` with the translated texts in place (each missing text keeps the source's)."""
     sections = texts.get("sections", {})
     clauses = texts.get("clauses", {})

@@ -23,11 +23,10 @@ from sqlmodel import Session, col, select
 from service.errors import NotFound
 from service.http import JSON
 from service.standards import diff as diffing
-from service.standards import lookup, render
+from service.standards import lookup, render, translations
 from service.standards.content import load_content
 from service.standards.links import document_url, version_url
 from service.standards.models import DRAFT, PUBLISHED, RELEASED, StandardsDocument, StandardsVersion
-from service.standards.translations import apply_translation, choose_language, translations_of
 
 #: The slug of the IMI Network's document (the registry states alignment against it).
 DEFAULT_DOCUMENT = "training-standards"
@@ -75,13 +74,12 @@ def build_view(
 ) -> VersionView:
     """The view of a version already loaded, in ``lang`` when translated (else the source language)."""
     content = load_content(session, ver)
-    translations = translations_of(session, ver, editor=editor)
-    available = [t.language for t in translations]
-    served = choose_language(lang, doc.language, available)
+    texts_by_language = {t.language: t.texts for t in translations.for_version(session, ver, editor=editor)}
+    available = list(texts_by_language)
+    served = translations.choose_language(lang, doc.language, available)
     shown = content
     if served != doc.language:
-        texts = next(t.texts for t in translations if t.language == served)
-        shown = apply_translation(content, texts)
+        shown = translations.apply(content, texts_by_language[served])
     url = document_url(base_url, doc.slug)
     rep: dict[str, Any] = {
         "document": doc.slug,
