@@ -181,6 +181,7 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
+    session.info.pop(_TARGETS, None)
     audit.record(
         session,
         actor=owner,
@@ -244,6 +245,7 @@ def update_endpoint(
     A new ``url`` must already have passed ``urlguard.check_url``.
     """
     endpoint = _owned(session, owner, endpoint_id, lock=True)
+    session.info.pop(_TARGETS, None)
     fields = changes.model_dump(exclude_unset=True)
     details: dict[str, Any] = {}
     if fields.get("url") is not None:
@@ -274,6 +276,7 @@ def update_endpoint(
 def delete_endpoint(*, session: Session, owner: str, endpoint_id: str) -> None:
     """Delete an endpoint with its deliveries and attempts."""
     endpoint = _owned(session, owner, endpoint_id, lock=True)
+    session.info.pop(_TARGETS, None)
     delivery_ids = select(WebhookDelivery.id).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
     session.execute(sa.delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(delivery_ids)))
     session.execute(sa.delete(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id))
@@ -347,8 +350,30 @@ def _delivery_row(
 
 def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(sa.insert(WebhookDelivery), rows)
+        session.execute(sa.insert(WebhookDelivery.__table__), rows)  # type: ignore[attr-defined]
         session.info[WAKE_FLAG] = True
+
+
+#: ``session.info`` keys: fan-out rows waiting for the commit, and the endpoints seen by this transaction.
+_PENDING = "imi_webhooks_pending"
+_TARGETS = "imi_webhooks_targets"
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _write_pending(session: Any) -> None:
+    """Write the fan-out of every event of this transaction in two statements, just before it
+    commits (a publish that emits many events costs two inserts, not two per event)."""
+    pending = session.info.pop(_PENDING, None)
+    session.info.pop(_TARGETS, None)
+    if pending and pending["messages"]:
+        session.execute(sa.insert(WebhookMessage.__table__), pending["messages"])  # type: ignore[attr-defined]
+        _insert_deliveries(session, pending["deliveries"])
+
+
+@sa.event.listens_for(Session, "after_rollback")
+def _drop_pending(session: Any) -> None:
+    session.info.pop(_PENDING, None)
+    session.info.pop(_TARGETS, None)
 
 
 def message_for_event(session: Session, event: Event) -> WebhookMessage:
@@ -374,31 +399,40 @@ def _matches(event_types: Sequence[str], event_type: str) -> bool:
 def fan_out(session: Session, event: Event, *, first_delay_s: float = 0.0) -> int:
     """Create one delivery per endpoint that subscribed to ``event`` (in the event's transaction).
 
-    The first attempt is due ``first_delay_s`` (the schedule's first entry)
-    after the event. Returns the number of deliveries created.
+    The message and the deliveries are written when the transaction commits
+    (before it, inside it). The first attempt is due ``first_delay_s`` (the
+    schedule's first entry) after the event. Returns the number of deliveries.
     """
-    rows = session.execute(
-        sa.select(col(WebhookEndpoint.id), col(WebhookEndpoint.event_types)).where(
-            col(WebhookEndpoint.enabled).is_(True), col(WebhookEndpoint.created_at) <= event.timestamp
-        )
-    ).all()
-    targets = [r.id for r in rows if _matches(r.event_types or [], event.type)]
+    targets_all = session.info.get(_TARGETS)
+    if targets_all is None:
+        targets_all = session.execute(
+            sa.select(
+                col(WebhookEndpoint.id), col(WebhookEndpoint.event_types), col(WebhookEndpoint.created_at)
+            )
+            .where(col(WebhookEndpoint.enabled).is_(True))
+            .order_by(col(WebhookEndpoint.id))
+        ).all()
+        session.info[_TARGETS] = targets_all
+    targets = [
+        r.id
+        for r in targets_all
+        if r.created_at <= event.timestamp and _matches(r.event_types or [], event.type)
+    ]
     if not targets:
         return 0
-    # The event is new in this transaction: no message can exist yet, so insert without looking.
-    message = WebhookMessage(
-        id=event.id,
-        event_type=event.type,
-        sequence=event.sequence,
-        body=dumps(events.event_payload(event)).decode(),
-        created_at=event.timestamp,
-    )
-    session.execute(sa.insert(WebhookMessage).values(message.model_dump()))
+    message = {
+        "id": event.id,
+        "event_type": event.type,
+        "sequence": event.sequence,
+        "body": dumps(events.event_payload(event)).decode(),
+        "created_at": event.timestamp,
+    }
+    pending = session.info.setdefault(_PENDING, {"messages": [], "deliveries": []})
+    pending["messages"].append(message)
     now = utcnow()
     due = event.timestamp + dt.timedelta(seconds=first_delay_s)
-    _insert_deliveries(
-        session, [_delivery_row(endpoint_id=t, message=message, due=due, now=now) for t in targets]
-    )
+    msg = WebhookMessage.model_validate(message)
+    pending["deliveries"].extend(_delivery_row(endpoint_id=t, message=msg, due=due, now=now) for t in targets)
     return len(targets)
 
 

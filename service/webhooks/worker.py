@@ -63,8 +63,8 @@ T = TypeVar("T")
 POLL_S = 0.25
 #: Seconds between runs of the periodic job registry check.
 JOBS_TICK_S = 1.0
-#: Deliveries of one endpoint claimed at once by one worker.
-PER_ENDPOINT = 4
+#: Deliveries of one endpoint in flight at once in one worker.
+PER_ENDPOINT = 5
 #: Results are written at most this often (seconds), in one transaction per batch.
 RECORD_BATCH_S = 0.02
 #: ``Retry-After`` is honoured up to this many seconds (or the schedule's longest delay).
@@ -141,7 +141,7 @@ class DeliveryWorker:
         self.schedule = settings.retry_schedule
         self.allowed = settings.allowed_target_classes
         self.timeout_s = settings.webhook_timeout_s
-        self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, settings.webhook_timeout_s + 5))
+        self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, settings.webhook_timeout_s + 1))
         self.is_pg = engine.dialect.name == "postgresql"
         self._sizes = {"healthy": healthy_clients, "failing": failing_clients}
         self._connections = connections
@@ -269,7 +269,7 @@ class DeliveryWorker:
             sleep_s = POLL_S
             if any(n > 0 for n in free.values()):
                 try:
-                    claimed, next_due = await self._in_db(self._claim, free, list(self._endpoint_busy))
+                    claimed, next_due = await self._in_db(self._claim, free, dict(self._endpoint_busy))
                 except Exception:  # noqa: BLE001 - the database may be briefly away; keep trying
                     log.exception("claiming deliveries failed")
                     claimed, next_due = [], None
@@ -392,7 +392,7 @@ class DeliveryWorker:
             value = value.replace(tzinfo=dt.UTC)
         return value
 
-    def _claim(self, free: dict[str, int], busy: list[str]) -> tuple[list[Claimed], float | None]:
+    def _claim(self, free: dict[str, int], busy: dict[str, int]) -> tuple[list[Claimed], float | None]:
         """Claim up to ``free[lane]`` due deliveries per lane; returns them and the seconds until
         the next one is due (``None`` when nothing is scheduled)."""
         now = utcnow()
@@ -408,10 +408,7 @@ class DeliveryWorker:
             rows: list[tuple[str, str, str, int, int, str]] = []
             for lane, n in free.items():
                 if n > 0:
-                    rows.extend(
-                        (r[0], r[1], r[2], r[3], r[4], lane)
-                        for r in session.execute(self._claim_stmt(lane, n, busy, now)).all()
-                    )
+                    rows.extend(self._pick(session, lane, n, busy, now))
             if not rows:
                 return [], POLL_S
             ids = [r[0] for r in rows]
@@ -452,39 +449,60 @@ class DeliveryWorker:
                 )
         return claimed, 0.0
 
-    def _claim_stmt(self, lane: str, limit: int, busy: list[str], now: dt.datetime) -> Any:
+    def _pick(
+        self, session: Session, lane: str, n: int, busy: dict[str, int], now: dt.datetime
+    ) -> list[tuple[str, str, str, int, int, str]]:
+        """Up to ``n`` due deliveries of ``lane``, at most :data:`PER_ENDPOINT` in flight per
+        endpoint. Candidates come oldest-due first from the index; endpoints that reach their
+        share are excluded from the next round, so one endpoint's backlog cannot hide the others."""
+        taken: Counter[str] = Counter()
+        full = {e for e, k in busy.items() if k >= PER_ENDPOINT}
+        chosen: dict[str, tuple[str, str, str, int, int, str]] = {}
+        for _round in range(3):
+            want = n - len(chosen)
+            if want <= 0:
+                break
+            limit = min(1000, want * 4)
+            candidates = session.execute(self._claim_stmt(lane, limit, sorted(full), now)).all()
+            for r in candidates:
+                delivery_id, endpoint_id = r[0], r[1]
+                if delivery_id in chosen:
+                    continue
+                if busy.get(endpoint_id, 0) + taken[endpoint_id] >= PER_ENDPOINT:
+                    full.add(endpoint_id)
+                    continue
+                taken[endpoint_id] += 1
+                chosen[delivery_id] = (r[0], r[1], r[2], r[3], r[4], lane)
+                if len(chosen) >= n:
+                    break
+            if len(candidates) < limit:
+                break
+        return list(chosen.values())
+
+    def _claim_stmt(self, lane: str, limit: int, exclude: list[str], now: dt.datetime) -> Any:
         d, e = WebhookDelivery, WebhookEndpoint
-        due = sa.and_(
-            col(d.status) == "pending",
-            col(d.next_attempt_at) <= now,
-            sa.or_(col(d.lease_expires_at).is_(None), col(d.lease_expires_at) < now),
-        )
         failing = col(e.failing_since).is_not(None) if lane == "failing" else col(e.failing_since).is_(None)
-        ranked = (
-            sa.select(
-                col(d.id).label("id"),
-                sa.func.row_number()
-                .over(partition_by=col(d.endpoint_id), order_by=(col(d.next_attempt_at), col(d.id)))
-                .label("rn"),
-            )
-            .join(e, col(e.id) == col(d.endpoint_id))
-            .where(due, col(e.enabled).is_(True), failing)
-        )
-        if busy:
-            ranked = ranked.where(col(d.endpoint_id).not_in(busy))
-        sub = ranked.subquery()
-        # The due conditions are repeated on the locked rows: PostgreSQL re-checks them on the
-        # newest row version after waiting, so a row another worker just leased is skipped.
         stmt = (
             sa.select(
                 col(d.id), col(d.endpoint_id), col(d.message_id), col(d.attempt_count), col(d.schedule_base)
             )
-            .where(col(d.id).in_(sa.select(sub.c.id).where(sub.c.rn <= PER_ENDPOINT)), due)
+            .join(e, col(e.id) == col(d.endpoint_id))
+            .where(
+                col(d.status) == "pending",
+                col(d.next_attempt_at) <= now,
+                sa.or_(col(d.lease_expires_at).is_(None), col(d.lease_expires_at) < now),
+                col(e.enabled).is_(True),
+                failing,
+            )
             .order_by(col(d.next_attempt_at), col(d.id))
             .limit(limit)
         )
+        if exclude:
+            stmt = stmt.where(col(d.endpoint_id).not_in(exclude))
         if self.is_pg:
-            stmt = stmt.with_for_update(skip_locked=True)
+            # Rows another worker holds are skipped, and PostgreSQL re-checks the conditions on
+            # a row's newest version after locking it, so a just-leased row is never taken twice.
+            stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
         return stmt
 
     def _remember_body(self, msg_id: str, body: bytes) -> None:
@@ -676,6 +694,12 @@ async def start_in_process(*, settings: Settings, engine: Engine) -> InProcessWo
 async def run_standalone(*, settings: Settings) -> None:
     """Run the worker until SIGTERM/SIGINT (``imi-api worker``), then stop gracefully."""
     webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    # The wiring module imports every domain, which registers its periodic jobs (e.g. the
+    # registry's lapse job); retention jobs depend on settings.
+    import service.main  # noqa: F401
+    from service import retention
+
+    retention.register_jobs(settings)
     engine = make_engine(settings.database_url, pool_size=4)
     worker = DeliveryWorker(settings=settings, engine=engine)
     stop = asyncio.Event()

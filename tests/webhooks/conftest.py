@@ -42,7 +42,7 @@ class Received:
 class Script:
     """Answers for one path: statuses in order (the last repeats), or a hang."""
 
-    statuses: list[int] = field(default_factory=lambda: [204])
+    statuses: list[int] = field(default_factory=lambda: [200])
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
     body: bytes = b"ok"
