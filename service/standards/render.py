@@ -4,12 +4,17 @@ Pure functions from the representation dicts built by ``views.py`` to bytes.
 
 - JSON: ``service.jsonutil.dumps`` (UTF-8, RFC 3339 UTC timestamps).
 - Markdown (CommonMark): headings for the title, sections and clause keys,
-  then the clause text as written; regional notes as block quotes.
+  then the clause text as written; regional notes as block quotes; the
+  contributors as a closing list (``## Contributors``).
 - HTML: an embeddable fragment (no ``<html>``/``<body>``): one ``<article>``
   root with ``lang`` and ``dir`` (``rtl`` for right-to-left scripts), a stable
-  ``id`` per section (``section-A``) and clause (``clause-A1.2``). Every text is
+  ``id`` per section (``section-A``) and clause (``clause-A1.2``), the
+  contributors in a closing ``<footer class="imi-contributors">``. Every text is
   escaped; clause Markdown is rendered with markdown-it-py with raw HTML
   disabled, then sanitised with nh3 (ammonia) to a small set of tags.
+
+Contributors are listed as ``name (affiliation, region)``, leaving out what is
+empty; a version without contributors gets no list.
 
 Entity tags: :func:`representation_etag` depends on the media type, the
 served language and the status as well as the bytes, so a status change, a
@@ -84,6 +89,12 @@ def _notes_by_target(rep: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return notes
 
 
+def _credit(person: dict[str, Any]) -> str:
+    """``Ada Example (Example Institute, Germany)``: the name, then what is known of the rest."""
+    details = ", ".join(part for part in (person.get("affiliation"), person.get("region")) if part)
+    return f"{person['name']} ({details})" if details else person["name"]
+
+
 def _status_line(rep: dict[str, Any]) -> str:
     parts = [f"Version {rep['version']}", rep["status"]]
     if rep.get("published_at"):
@@ -119,6 +130,9 @@ def version_markdown(rep: dict[str, Any]) -> bytes:
             ]
             lines += [clause["text"].strip(), ""]
             lines += _md_notes(notes.get(clause["key"], []))
+    if rep.get("contributors"):
+        lines += ["## Contributors", ""]
+        lines += [f"- {_md_inline(_credit(p))}" for p in rep["contributors"]]
     return ("\n".join(lines).rstrip() + "\n").encode()
 
 
@@ -156,6 +170,12 @@ def version_html(rep: dict[str, Any]) -> bytes:
         for clause in section["clauses"]:
             parts.append(_clause_html(clause, notes.get(clause["key"], [])))
         parts.append("</section>")
+    if rep.get("contributors"):
+        # The heading is not translated (contributors are not part of a translation): say so.
+        parts.append('<footer class="imi-contributors"><h2 lang="en">Contributors</h2>')
+        parts.append("<ul>")
+        parts += [f"<li>{_esc(_credit(p))}</li>" for p in rep["contributors"]]
+        parts.append("</ul></footer>")
     parts.append("</article>")
     return ("\n".join(parts) + "\n").encode()
 
