@@ -110,7 +110,11 @@ class ServiceUnavailable(ServiceError):
 def problem_body(
     status: int, title: str, detail: str, code: str, extra: dict[str, Any] | None = None
 ) -> bytes:
-    """The serialised problem object: ``type``, ``title``, ``status``, ``detail`` and extras."""
+    """The serialised problem object: ``type``, ``title``, ``status``, ``detail`` and extras.
+
+    Extension members never replace the standard ones (RFC 9457 §3.2):
+    ``ValueError`` if ``extra`` names one of them.
+    """
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
         "title": title,
@@ -118,6 +122,9 @@ def problem_body(
         "detail": detail,
     }
     if extra:
+        clash = sorted(body.keys() & extra.keys())
+        if clash:
+            raise ValueError(f"problem extension members shadow standard ones: {clash}")
         body.update(extra)
     return dumps(body)
 
