@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import edge, errors, retention
+from service import edge, errors, openapi_doc, retention
 from service.audit_router import router as audit_router
 from service.auth import service as auth_service
 from service.auth.router import router as auth_router
@@ -100,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(snapshot_router)
     app.include_router(webhooks_router)
     register_openapi_webhooks(app.webhooks)
+    openapi_doc.install(app)  # errors are documented as problem+json
     # The fan-out listener schedules first attempts retry_schedule[0] after the event.
     webhook_service.configure(first_delay_s=settings.retry_schedule[0])
     app.include_router(audit_router)

@@ -51,7 +51,27 @@ def migration_state(conn: sa.Connection) -> str:
     return "behind"
 
 
-@router.get("/readyz", summary="Readiness: database reachable and migrated")
+_READINESS: dict[str, Any] = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not ready"]},
+        "checks": {"type": "object"},
+    },
+}
+
+
+@router.get(
+    "/readyz",
+    responses={
+        200: {"description": "Ready", "content": {"application/json": {"schema": _READINESS}}},
+        503: {
+            "description": "Not ready (`checks` says what failed; `Retry-After`)",
+            "content": {"application/json": {"schema": _READINESS}},
+        },
+    },
+    summary="Readiness: database reachable and migrated",
+)
 async def readyz(request: Request) -> Response:
     """200 when the database answers and its schema is current (or newer), else 503
     with ``Retry-After``. With ``IMI_LOAD_SAMPLE`` the sample data must be loaded too."""

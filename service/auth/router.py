@@ -51,6 +51,24 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(secret)
 
 
+#: Response bodies of the token endpoint (RFC 6749 §5.1, §5.2), for the OpenAPI document.
+_TOKEN: dict[str, Any] = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in", "scope"],
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"type": "string", "enum": ["Bearer"]},
+        "expires_in": {"type": "integer"},
+        "scope": {"type": "string"},
+    },
+}
+_OAUTH_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "error_description": {"type": "string"}},
+}
+
+
 @router.post(
     "/v1/oauth/token",
     summary="Get an access token (OAuth 2.0 client credentials)",
@@ -74,9 +92,18 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
         }
     },
     responses={
-        200: {"description": "An access token (RFC 6749 §5.1)."},
-        400: {"description": "RFC 6749 §5.2 error."},
-        401: {"description": "RFC 6749 §5.2 `invalid_client`."},
+        200: {
+            "description": "An access token (RFC 6749 §5.1).",
+            "content": {"application/json": {"schema": _TOKEN}},
+        },
+        400: {
+            "description": "RFC 6749 §5.2 error.",
+            "content": {"application/json": {"schema": _OAUTH_ERROR}},
+        },
+        401: {
+            "description": "RFC 6749 §5.2 `invalid_client`.",
+            "content": {"application/json": {"schema": _OAUTH_ERROR}},
+        },
     },
 )
 async def token(request: Request) -> Response:

@@ -12,11 +12,17 @@ from service.errors import Gone
 from service.events import service
 from service.events.schemas import EventList
 from service.http import clamp_limit, json_response, next_link
+from service.openapi_doc import problems
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
 
-@router.get("/events", response_model=EventList, summary="The change feed, oldest first")
+@router.get(
+    "/events",
+    response_model=EventList,
+    responses=problems(410, s410="`after` is older than the retained window: load `/v1/snapshot`"),
+    summary="The change feed, oldest first",
+)
 def list_events(
     request: Request,
     session: SessionDep,

@@ -21,6 +21,7 @@ from service.db import transaction
 from service.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
 from service.errors import NotFound
 from service.jsonutil import dumps
+from service.openapi_doc import problems
 from service.standards import cache as cache_mod
 from service.standards import links, render, service, views
 from service.standards.cache import CacheKey, Entry
@@ -348,7 +349,13 @@ def _build_diff(request: Request, slug: str, from_version: str, to_version: str)
 # --- writes (scope standards:write) ---------------------------------------------------------------
 
 
-@router.post("/{slug}/versions", status_code=201, response_model=VersionPublic, summary="New draft")
+@router.post(
+    "/{slug}/versions",
+    status_code=201,
+    response_model=VersionPublic,
+    responses=problems(409, s409="The version or the document exists already"),
+    summary="New draft",
+)
 def create_draft(
     request: Request, session: SessionDep, editor: StandardsWrite, slug: Slug, body: DraftCreate
 ) -> Response:
@@ -366,7 +373,12 @@ def create_draft(
     return _write_response(view, status_code=201, location=location)
 
 
-@router.put("/{slug}/versions/{version}", response_model=VersionPublic, summary="Replace a draft")
+@router.put(
+    "/{slug}/versions/{version}",
+    response_model=VersionPublic,
+    responses=problems(409, 412, 428, s409="Not a draft: published content never changes"),
+    summary="Replace a draft",
+)
 def replace_draft(
     request: Request,
     session: SessionDep,
@@ -389,7 +401,12 @@ def replace_draft(
     return _write_response(view)
 
 
-@router.post("/{slug}/versions/{version}/publish", response_model=VersionPublic, summary="Publish a draft")
+@router.post(
+    "/{slug}/versions/{version}/publish",
+    response_model=VersionPublic,
+    responses=problems(409, 412, s409="Not a draft (any more), empty, or a higher version is published"),
+    summary="Publish a draft",
+)
 def publish_version(
     request: Request,
     session: SessionDep,
@@ -414,7 +431,10 @@ def publish_version(
 
 
 @router.post(
-    "/{slug}/versions/{version}/withdraw", response_model=VersionPublic, summary="Withdraw a version"
+    "/{slug}/versions/{version}/withdraw",
+    response_model=VersionPublic,
+    responses=problems(409, 412, s409="Not a published version"),
+    summary="Withdraw a version",
 )
 def withdraw_version(
     request: Request,
@@ -436,7 +456,10 @@ def withdraw_version(
 @router.put(
     "/{slug}/versions/{version}/translations/{lang}",
     response_model=TranslationPublic,
-    responses={201: {"description": "Created (on a published version: published at once)"}},
+    responses={
+        201: {"description": "Created (on a published version: published at once)"},
+        **problems(409, s409="The version is withdrawn, or this translation is published already"),
+    },
     summary="Put a translation",
 )
 def put_translation(
