@@ -1,0 +1,180 @@
+"""The reference receiver (examples/receiver) against the running service: uvicorn on 127.0.0.1
+with the in-process worker and the sample data, the receiver as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from service.config import Settings
+from service.main import create_app
+from service.sample.loader import load_sample
+from tests.webhooks.conftest import wait_for
+
+RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver" / "receiver.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    port = free_port()
+    return {
+        "in_process_worker": True,
+        "webhook_retry_schedule": "0,0.3,0.3,0.3",
+        "public_base_url": f"http://127.0.0.1:{port}",
+        "webhook_timeout_s": 10.0,
+    }
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[str]:
+    """The service on 127.0.0.1 with the sample data."""
+    app = create_app(settings)
+    load_sample(engine=app.state.engine, settings=settings)
+    port = int(settings.public_base_url.rsplit(":", 1)[1])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, timeout=20)
+    yield settings.public_base_url
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def bearer(base: str, make_client: Callable[..., tuple[str, str]], scope: str) -> dict[str, str]:
+    cid, secret = make_client(scope)
+    r = httpx.post(f"{base}/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def test_reference_receiver_keeps_a_folder_in_sync(
+    api: str, make_client: Callable[..., tuple[str, str]], tmp_path: Path
+) -> None:
+    manager = bearer(api, make_client, "webhooks:manage")
+    editor = bearer(api, make_client, "standards:write")
+    steward = bearer(api, make_client, "registry:write")
+    port = free_port()
+    hook = f"http://127.0.0.1:{port}/imi-webhook"
+    r = httpx.post(f"{api}/v1/webhooks/endpoints", json={"url": hook}, headers=manager)
+    assert r.status_code == 201, r.text
+    endpoint = r.json()
+    folder = tmp_path / "imi"
+    proc = subprocess.Popen(
+        [sys.executable, str(RECEIVER), "--api", api, "--folder", str(folder), "--port", str(port)],
+        env=dict(os.environ, IMI_WEBHOOK_SECRET=endpoint["secret"]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # On start it copies the current state and follows the feed from its end.
+        wait_for(lambda: (folder / "state.json").exists() and _listening(port), timeout=30)
+        guidelines = json.loads((folder / "guidelines" / "training-standards.json").read_text())
+        assert guidelines["version"] == "2.0"
+        assert (folder / "guidelines" / "training-standards.html").read_text().strip()
+        schools = json.loads((folder / "schools.json").read_text())
+        listed = httpx.get(f"{api}/v1/schools", params={"limit": 200}).json()["data"]
+        assert len(schools) == len(listed) > 40
+        last = _state(folder)["last_sequence"]
+        assert last > 0 and httpx.get(f"{api}/v1/events", params={"after": last}).json()["data"] == []
+
+        # A publish reaches the receiver by webhook within seconds.
+        r = httpx.post(
+            f"{api}/v1/standards/training-standards/versions",
+            json={"version": "2.1", "based_on": "2.0"},
+            headers=editor,
+        )
+        assert r.status_code == 201, r.text
+        r = httpx.post(f"{api}/v1/standards/training-standards/versions/2.1/publish", headers=editor)
+        assert r.status_code == 200, r.text
+        started = time.monotonic()
+        wait_for(
+            lambda: (
+                json.loads((folder / "guidelines" / "training-standards.json").read_text())["version"]
+                == "2.1"
+            ),
+            timeout=15,
+        )
+        assert time.monotonic() - started < 10
+        wait_for(lambda: _state(folder)["log"] and _state(folder)["log"][-1]["via"] == "webhook")
+
+        # A missed event (endpoint disabled meanwhile) is caught up from the feed on the next jump.
+        r = httpx.patch(
+            f"{api}/v1/webhooks/endpoints/{endpoint['id']}", json={"enabled": False}, headers=manager
+        )
+        assert r.status_code == 200
+        r = httpx.post(
+            f"{api}/v1/schools", json={"name": "Stille Zee Mindfulness", "country": "NL"}, headers=steward
+        )
+        assert r.status_code == 201, r.text
+        missed = r.json()["id"]
+        r = httpx.patch(
+            f"{api}/v1/webhooks/endpoints/{endpoint['id']}", json={"enabled": True}, headers=manager
+        )
+        assert r.status_code == 200
+        r = httpx.post(
+            f"{api}/v1/schools", json={"name": "Calm Harbour Training", "country": "NZ"}, headers=steward
+        )
+        assert r.status_code == 201, r.text
+        wait_for(lambda: len(_state(folder)["log"]) >= 3)
+        names = {s["name"] for s in json.loads((folder / "schools.json").read_text())}
+        assert {"Stille Zee Mindfulness", "Calm Harbour Training"} <= names
+        log = _state(folder)["log"]
+        # The jump made it read the feed, which brought the missed event (and the new one with it,
+        # so the webhook itself was then a duplicate).
+        assert [e["type"] for e in log[-2:]] == ["school.listed", "school.listed"]
+        assert log[-2]["via"] == "feed" and log[-2]["sequence"] < log[-1]["sequence"]
+        assert missed in {s["id"] for s in json.loads((folder / "schools.json").read_text())}
+        # Duplicates are ignored: the same delivery again changes nothing.
+        before = len(_state(folder)["log"])
+        [d] = httpx.get(
+            f"{api}/v1/webhooks/endpoints/{endpoint['id']}/deliveries",
+            params={"limit": 1},
+            headers=manager,
+        ).json()["data"]
+        httpx.post(
+            f"{api}/v1/webhooks/endpoints/{endpoint['id']}/deliveries/{d['id']}/retry", headers=manager
+        )
+        wait_for(
+            lambda: (
+                httpx.get(
+                    f"{api}/v1/webhooks/endpoints/{endpoint['id']}/deliveries",
+                    params={"limit": 1},
+                    headers=manager,
+                ).json()["data"][0]["attempt_count"]
+                == d["attempt_count"] + 1
+            )
+        )
+        assert len(_state(folder)["log"]) == before
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert b"Traceback" not in err, err.decode()
+
+
+def _state(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / "state.json").read_text())
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
