@@ -67,6 +67,7 @@ from service.standards.views import DEFAULT_DOCUMENT as DEFAULT_DOCUMENT
 from service.standards.views import VersionView, build_view
 from service.standards.views import current_version_number as current_version_number
 from service.standards.views import current_versions_for_snapshot as current_versions_for_snapshot
+from service.standards.views import hold_releases as hold_releases
 from service.standards.views import published_versions as published_versions
 
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")

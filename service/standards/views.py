@@ -296,6 +296,22 @@ def published_versions(*, session: Session, slug: str) -> list[str]:
     return [v.version for v in lookup.versions_of(session, doc) if v.status in RELEASED]
 
 
+def hold_releases(*, session: Session, slug: str) -> None:
+    """Share-lock the document's row until the caller's transaction ends.
+
+    Publishes and withdrawals lock that row for update, so none of them can
+    commit between this call and the caller's commit: what the caller reads
+    with :func:`published_versions` / :func:`current_version_number` stays
+    true while it acts on it (``FOR SHARE`` on PostgreSQL; SQLite writers are
+    serialised anyway). An unknown document is a no-op.
+    """
+    session.exec(
+        select(col(StandardsDocument.id))
+        .where(col(StandardsDocument.slug) == slug)
+        .with_for_update(read=True)
+    ).first()
+
+
 def current_version_number(*, session: Session, slug: str) -> str | None:
     """The current version of ``slug`` (``"2.0"``), or ``None`` when none is published."""
     return session.exec(

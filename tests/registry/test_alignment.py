@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from service import jobs
 from tests.conftest import BASE_URL, assert_problem
-from tests.registry.conftest import EVIDENCE
+from tests.registry.conftest import EVIDENCE, SLUG
 
 
 def _status(client: TestClient, school_id: str) -> dict[str, Any]:
@@ -238,3 +238,40 @@ def test_history_pages_and_unknown_school(
     assert second["next_cursor"] is None
     assert_problem(client.get(url, params={"cursor": "garbage!"}), 422)
     assert_problem(client.get("/v1/schools/sch_nope/alignment/history"), 404)
+
+
+def test_statements_racing_a_major_publish_never_stay_on_the_old_major(
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    publish: Callable[[str], dict[str, Any]],
+    state: Callable[..., Any],
+    editor: dict[str, str],
+) -> None:
+    """Each 1.0 statement either commits before 2.0 (then the publish moves it) or after (then 422)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    publish("1.0")
+    r = client.post(
+        f"/v1/standards/{SLUG}/versions", json={"version": "2.0", "based_on": "1.0"}, headers=editor
+    )
+    assert r.status_code == 201, r.text
+    schools = [make_school(name=f"Racing School {i}", country="DE")["id"] for i in range(8)]
+    barrier = threading.Barrier(len(schools) + 1)
+
+    def statement(school_id: str) -> int:
+        barrier.wait()
+        return int(state(school_id, "1.0").status_code)
+
+    def release() -> int:
+        barrier.wait()
+        return client.post(f"/v1/standards/{SLUG}/versions/2.0/publish", headers=editor).status_code
+
+    with ThreadPoolExecutor(len(schools) + 1) as pool:
+        published = pool.submit(release)
+        codes = list(pool.map(statement, schools))
+    assert published.result() == 200
+    assert set(codes) <= {200, 422}
+    for school_id, code in zip(schools, codes, strict=True):
+        status = _status(client, school_id)["status"]
+        assert status == ("reaffirmation_due" if code == 200 else "none"), (school_id, code, status)
