@@ -226,6 +226,31 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict
     return 422, "The request did not validate; see `errors`.", errors
 
 
+#: Methods an ``Allow`` header may name (``HEAD`` follows ``GET``, see below).
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` value of a 405: every method some route serves on this path (RFC 9110 §15.5.6).
+
+    Starlette names only the methods of the first route whose path matched, but
+    one path often has several routes (``GET`` and ``POST /v1/schools``). Each
+    method is tried against the routes through their public ``matches``, so
+    nested routers count too. ``HEAD`` is served wherever ``GET`` is
+    (``middleware.HeadAsGet``).
+    """
+    from starlette.routing import Match
+
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    if "GET" in allowed:
+        allowed.append("HEAD")
+    return ", ".join(sorted(allowed))
+
+
 def install_handlers(app: FastAPI) -> None:
     """Route every error FastAPI and Starlette raise into a problem document."""
 
@@ -234,19 +259,21 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         cls = _STATUS_CODES.get(exc.status_code, ServiceError)
         detail = exc.detail if isinstance(exc.detail, str) else cls.title
         if exc.status_code == 404 and detail == "Not Found":
             detail = "No resource at this path."
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
             detail = "This method is not allowed on this resource."
+            headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
         return problem_response(
             exc.status_code,
             cls.title if cls is not ServiceError else "Error",
             detail,
             code=cls.code if cls is not ServiceError else "error",
-            headers=dict(exc.headers or {}),
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)

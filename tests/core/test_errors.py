@@ -23,6 +23,26 @@ def test_wrong_method_is_problem_405(client: TestClient) -> None:
     assert "GET" in r.headers["allow"]
 
 
+def test_405_allow_lists_every_method_of_the_path(client: TestClient) -> None:
+    """RFC 9110 §15.5.6: `Allow` names all methods of the resource, not only those of the
+    first route on the path (found by schemathesis: `OPTIONS /v1/schools` said `Allow: GET`)."""
+    cases = {
+        "/v1/schools": "GET, HEAD, POST",
+        "/v1/schools/sch_x": "GET, HEAD, PATCH",
+        "/v1/webhooks/endpoints": "GET, HEAD, POST",
+        "/v1/webhooks/endpoints/whe_x": "DELETE, GET, HEAD, PATCH",
+        "/v1/standards/demo/versions/1.0": "GET, HEAD, PUT",
+        "/v1/standards/demo/versions/1.0/publish": "POST",
+    }
+    for path, allow in cases.items():
+        r = client.options(path)
+        assert_problem(r, 405)
+        assert r.headers["allow"] == allow, path
+    r = client.delete("/v1/schools")
+    assert_problem(r, 405)
+    assert r.headers["allow"] == "GET, HEAD, POST"
+
+
 def test_body_over_one_mebibyte_is_413(client: TestClient) -> None:
     r = client.post(
         "/v1/oauth/token",
