@@ -39,7 +39,7 @@ from service.webhooks.schemas import EVENT_CATALOGUE, EndpointUpdate
 #: ``session.info`` flag: wake in-process workers after this transaction commits.
 WAKE_FLAG = "imi_webhooks_wake"
 #: At most this many endpoints per association.
-MAX_ENDPOINTS_PER_OWNER = 100
+MAX_ENDPOINTS_PER_OWNER = 1000
 #: ``recover`` creates deliveries for at most this many missed events per call.
 RECOVER_MAX_EVENTS = 10_000
 EXCERPT_BYTES = 1024

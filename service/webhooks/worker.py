@@ -141,12 +141,16 @@ class DeliveryWorker:
         self.schedule = settings.retry_schedule
         self.allowed = settings.allowed_target_classes
         self.timeout_s = settings.webhook_timeout_s
-        self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, settings.webhook_timeout_s + 1))
+        # A claimed delivery may wait for one round of attempts before its own starts (the claim
+        # prefetches one lane's worth), so the lease outlasts two deadlines.
+        self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, 2 * settings.webhook_timeout_s + 2))
         self.is_pg = engine.dialect.name == "postgresql"
         self._sizes = {"healthy": healthy_clients, "failing": failing_clients}
         self._connections = connections
         self.lanes: dict[str, delivery.ClientSet] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._lane_busy: Counter[str] = Counter()
+        self._saturated = False
         self._endpoint_busy: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Result] = []
@@ -176,6 +180,7 @@ class DeliveryWorker:
             self.lanes[lane] = delivery.ClientSet(
                 allowed=self.allowed, count=count, connections=self._connections, timeout_s=self.timeout_s
             )
+            self._slots[lane] = asyncio.Semaphore(self.lanes[lane].capacity)
         _live.add(self)
         self._main = asyncio.create_task(self._run(), name=f"webhooks-worker-{self.id}")
         self._recorder = asyncio.create_task(self._record_loop(), name=f"webhooks-recorder-{self.id}")
@@ -259,23 +264,32 @@ class DeliveryWorker:
         return await loop.run_in_executor(self._db, fn, *args)
 
     def _free(self) -> dict[str, int]:
-        return {lane: clients.capacity - self._lane_busy[lane] for lane, clients in self.lanes.items()}
+        # Claim up to two lanes' worth: one in flight, one waiting for a slot, so the next claim
+        # overlaps the sends instead of following them.
+        return {lane: 2 * clients.capacity - self._lane_busy[lane] for lane, clients in self.lanes.items()}
 
     async def _run(self) -> None:
         assert self._wake is not None
         while not self._stopping:
             self._wake.clear()
-            free = self._free()
+            # Claim in batches: a lane claims when a lane's worth of room is free (or it is idle).
+            free = {
+                lane: n if n >= self.lanes[lane].capacity or self._lane_busy[lane] == 0 else 0
+                for lane, n in self._free().items()
+            }
             sleep_s = POLL_S
             if any(n > 0 for n in free.values()):
                 try:
-                    claimed, next_due = await self._in_db(self._claim, free, dict(self._endpoint_busy))
+                    claimed, next_due = await self._in_db(
+                        self._claim, free, dict(self._endpoint_busy), not self._saturated
+                    )
                 except Exception:  # noqa: BLE001 - the database may be briefly away; keep trying
                     log.exception("claiming deliveries failed")
                     claimed, next_due = [], None
                     sleep_s = 1.0
                 for item in claimed:
                     self._spawn(item)
+                self._saturated = bool(claimed) and len(claimed) >= sum(n for n in free.values() if n > 0)
                 if next_due is not None:
                     sleep_s = min(sleep_s, max(0.0, next_due))
             await self._run_jobs()
@@ -305,20 +319,23 @@ class DeliveryWorker:
 
     async def _send(self, item: Claimed) -> None:
         clients = self.lanes[item.lane]
-        index = clients.acquire(item.endpoint_id)
-        at = utcnow()
         try:
-            outcome = await delivery.attempt(
-                clients.clients[index],
-                url=item.url,
-                msg_id=item.msg_id,
-                body=item.body,
-                keys=item.keys,
-                timeout_s=self.timeout_s,
-                allowed=self.allowed,
-            )
+            async with self._slots[item.lane]:
+                index = clients.acquire(item.endpoint_id)
+                at = utcnow()
+                try:
+                    outcome = await delivery.attempt(
+                        clients.clients[index],
+                        url=item.url,
+                        msg_id=item.msg_id,
+                        body=item.body,
+                        keys=item.keys,
+                        timeout_s=self.timeout_s,
+                        allowed=self.allowed,
+                    )
+                finally:
+                    clients.release(index)
         finally:
-            clients.release(index)
             self._lane_busy[item.lane] -= 1
             self._endpoint_busy[item.endpoint_id] -= 1
             if self._endpoint_busy[item.endpoint_id] <= 0:
@@ -329,9 +346,9 @@ class DeliveryWorker:
         self._results.append(Result(item, outcome, at, finished, status, next_at))
         assert self._results_ready is not None and self._wake is not None
         self._results_ready.set()
-        # Refill when a quarter of a lane is free, so claims come in batches, not one by one.
+        # Refill when a lane's worth is free, so claims come in batches, not one by one.
         free = self._free()[item.lane]
-        if free >= max(1, self.lanes[item.lane].capacity // 4) or self._lane_busy[item.lane] == 0:
+        if free >= self.lanes[item.lane].capacity or self._lane_busy[item.lane] == 0:
             self._wake.set()
 
     def _next_state(
@@ -392,17 +409,20 @@ class DeliveryWorker:
             value = value.replace(tzinfo=dt.UTC)
         return value
 
-    def _claim(self, free: dict[str, int], busy: dict[str, int]) -> tuple[list[Claimed], float | None]:
+    def _claim(
+        self, free: dict[str, int], busy: dict[str, int], probe: bool = True
+    ) -> tuple[list[Claimed], float | None]:
         """Claim up to ``free[lane]`` due deliveries per lane; returns them and the seconds until
         the next one is due (``None`` when nothing is scheduled)."""
         now = utcnow()
-        # A read-only look first: idle polls take no write lock (SQLite) and lock no rows.
-        with transaction(self.engine, readonly=True) as session:
-            next_due = self._next_due(session, now)
-        if next_due is None:
-            return [], None
-        if next_due > now:
-            return [], (next_due - now).total_seconds()
+        if probe:
+            # A read-only look first: idle polls take no write lock (SQLite) and lock no rows.
+            with transaction(self.engine, readonly=True) as session:
+                next_due = self._next_due(session, now)
+            if next_due is None:
+                return [], None
+            if next_due > now:
+                return [], (next_due - now).total_seconds()
         claimed: list[Claimed] = []
         with transaction(self.engine) as session:
             rows: list[tuple[str, str, str, int, int, str]] = []

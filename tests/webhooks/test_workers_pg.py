@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from service.config import Settings
 from service.events import service as events
 from service.webhooks import service as webhook_service
-from service.webhooks.models import WebhookDelivery
+from service.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.webhooks.conftest import Receiver, sample_data, wait_for
 
 IMI_API = str(Path(sys.executable).parent / "imi-api")
@@ -120,11 +120,19 @@ def test_two_workers_deliver_1000_events_to_20_endpoints_once_each(
     pairs = Counter((r.path, r.headers["webhook-id"]) for r in got)
     assert set(pairs) == {(receiver.path(u), i) for u in urls for i in ids}
     with session_factory() as session:
-        attempts = session.execute(sa.select(sa.func.sum(WebhookDelivery.attempt_count))).scalar_one()
-    # Every send is a recorded attempt of the one worker holding the lease: no delivery was sent
-    # by two workers (a retry after a timed-out attempt would show as a second attempt).
-    assert len(got) == attempts
-    assert sum(1 for n in pairs.values() if n > 1) <= 20  # retries only, on a loaded machine
+        rows = session.execute(
+            sa.select(WebhookEndpoint.url, WebhookDelivery.message_id, WebhookDelivery.attempt_count).join(
+                WebhookEndpoint,
+                WebhookEndpoint.id == WebhookDelivery.endpoint_id,  # type: ignore[arg-type]
+            )
+        ).all()
+    attempts = {(receiver.path(url), mid): n for url, mid, n in rows}
+    # Every send is a recorded attempt of the one worker holding the lease: a delivery sent by two
+    # workers would arrive more often than it was attempted. (An attempt may fail before reaching
+    # the receiver on a loaded machine, so fewer arrivals than attempts is fine.)
+    over = {k: (n, attempts[k]) for k, n in pairs.items() if n > attempts[k]}
+    assert over == {}
+    assert sum(attempts.values()) - len(attempts) <= 200  # retries are rare
     assert all(w.poll() is None for w in workers)
     print(f"20,000 deliveries by two workers in {elapsed:.1f} s")
 
