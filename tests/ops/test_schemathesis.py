@@ -4,7 +4,13 @@
 
 Checks: no 5xx (``not_a_server_error``); status codes, content types and
 bodies as documented (``status_code_conformance``,
-``content_type_conformance``, ``response_schema_conformance``).
+``content_type_conformance``, ``response_schema_conformance``); 405 with a
+complete ``Allow`` for undocumented methods; protected operations refuse a
+request without a valid token (``ignored_auth``). Not checked: whether every
+schema-valid request is accepted (``positive_data_acceptance``) — semantic
+rules (opaque cursors, BCP 47 tags, ISO codes, ``If-Match``) are stricter than
+a JSON Schema can say — and the stateful phase (it costs minutes; it passed
+when run by hand with 30 examples).
 
 Nothing leaves the machine: the only base URL schemathesis gets is
 ``http://127.0.0.1:<port>``; the server runs with
@@ -43,6 +49,10 @@ CHECKS = ",".join(
         "status_code_conformance",
         "content_type_conformance",
         "response_schema_conformance",
+        "unsupported_method",  # 405 with a complete Allow
+        "allow_header_conformance",
+        "ignored_auth",  # protected operations refuse requests without a valid token
+        "missing_required_header",
     ]
 )
 METHODS = {"get", "put", "post", "delete", "patch"}
