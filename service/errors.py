@@ -197,6 +197,19 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
+def is_nul_in_text(exc: BaseException) -> bool:
+    """True when the database refused a U+0000 in a text value.
+
+    PostgreSQL text cannot hold NUL (psycopg raises ``DataError`` before sending);
+    the value came from the client (a path segment, a query or form field, a JSON
+    string), so this is a 422, not a server error. SQLite stores NUL as any other
+    character.
+    """
+    from sqlalchemy import exc as sa_exc
+
+    return isinstance(exc, sa_exc.DataError) and "NUL (0x00)" in str(exc.orig)
+
+
 def database_unavailable_response() -> Response:
     """The 503 problem sent while the database is unreachable (with ``Retry-After``)."""
     return problem_response(
@@ -298,6 +311,18 @@ def install_handlers(app: FastAPI) -> None:
         sa_exc.TimeoutError,
     ):
         app.add_exception_handler(db_error, _database_unavailable)
+
+    async def _data_error(request: Request, exc: Exception) -> Response:
+        if is_nul_in_text(exc):
+            return problem_response(
+                422,
+                Unprocessable.title,
+                "Text must not contain the NUL character (U+0000).",
+                code=Unprocessable.code,
+            )
+        return await _unhandled(request, exc)
+
+    app.add_exception_handler(sa_exc.DataError, _data_error)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

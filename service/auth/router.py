@@ -133,6 +133,9 @@ async def token(request: Request) -> Response:
     client_id, secret = basic if basic else (fields["client_id"], fields["client_secret"])
     if not client_id or not secret:
         return _oauth_error(401, "invalid_client", "client authentication is required", True)
+    if "\x00" in client_id or "\x00" in secret:
+        # No client has a NUL in its credentials (and PostgreSQL text cannot hold one).
+        return _oauth_error(401, "invalid_client", "unknown client or wrong secret", bool(basic))
     grant = fields["grant_type"]
     if not grant:
         return _oauth_error(400, "invalid_request", "grant_type is required")
