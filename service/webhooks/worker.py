@@ -425,10 +425,14 @@ class DeliveryWorker:
                 return [], (next_due - now).total_seconds()
         claimed: list[Claimed] = []
         with transaction(self.engine) as session:
-            rows: list[tuple[str, str, str, int, int, str]] = []
+            # Shared by both lanes: another worker may flip an endpoint between "healthy" and
+            # "failing" between the two lanes' statements, and a row must never be taken twice.
+            chosen: dict[str, tuple[str, str, str, int, int, str]] = {}
+            taken: Counter[str] = Counter()
             for lane, n in free.items():
                 if n > 0:
-                    rows.extend(self._pick(session, lane, n, busy, now))
+                    self._pick(session, lane, n, busy, now, chosen, taken)
+            rows = list(chosen.values())
             if not rows:
                 return [], POLL_S
             ids = [r[0] for r in rows]
@@ -470,16 +474,22 @@ class DeliveryWorker:
         return claimed, 0.0
 
     def _pick(
-        self, session: Session, lane: str, n: int, busy: dict[str, int], now: dt.datetime
-    ) -> list[tuple[str, str, str, int, int, str]]:
+        self,
+        session: Session,
+        lane: str,
+        n: int,
+        busy: dict[str, int],
+        now: dt.datetime,
+        chosen: dict[str, tuple[str, str, str, int, int, str]],
+        taken: Counter[str],
+    ) -> None:
         """Up to ``n`` due deliveries of ``lane``, at most :data:`PER_ENDPOINT` in flight per
         endpoint. Candidates come oldest-due first from the index; endpoints that reach their
         share are excluded from the next round, so one endpoint's backlog cannot hide the others."""
-        taken: Counter[str] = Counter()
         full = {e for e, k in busy.items() if k >= PER_ENDPOINT}
-        chosen: dict[str, tuple[str, str, str, int, int, str]] = {}
+        start = len(chosen)
         for _round in range(3):
-            want = n - len(chosen)
+            want = n - (len(chosen) - start)
             if want <= 0:
                 break
             limit = min(1000, want * 4)
@@ -493,11 +503,10 @@ class DeliveryWorker:
                     continue
                 taken[endpoint_id] += 1
                 chosen[delivery_id] = (r[0], r[1], r[2], r[3], r[4], lane)
-                if len(chosen) >= n:
+                if len(chosen) - start >= n:
                     break
             if len(candidates) < limit:
                 break
-        return list(chosen.values())
 
     def _claim_stmt(self, lane: str, limit: int, exclude: list[str], now: dt.datetime) -> Any:
         d, e = WebhookDelivery, WebhookEndpoint
