@@ -56,6 +56,23 @@ def load_sample_cmd() -> None:
     _err("sample data loaded" if loaded else "database not empty: sample data not loaded")
 
 
+def _flush_logs_on_sigterm() -> None:
+    """After a graceful shutdown uvicorn restores this handler and raises SIGTERM again (so the
+    exit status says SIGTERM); the default action would kill the process before the log writer
+    thread wrote the last lines ("Application shutdown complete", the worker's "stopped"), as
+    atexit hooks do not run. Flush them, then die of the signal as before."""
+    import signal
+
+    from service.observability import shutdown_logging
+
+    def handler(signum: int, _frame: object) -> None:
+        shutdown_logging()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -95,6 +112,7 @@ def serve(
         f"  change feed:         curl {base}/v1/events\n"
         f"  API docs:            {base}/docs\n"
     )
+    _flush_logs_on_sigterm()
     uvicorn.run(
         "service.main:app_from_env",
         factory=True,
