@@ -36,6 +36,10 @@ CACHE_PRIVATE = "private, no-cache"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
+#: The range of a signed 64-bit integer column (``BIGINT``): sequences, row ids.
+MIN_BIGINT = -(2**63)
+MAX_BIGINT = 2**63 - 1
+
 
 # --- entity tags -----------------------------------------------------------------
 
@@ -240,9 +244,18 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         value = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (ValueError, binascii.Error, UnicodeError) as exc:
         raise Unprocessable("The cursor is not one this API issued.") from exc
-    if not isinstance(value, dict):
+    # Positions this API issues are flat objects of strings and 64-bit integers; anything
+    # else (nested values, floats, integers no database column holds) would reach the
+    # database as a parameter it refuses: a 500 instead of this 422.
+    if not isinstance(value, dict) or not all(_position_value(v) for v in value.values()):
         raise Unprocessable("The cursor is not one this API issued.")
     return value
+
+
+def _position_value(value: Any) -> bool:
+    if value is None or isinstance(value, str):
+        return True
+    return isinstance(value, int) and not isinstance(value, bool) and MIN_BIGINT <= value <= MAX_BIGINT
 
 
 def clamp_limit(limit: int | None) -> int:

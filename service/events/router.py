@@ -11,7 +11,7 @@ from service.deps import SessionDep, SettingsDep
 from service.errors import Gone
 from service.events import service
 from service.events.schemas import EventList
-from service.http import clamp_limit, json_response, next_link
+from service.http import MAX_BIGINT, clamp_limit, json_response, next_link
 from service.openapi_doc import problems
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -27,7 +27,7 @@ def list_events(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    after: Annotated[int, Query(ge=0, description="Return events with a larger sequence")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="Return events with a larger sequence")] = 0,
     type: Annotated[list[str] | None, Query(description="Only these types (repeatable)")] = None,
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
 ) -> Response:

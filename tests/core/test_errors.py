@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -66,6 +68,35 @@ def test_nul_characters_are_client_errors(client: TestClient, settings: Any) -> 
     )
     assert r.status_code == 401
     assert r.json() == {"error": "invalid_client", "error_description": "unknown client or wrong secret"}
+
+
+def test_tampered_cursors_and_huge_positions_are_422(client: TestClient, auth: Any) -> None:
+    """Cursors are opaque but decodable: nested values or integers beyond 64 bits used to reach
+    the database and fail there (500 on SQLite and PostgreSQL)."""
+
+    def cursor(position: Any) -> str:
+        return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+
+    steward = auth("registry:write", "webhooks:manage")
+    school = client.post("/v1/schools", json={"name": "Cursor School", "country": "CH"}, headers=steward)
+    endpoint = client.post(
+        "/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/hook", "event_types": []}, headers=steward
+    )
+    assert school.status_code == 201 and endpoint.status_code == 201
+    big = cursor({"after": 10**20})
+    cases = [
+        ("/v1/events", {"after": str(10**20)}),
+        ("/v1/events", {"after": str(2**63)}),
+        (f"/v1/schools/{school.json()['id']}/alignment/history", {"cursor": big}),
+        ("/v1/audit", {"cursor": cursor({"before": 2**63})}),
+        ("/v1/webhooks/endpoints", {"cursor": cursor({"id": {"nested": 1}})}),
+        (f"/v1/webhooks/endpoints/{endpoint.json()['id']}/deliveries", {"cursor": cursor({"id": [1]})}),
+        ("/v1/schools", {"cursor": cursor({"n": 1.5, "i": "x"})}),
+    ]
+    for path, params in cases:
+        assert_problem(client.get(path, params=params, headers=steward), 422)
+    last = client.get("/v1/events", params={"after": str(2**63 - 1)})
+    assert last.json() == {"data": [], "next_cursor": None}
 
 
 def test_body_over_one_mebibyte_is_413(client: TestClient) -> None:
