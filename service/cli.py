@@ -314,8 +314,12 @@ def _keys():  # type: ignore[no-untyped-def]
 
 @keys_app.command("generate")
 def keys_generate() -> None:
-    """Create a signing key if there is none (the first start does this too)."""
+    """Create a signing key and a secret-encryption key where there are none (the first
+    start does this too), so a read-only mounted IMI_KEYS_DIR can be prepared ahead."""
+    from service import secretbox
+
     key = _keys().ensure()
+    secretbox.ensure_key(get_settings().keys_dir)
     typer.echo(json.dumps({"kid": key.kid}))
 
 

@@ -3,7 +3,8 @@
 
 A pure ASGI middleware. For an authenticated ``POST`` that carries the header,
 the first response (status < 500) is stored for 24 hours under (client id,
-key); the same key with the same method, path and body answers that response
+key); (its body encrypted at rest with :mod:`service.secretbox`); the same key
+with the same method, path and body answers that response
 again (with ``Idempotent-Replayed: true``), the same key with another request
 is a 422 problem, and a key whose first request is still running is a 409
 problem. Keys are scoped to the verified client id of the bearer token, so one
@@ -23,6 +24,7 @@ from sqlmodel import Column, Field, SQLModel
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service import secretbox
 from service.db import UTCDateTime, transaction, utcnow
 from service.errors import problem_body
 from service.security import TokenError, verify_access_token
@@ -143,7 +145,8 @@ class IdempotencyMiddleware:
             else:
                 replay = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in existing.headers]
                 replay.append((b"idempotent-replayed", b"true"))
-                await _send_raw(send, existing.status, replay, existing.body)
+                body_out = secretbox.decrypt_bytes(state.settings.keys_dir, existing.body)
+                await _send_raw(send, existing.status, replay, body_out)
             return
 
         sent = False
@@ -175,9 +178,9 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture)
         finally:
-            await run_in_threadpool(
-                _finish, engine, client_id, key, status, resp_headers, b"".join(resp_body)
-            )
+            # Stored encrypted: a first response can carry a secret shown once (a webhook's whsec_).
+            stored = secretbox.encrypt_bytes(state.settings.keys_dir, b"".join(resp_body))
+            await run_in_threadpool(_finish, engine, client_id, key, status, resp_headers, stored)
 
 
 def _claim(engine: Any, client_id: str, key: str, request_hash: str) -> IdempotencyKey | None:

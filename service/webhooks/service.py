@@ -24,14 +24,13 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from service import audit
+from service import audit, secretbox
 from service.db import utcnow
 from service.errors import Conflict, NotFound, Unprocessable
 from service.events import service as events
 from service.events.models import Event
 from service.ids import new_id
 from service.jsonutil import dumps, isoformat
-from service.webhooks import secrets as secretbox
 from service.webhooks import signing
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from service.webhooks.schemas import EVENT_CATALOGUE, EndpointUpdate

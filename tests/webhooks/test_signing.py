@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from service.webhooks import secrets, signing
+from service import secretbox
+from service.webhooks import signing
 
 
 def test_signature_matches_the_reference_library() -> None:
@@ -39,17 +40,17 @@ def test_two_keys_give_two_signatures_each_verifying() -> None:
 
 def test_secrets_are_encrypted_and_keys_rotate(tmp_path: Path) -> None:
     secret = signing.new_secret()
-    token = secrets.encrypt(tmp_path, secret)
+    token = secretbox.encrypt(tmp_path, secret)
     assert secret not in token and secret[6:] not in token
     assert (tmp_path / "secrets" / "0001.key").exists()
     assert (tmp_path / "secrets" / "0001.key").stat().st_mode & 0o777 == 0o600
-    assert secrets.decrypt(tmp_path, token) == secret
-    secrets.add_key(tmp_path)
-    newer = secrets.encrypt(tmp_path, secret)
-    assert secrets.decrypt(tmp_path, token) == secret  # the old key still decrypts
-    assert secrets.decrypt(tmp_path, newer) == secret
-    rotated = secrets.reencrypt(tmp_path, token)
+    assert secretbox.decrypt(tmp_path, token) == secret
+    secretbox.add_key(tmp_path)
+    newer = secretbox.encrypt(tmp_path, secret)
+    assert secretbox.decrypt(tmp_path, token) == secret  # the old key still decrypts
+    assert secretbox.decrypt(tmp_path, newer) == secret
+    rotated = secretbox.reencrypt(tmp_path, token)
     (tmp_path / "secrets" / "0001.key").unlink()
-    assert secrets.decrypt(tmp_path, rotated) == secret
-    with pytest.raises(secrets.SecretKeyError):
-        secrets.decrypt(tmp_path, token)
+    assert secretbox.decrypt(tmp_path, rotated) == secret
+    with pytest.raises(secretbox.SecretKeyError):
+        secretbox.decrypt(tmp_path, token)

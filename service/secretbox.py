@@ -1,4 +1,5 @@
-"""Webhook signing secrets encrypted at rest (Fernet, via ``MultiFernet``).
+"""Secrets encrypted at rest (Fernet, via ``MultiFernet``): webhook signing secrets and
+stored idempotent responses (which can carry a secret shown once).
 
 Keys live in ``IMI_KEYS_DIR/secrets/`` as files ``<NNNN>.key`` (one Fernet
 key each, mode 0600). The highest-numbered key encrypts; every key present
@@ -84,22 +85,37 @@ def _load(keys_dir: Path) -> MultiFernet:
         return box
 
 
+def ensure_key(keys_dir: Path) -> None:
+    """Create the first encryption key when there is none (``imi-api keys generate`` does this)."""
+    _load(keys_dir)
+
+
 def encrypt(keys_dir: Path, secret: str) -> str:
     """The secret encrypted with the newest key (a Fernet token, ASCII)."""
-    return _load(keys_dir).encrypt(secret.encode()).decode()
+    return encrypt_bytes(keys_dir, secret.encode()).decode()
 
 
 def decrypt(keys_dir: Path, token: str) -> str:
     """The secret from a stored token; raises :class:`SecretKeyError` if no key opens it."""
+    return decrypt_bytes(keys_dir, token.encode()).decode()
+
+
+def encrypt_bytes(keys_dir: Path, data: bytes) -> bytes:
+    """``data`` encrypted with the newest key (a Fernet token)."""
+    return _load(keys_dir).encrypt(data)
+
+
+def decrypt_bytes(keys_dir: Path, token: bytes) -> bytes:
+    """The plaintext of a stored token; raises :class:`SecretKeyError` if no key opens it."""
     try:
-        return _load(keys_dir).decrypt(token.encode()).decode()
+        return _load(keys_dir).decrypt(token)
     except InvalidToken:
         # A key may have been added by another process since we last looked.
         _boxes.pop(_key_dir(keys_dir), None)
         try:
-            return _load(keys_dir).decrypt(token.encode()).decode()
+            return _load(keys_dir).decrypt(token)
         except InvalidToken as exc:
-            raise SecretKeyError("no key in IMI_KEYS_DIR/secrets decrypts this webhook secret") from exc
+            raise SecretKeyError("no key in IMI_KEYS_DIR/secrets decrypts this stored secret") from exc
 
 
 def reencrypt(keys_dir: Path, token: str) -> str:
