@@ -92,10 +92,16 @@ class Server:
 
 @contextmanager
 def uvicorn_server(
-    target: str, *, env: Mapping[str, str] | None = None, factory: bool = True, ready_path: str = "/"
+    target: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    factory: bool = True,
+    ready_path: str = "/",
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """Run ``uvicorn target`` (uvloop + httptools, no access log) like production does."""
-    port = free_port()
+    """Run ``uvicorn target`` (uvloop + httptools, no access log) like production does,
+    on ``port`` or a free one."""
+    port = port or free_port()
     cmd = [
         PYTHON,
         "-m",

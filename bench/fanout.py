@@ -32,7 +32,6 @@ from bench.common import (
     prepare_sample_database,
     temp_dir,
     uvicorn_server,
-    wait_ready,
     wrk,
 )
 
@@ -129,30 +128,9 @@ def run() -> list[Row]:
         port = free_port()
         receiver = f"http://127.0.0.1:{port}"
         _register(env, receiver, tmp)
-        rproc = subprocess.Popen(
-            [
-                PYTHON,
-                "-m",
-                "uvicorn",
-                "bench.receiver:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **receiver_port_env},
-        )
-        try:
-            wait_ready(receiver + "/stats")
+        with uvicorn_server(
+            "bench.receiver:create_app", env=receiver_port_env, port=port, ready_path="/stats"
+        ):
             with uvicorn_server("service.main:app_from_env", env=env, ready_path="/healthz") as app:
                 token = _editor_token(env, app.base)
                 auth = {"Authorization": f"Bearer {token}"}
@@ -184,9 +162,6 @@ def run() -> list[Row]:
             bare_s = asyncio.run(_bare_loop(receiver, secrets, payload))
             bare_stats = _wait_for(receiver, N)
             assert bare_stats["rejected"] == 0
-        finally:
-            rproc.terminate()
-            rproc.wait(timeout=10)
     rate = N / service_s
     return [
         Row(
