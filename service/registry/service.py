@@ -34,6 +34,7 @@ from service.registry import folding
 from service.registry.models import School, SchoolFacet, SchoolTerm
 from service.registry.schemas import SchoolCreate, SchoolUpdate
 from service.registry.verify import registrable_domain
+from service.standards import service as standards
 
 #: Public fields of a school (what ``school.updated`` reports as changed).
 PUBLIC_FIELDS = ("name", "alternate_names", "country", "city", "website", "programmes", "languages")
@@ -171,9 +172,17 @@ def actor_role(principal: Principal | None) -> str:
 
 
 def get_school(*, session: Session, school_id: str, lock: bool = False) -> School:
-    """The school ``school_id`` (row-locked when ``lock``); :class:`NotFound` when unknown."""
+    """The school ``school_id`` (row-locked when ``lock``); :class:`NotFound` when unknown.
+
+    Locking first share-locks the standards document (``hold_releases``). A writer locks the
+    school, then emits (the event counter's row); a major publish locks the document, emits, then
+    locks every aligned school. Without the document lock the two deadlock on PostgreSQL (each
+    waits for the other's row); with it, a writer waits for a publish in progress before it
+    takes the school, and a publish waits for writers holding schools.
+    """
     stmt = select(School).where(col(School.id) == school_id)
     if lock:
+        standards.hold_releases(session=session, slug=standards.DEFAULT_DOCUMENT)
         stmt = stmt.with_for_update()
     school = session.exec(stmt).first() if len(school_id) <= 40 else None
     if school is None:
