@@ -303,9 +303,15 @@ def test_list_then_watch_while_writes_go_on(client: TestClient, steward: dict[st
     writer = Writer(client, steward)
     writer.start()
     rounds = moved = applied = 0
-    deadline = time.monotonic() + 4.0
+    started = time.monotonic()
+
+    def go_on() -> bool:
+        # At least 4 s, and until writes really interleaved with the reads (bounded: 15 s).
+        elapsed = time.monotonic() - started
+        return elapsed < 4.0 or ((moved < 5 or applied < 20) and elapsed < 15.0)
+
     try:
-        while time.monotonic() < deadline or rounds < 3:
+        while go_on():
             assert writer.error is None, writer.error
             first = client.get("/v1/snapshot").json()
             state = {s["id"]: _public(s) for s in first["schools"]}
@@ -334,7 +340,7 @@ def test_list_then_watch_while_writes_go_on(client: TestClient, steward: dict[st
         writer.join(10)
     assert writer.error is None, writer.error
     # The proof only counts if writes really interleaved with the reads.
-    assert writer.writes >= 20 and applied >= 20 and moved >= 3, (writer.writes, applied, moved, rounds)
+    assert applied >= 20 and moved >= 5, (writer.writes, applied, moved, rounds)
     final = client.get("/v1/snapshot").json()
     assert final["sequence"] == _feed(client, 0)[-1]["sequence"]
     assert len(final["schools"]) == len({s["id"] for s in final["schools"]})
