@@ -273,3 +273,33 @@ def next_link(base_url: str, path: str, params: Iterable[tuple[str, Any]]) -> st
     """
     query = [(k, v) for k, v in params if v is not None]
     return f'<{base_url}{path}?{urlencode(query)}>; rel="next"'
+
+
+def page_response(
+    request_headers: Headers,
+    data: list[Any],
+    next_cursor: str | None,
+    *,
+    base_url: str,
+    path: str,
+    params: Iterable[tuple[str, Any]],
+    cache_control: str = CACHE_SHORT,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """One page of a list, answered conditionally (see :func:`json_response`).
+
+    The body is ``{"data": data, "next_cursor": next_cursor}``. When
+    ``next_cursor`` is set, a ``Link: <base_url+path?params>; rel="next"``
+    header (RFC 8288, :func:`next_link`) is added to ``headers``; ``params``
+    is the next page's query in the order the link names it, the cursor
+    included under whatever name the list reads it (``cursor``, ``after``).
+    """
+    merged = dict(headers or {})
+    if next_cursor:
+        merged["Link"] = next_link(base_url, path, params)
+    return json_response(
+        request_headers,
+        {"data": data, "next_cursor": next_cursor},
+        cache_control=cache_control,
+        headers=merged,
+    )

@@ -11,7 +11,7 @@ from service.deps import SessionDep, SettingsDep
 from service.errors import Gone
 from service.events import service
 from service.events.schemas import EventList
-from service.http import MAX_BIGINT, clamp_limit, json_response, next_link
+from service.http import MAX_BIGINT, clamp_limit, page_response
 from service.openapi_doc import problems
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -49,11 +49,13 @@ def list_events(
         )
     rows = service.list_events(session, after=after, types=types, limit=size + 1)
     page = rows[:size]
-    headers: dict[str, str] = {}
-    next_cursor = None
-    if len(rows) > size:
-        next_cursor = str(page[-1].sequence)
-        params = [("type", t) for t in types] + [("limit", size)]
-        headers["Link"] = next_link(settings.public_base_url, "/v1/events", [("after", next_cursor), *params])
-    body = {"data": [service.event_payload(e) for e in page], "next_cursor": next_cursor}
-    return json_response(request.headers, body, cache_control="no-cache", headers=headers)
+    next_cursor = str(page[-1].sequence) if len(rows) > size else None
+    return page_response(
+        request.headers,
+        [service.event_payload(e) for e in page],
+        next_cursor,
+        base_url=settings.public_base_url,
+        path="/v1/events",
+        params=[("after", next_cursor), *[("type", t) for t in types], ("limit", size)],
+        cache_control="no-cache",
+    )

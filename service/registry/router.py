@@ -21,8 +21,8 @@ from service.http import (
     decode_cursor,
     encode_cursor,
     json_response,
-    next_link,
     none_match,
+    page_response,
 )
 from service.jsonutil import dumps
 from service.openapi_doc import problems
@@ -118,23 +118,24 @@ def list_schools(
         session=session, filters=filters, include_delisted=steward, cursor=cursor, limit=size
     )
     base = settings.public_base_url
-    headers: dict[str, str] = {}
-    if next_cursor is not None:
-        params = [
-            ("q", q),
-            ("country", country),
-            ("programme", programme),
-            ("language", language),
-            ("status", status),
-            ("limit", size),
-            ("cursor", next_cursor),
-        ]
-        headers["Link"] = next_link(base, "/v1/schools", params)
-    body = {"data": [service.public_dict(s, base_url=base) for s in rows], "next_cursor": next_cursor}
-    if steward:
-        headers["Vary"] = "Authorization"
-    return json_response(
-        request.headers, body, cache_control="private, no-cache" if steward else CACHE_SHORT, headers=headers
+    params = [
+        ("q", q),
+        ("country", country),
+        ("programme", programme),
+        ("language", language),
+        ("status", status),
+        ("limit", size),
+        ("cursor", next_cursor),
+    ]
+    return page_response(
+        request.headers,
+        [service.public_dict(s, base_url=base) for s in rows],
+        next_cursor,
+        base_url=base,
+        path="/v1/schools",
+        params=params,
+        cache_control="private, no-cache" if steward else CACHE_SHORT,
+        headers={"Vary": "Authorization"} if steward else None,
     )
 
 
@@ -349,15 +350,15 @@ def alignment_history(
     rows = alignment.history(session=session, school_id=school_id, after=after, limit=size + 1)
     page = rows[:size]
     next_cursor = encode_cursor({"after": page[-1].id}) if len(rows) > size else None
-    headers: dict[str, str] = {}
-    if next_cursor:
-        headers["Link"] = next_link(
-            settings.public_base_url,
-            f"/v1/schools/{school_id}/alignment/history",
-            [("limit", size), ("cursor", next_cursor)],
-        )
-    body = {"data": [alignment.history_dict(r) for r in page], "next_cursor": next_cursor}
-    return json_response(request.headers, body, cache_control=CACHE_SHORT, headers=headers)
+    return page_response(
+        request.headers,
+        [alignment.history_dict(r) for r in page],
+        next_cursor,
+        base_url=settings.public_base_url,
+        path=f"/v1/schools/{school_id}/alignment/history",
+        params=[("limit", size), ("cursor", next_cursor)],
+        cache_control=CACHE_SHORT,
+    )
 
 
 # --- verification ---------------------------------------------------------------------------

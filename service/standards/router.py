@@ -216,12 +216,14 @@ def list_documents(
     rows = views.list_documents(session=session, base_url=_base(request), after=after, limit=size + 1)
     page = rows[:size]
     next_cursor = http.encode_cursor({"after": page[-1]["slug"]}) if len(rows) > size else None
-    headers = {}
-    if next_cursor:
-        headers["Link"] = http.next_link(
-            _base(request), "/v1/standards", [("cursor", next_cursor), ("limit", size)]
-        )
-    return http.json_response(request.headers, {"data": page, "next_cursor": next_cursor}, headers=headers)
+    return http.page_response(
+        request.headers,
+        page,
+        next_cursor,
+        base_url=_base(request),
+        path="/v1/standards",
+        params=[("cursor", next_cursor), ("limit", size)],
+    )
 
 
 @router.get("/{slug}", response_model=DocumentPublic, summary="Document metadata and links")
@@ -259,16 +261,15 @@ def list_versions(
     )
     page = rows[:size]
     next_cursor = http.encode_cursor({"after": page[-1]["version"]}) if len(rows) > size else None
-    headers = {"Vary": "Accept, Accept-Encoding, Authorization"}
-    if next_cursor:
-        headers["Link"] = http.next_link(
-            _base(request), f"/v1/standards/{slug}/versions", [("cursor", next_cursor), ("limit", size)]
-        )
-    return http.json_response(
+    return http.page_response(
         request.headers,
-        {"data": page, "next_cursor": next_cursor},
+        page,
+        next_cursor,
+        base_url=_base(request),
+        path=f"/v1/standards/{slug}/versions",
+        params=[("cursor", next_cursor), ("limit", size)],
         cache_control=http.CACHE_PRIVATE if editor else http.CACHE_SHORT,
-        headers=headers,
+        headers={"Vary": "Accept, Accept-Encoding, Authorization"},
     )
 
 

@@ -25,7 +25,7 @@ from service.http import (
     decode_cursor,
     encode_cursor,
     json_response,
-    next_link,
+    page_response,
 )
 from service.jsonutil import dumps
 from service.webhooks import schemas, service, urlguard
@@ -54,13 +54,15 @@ def _page(
     params: list[tuple[str, Any]],
     cache_control: str = CACHE_PRIVATE,
 ) -> Response:
-    headers: dict[str, str] = {}
-    cursor = None
-    if next_position is not None:
-        cursor = encode_cursor(next_position)
-        headers["Link"] = next_link(settings.public_base_url, path, [("cursor", cursor), *params])
-    return json_response(
-        request.headers, {"data": items, "next_cursor": cursor}, cache_control=cache_control, headers=headers
+    cursor = encode_cursor(next_position) if next_position is not None else None
+    return page_response(
+        request.headers,
+        items,
+        cursor,
+        base_url=settings.public_base_url,
+        path=path,
+        params=[("cursor", cursor), *params],
+        cache_control=cache_control,
     )
 
 
