@@ -174,6 +174,35 @@ def state_alignment(
     return school
 
 
+def _locked_school(*, session: Session, school_id: str, actor: Principal, if_match: str | None) -> School:
+    """The school, row-locked, once ``actor`` may act on it (403) and ``If-Match`` holds (412)."""
+    registry.authorize(actor, school_id)
+    school = registry.get_school(session=session, school_id=school_id, lock=True)
+    registry.check_precondition(school, if_match, required=False)
+    return school
+
+
+def _move_to(
+    session: Session, school: School, status: str, *, actor: Principal, reason: str | None, base_url: str
+) -> School:
+    """End the alignment in ``status`` (``withdrawn``, ``suspended``: also the history action);
+    no re-affirmation is due any more."""
+    previous = school.alignment_status
+    school.alignment_status = status
+    school.reaffirmation_due_by = None
+    _commit_change(
+        session,
+        school,
+        action=status,
+        previous_status=previous,
+        actor=actor,
+        now=utcnow(),
+        base_url=base_url,
+        reason=reason,
+    )
+    return school
+
+
 def withdraw_alignment(
     *,
     session: Session,
@@ -188,29 +217,14 @@ def withdraw_alignment(
     409 when there is nothing to withdraw (``none``, ``withdrawn``) or when a
     suspended school tries it itself.
     """
-    registry.authorize(actor, school_id)
-    school = registry.get_school(session=session, school_id=school_id, lock=True)
-    registry.check_precondition(school, if_match, required=False)
+    school = _locked_school(session=session, school_id=school_id, actor=actor, if_match=if_match)
     _guard_suspended(school, actor)
     if school.alignment_status in ("none", "withdrawn"):
         raise Conflict(
             f"There is no alignment to withdraw (status {school.alignment_status}).",
             extra={"alignment_status": school.alignment_status},
         )
-    previous = school.alignment_status
-    school.alignment_status = "withdrawn"
-    school.reaffirmation_due_by = None
-    _commit_change(
-        session,
-        school,
-        action="withdrawn",
-        previous_status=previous,
-        actor=actor,
-        now=utcnow(),
-        base_url=base_url,
-        reason=reason,
-    )
-    return school
+    return _move_to(session, school, "withdrawn", actor=actor, reason=reason, base_url=base_url)
 
 
 def suspend_alignment(
@@ -223,27 +237,12 @@ def suspend_alignment(
     base_url: str,
 ) -> School:
     """Suspend the school's alignment (steward only); 409 when it is already suspended."""
-    registry.authorize(actor, school_id)
-    school = registry.get_school(session=session, school_id=school_id, lock=True)
-    registry.check_precondition(school, if_match, required=False)
+    school = _locked_school(session=session, school_id=school_id, actor=actor, if_match=if_match)
     if school.alignment_status == "suspended":
         raise Conflict(
             "The school's alignment is already suspended.", extra={"alignment_status": "suspended"}
         )
-    previous = school.alignment_status
-    school.alignment_status = "suspended"
-    school.reaffirmation_due_by = None
-    _commit_change(
-        session,
-        school,
-        action="suspended",
-        previous_status=previous,
-        actor=actor,
-        now=utcnow(),
-        base_url=base_url,
-        reason=reason,
-    )
-    return school
+    return _move_to(session, school, "suspended", actor=actor, reason=reason, base_url=base_url)
 
 
 def history(*, session: Session, school_id: str, after: int | None, limit: int) -> list[AlignmentRecord]:
