@@ -298,7 +298,8 @@ def parse_url(url: str) -> httpx.URL:
     """Parse and check the shape of a webhook URL (no DNS).
 
     Raises :class:`TargetRefused` unless it is an absolute ``http``/``https``
-    URL with a host, without user info or fragment, at most 2000 characters.
+    URL with a host, a port in 1–65535, without user info or fragment, at most 2000
+    characters.
     """
     if len(url) > MAX_URL_LENGTH:
         raise TargetRefused(f"the URL is longer than {MAX_URL_LENGTH} characters")
@@ -314,6 +315,9 @@ def parse_url(url: str) -> httpx.URL:
         raise TargetRefused("the URL must not carry user info (credentials belong in your receiver's secret)")
     if parsed.fragment:
         raise TargetRefused("the URL must not have a fragment")
+    # httpx accepts any digits as a port; other parsers (urllib, the audit log's) do not.
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise TargetRefused("the port must be between 1 and 65535")
     return parsed
 
 

@@ -55,7 +55,14 @@ def test_validation(client: Any, manager: dict[str, str], make_endpoint: Callabl
         headers=manager,
     )
     assert_problem(r, 422)
+    for port in ("99999", "65536", "0"):  # ports out of range were a 500 (found by a fresh user)
+        r = client.post("/v1/webhooks/endpoints", json={"url": f"http://127.0.0.1:{port}/"}, headers=manager)
+        assert "port" in assert_problem(r, 422)["detail"]
     ep = make_endpoint("http://127.0.0.1:9/b")
+    r = client.patch(
+        f"/v1/webhooks/endpoints/{ep['id']}", json={"url": "http://127.0.0.1:99999/"}, headers=manager
+    )
+    assert_problem(r, 422)
     r = client.patch(f"/v1/webhooks/endpoints/{ep['id']}", json={"secret": "whsec_x"}, headers=manager)
     assert_problem(r, 422)
     r = client.patch(f"/v1/webhooks/endpoints/{ep['id']}", json={"url": "http://10.0.0.1/"}, headers=manager)
