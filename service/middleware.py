@@ -16,15 +16,11 @@ from service.errors import problem_body
 MAX_BODY_BYTES = 1024 * 1024
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """Refuse request bodies larger than ``limit`` bytes with a 413 problem.
 
-    Checks ``Content-Length`` up front and counts streamed bytes for chunked
-    bodies, so nothing larger is ever buffered.
+    Checks ``Content-Length`` up front; a chunked body is read here (at most
+    ``limit`` + 1 bytes are ever buffered) and handed on whole.
     """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
@@ -35,8 +31,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        chunked = False
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
+                # The server delivers exactly Content-Length bytes: checking it is enough.
                 try:
                     too_big = int(value) > self.limit
                 except ValueError:
@@ -44,29 +42,40 @@ class BodyLimit:
                 if too_big:
                     await self._reject(send)
                     return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
+                await self.app(scope, receive, send)
+                return
+            if name == b"transfer-encoding":
+                chunked = True
+        if not chunked:  # no body at all (GET, HEAD, …)
+            await self.app(scope, receive, send)
+            return
+        # A chunked body has no announced size: read it here, at most limit + 1 bytes,
+        # so the app never sees a truncated body (its parser would answer 400).
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
                 await self._reject(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
         body = problem_body(

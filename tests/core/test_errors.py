@@ -119,3 +119,25 @@ def test_head_mirrors_get(client: TestClient) -> None:
 def test_invalid_query_is_problem_422(client: TestClient) -> None:
     body = assert_problem(client.get("/v1/events?after=-1"), 422)
     assert body["errors"][0]["loc"] == ["query", "after"]
+
+
+def test_chunked_body_over_one_mebibyte_is_413(client: TestClient) -> None:
+    """A body without Content-Length was cut off and parsed: 400 instead of 413 (found by a fresh user)."""
+
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(33):
+            yield b"x" * 32768
+
+    r = client.post("/v1/credentials/verify", content=chunks(), headers={"Content-Type": "application/json"})
+    assert "content-length" not in r.request.headers
+    assert_problem(r, 413)
+
+
+def test_chunked_body_under_the_limit_arrives_whole(client: TestClient) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"credential": '
+        yield b'"not.a.token"}'
+
+    r = client.post("/v1/credentials/verify", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert r.json()["valid"] is False
