@@ -29,6 +29,7 @@ from service.http import (
 )
 from service.jsonutil import dumps
 from service.webhooks import schemas, service, urlguard
+from service.webhooks.models import WebhookDelivery
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -63,6 +64,13 @@ def _page(
         path=path,
         params=[("cursor", cursor), *params],
         cache_control=cache_control,
+    )
+
+
+def _queued(request: Request, delivery: WebhookDelivery) -> Response:
+    """202 with a delivery just queued (no attempts yet), never stored by caches."""
+    return json_response(
+        request.headers, service.delivery_public(delivery, []), status_code=202, cache_control=_NO_STORE
     )
 
 
@@ -227,9 +235,7 @@ def rotate_secret(
 def send_test(endpoint_id: str, request: Request, session: SessionDep, principal: WebhooksManage) -> Response:
     """Queue an unsequenced ``webhook.ping`` to the endpoint; follow it in ``…/deliveries``."""
     d = service.send_test(session=session, owner=principal.client_id, endpoint_id=endpoint_id)
-    return json_response(
-        request.headers, service.delivery_public(d, []), status_code=202, cache_control=_NO_STORE
-    )
+    return _queued(request, d)
 
 
 @router.get(
@@ -268,7 +274,7 @@ def list_deliveries(
         [service.delivery_public(d, attempts) for d, attempts in page],
         nxt,
         [("status", status), ("limit", size)],
-        cache_control="no-store",
+        cache_control=_NO_STORE,
     )
 
 
@@ -294,9 +300,7 @@ def retry_delivery(
         delivery_id=delivery_id,
         schedule_len=len(settings.retry_schedule),
     )
-    return json_response(
-        request.headers, service.delivery_public(d, []), status_code=202, cache_control=_NO_STORE
-    )
+    return _queued(request, d)
 
 
 @router.post(
