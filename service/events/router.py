@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from service.deps import SessionDep, SettingsDep
-from service.errors import Gone
+from service.errors import Gone, Unprocessable
 from service.events import service
 from service.events.schemas import EventList
 from service.http import MAX_BIGINT, clamp_limit, page_response
@@ -40,6 +40,13 @@ def list_events(
     """
     size = clamp_limit(limit)
     types = [t for t in (type or []) if t]
+    unknown = sorted(set(types) - set(service.EVENT_TYPES))
+    if unknown:
+        # A typo would otherwise look like "nothing happened" to a catching-up receiver.
+        raise Unprocessable(
+            f"Unknown event type(s) {unknown}; see /v1/webhooks/event-types.",
+            extra={"known_types": list(service.EVENT_TYPES)},
+        )
     pruned = service.pruned_through(session)
     if after < pruned:
         raise Gone(

@@ -100,7 +100,7 @@ def list_schools(
     programme: Annotated[str | None, Query(description="e.g. MBSR")] = None,
     language: Annotated[str | None, Query(description="BCP 47; `de` also finds `de-CH`")] = None,
     status: Annotated[str | None, Query(description="Alignment status")] = None,
-    limit: Annotated[int | None, Query(description="1–200, default 50")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=200, description="1–200, default 50")] = None,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
 ) -> Response:
     """Schools in name order, filtered; delisted schools only for stewards.
@@ -336,7 +336,7 @@ def alignment_history(
     session: SessionDep,
     settings: SettingsDep,
     principal: OptionalPrincipal,
-    limit: Annotated[int | None, Query(description="1–200, default 50")] = None,
+    limit: Annotated[int | None, Query(ge=1, le=200, description="1–200, default 50")] = None,
     cursor: Annotated[str | None, Query()] = None,
 ) -> Response:
     """Every statement and status change, oldest first. ``actor`` is a role

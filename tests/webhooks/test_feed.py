@@ -75,3 +75,11 @@ def test_feed_answers_410_below_the_retained_window(
     assert body["snapshot"] == "/v1/snapshot" and body["oldest_available_after"] == 2
     assert [e["sequence"] for e in client.get("/v1/events", params={"after": 2}).json()["data"]] == [3]
     assert_problem(client.get("/v1/events", params={"after": -1}), 422)
+
+
+def test_unknown_type_or_bad_limit_is_422(client: Any) -> None:
+    """Found by a fresh user: `type=bogus` answered an empty page; `/v1/schools?limit=0` one item."""
+    body = assert_problem(client.get("/v1/events?type=school.listed&type=bogus"), 422)
+    assert "bogus" in body["detail"]
+    for limit in ("0", "-1", "201"):
+        assert_problem(client.get(f"/v1/schools?limit={limit}"), 422)
