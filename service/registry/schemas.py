@@ -63,7 +63,7 @@ def programme_name(value: str) -> str:
 
 
 def http_url(value: str) -> str:
-    """An absolute ``http``/``https`` URL with a host."""
+    """An absolute ``http``/``https`` URL with a host and no user info; ``ValueError`` otherwise."""
     value = _no_controls(value).strip()
     try:
         parts = urlsplit(value)
@@ -72,6 +72,9 @@ def http_url(value: str) -> str:
         raise ValueError("must be an absolute http(s) URL") from None
     if parts.scheme.lower() not in ("http", "https") or not host or " " in value:
         raise ValueError("must be an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        # Public URLs: credentials in them would be published in profiles and events.
+        raise ValueError("must not carry user info (user:password@)")
     return value
 
 

@@ -74,6 +74,7 @@ def test_create_validates_every_field(client: TestClient, steward: dict[str, str
         {"name": "X", "country": "CH", "languages": ["not a tag"]},
         {"name": "X", "country": "CH", "website": "ftp://example.org"},
         {"name": "X", "country": "CH", "website": "example.org"},
+        {"name": "X", "country": "CH", "website": "http://user:pw@x.example/"},  # would be published
         {"name": "X", "country": "CH", "colour": "blue"},
         {"name": "X", "country": "CH", "contact": {"email": "nope", "fax": "1"}},
         {"name": "   ", "country": "CH"},
