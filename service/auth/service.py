@@ -21,7 +21,9 @@ _profile = "RFC_9106_LOW_MEMORY"
 _hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
 # A hash of a random secret: unknown client ids cost as much as known ones,
 # so response timing does not tell which client ids exist.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+# Computed on first use: hashing costs about a second of CPU, which every CLI
+# command and worker start would otherwise pay.
+_dummy_hash: str | None = None
 
 
 def configure_hasher(profile: str) -> None:
@@ -30,13 +32,13 @@ def configure_hasher(profile: str) -> None:
     Existing hashes keep verifying: each hash carries its own parameters.
     Raises ``ValueError`` for an unknown profile name.
     """
-    global _hasher, _DUMMY_HASH, _profile
+    global _hasher, _dummy_hash, _profile
     params = getattr(profiles, profile, None)
     if not profile.isupper() or params is None:
         raise ValueError(f"unknown argon2 profile {profile!r}")
     if profile != _profile:
         _hasher, _profile = PasswordHasher.from_parameters(params), profile
-        _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(32))
+        _dummy_hash = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,10 @@ def create_client(
 def authenticate(*, session: Session, client_id: str, secret: str) -> ApiClient | None:
     """The client when ``secret`` is its current secret and it is not revoked; else ``None``."""
     client = session.get(ApiClient, client_id) if len(client_id) <= 40 else None
-    hashed = client.secret_hash if client is not None else _DUMMY_HASH
+    global _dummy_hash
+    if client is None and _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(32))
+    hashed = client.secret_hash if client is not None else str(_dummy_hash)
     ok: bool
     try:
         ok = _hasher.verify(hashed, secret)
