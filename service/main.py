@@ -105,13 +105,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     webhook_service.configure(first_delay_s=settings.retry_schedule[0])
     app.include_router(audit_router)
 
-    # Innermost first: cached standards reads are answered before routing but
-    # after every edge layer (rate limits, logs, metrics, headers).
-    app.add_middleware(CachedAffiliations)
-    app.add_middleware(CachedStandardsReads)
+    # Innermost first. The fast paths answer cached GET/HEAD reads (no body, no
+    # idempotency key) right inside the edge layer (rate limits, logs, metrics,
+    # headers), so the layers that only matter for other requests cost them nothing.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)
+    app.add_middleware(CachedStandardsReads)
+    app.add_middleware(CachedAffiliations)
     # Outermost: security headers and CORS, request id + metrics + logs, rate limits.
     edge.install(app, settings)
     retention.register_jobs(settings)

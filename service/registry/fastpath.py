@@ -81,9 +81,9 @@ class CachedAffiliations:
             if name == b"if-none-match":
                 inm = value.decode("latin-1")
                 break
-        if inm is not None and none_match(inm, entry.etag):
+        if inm is not None and (inm == entry.etag or none_match(inm, entry.etag)):
             await send({"type": "http.response.start", "status": 304, "headers": prepared.headers_304})
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.start", "status": 200, "headers": prepared.headers_200})
-        await send({"type": "http.response.body", "body": entry.body})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})

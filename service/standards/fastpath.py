@@ -119,7 +119,7 @@ class CachedStandardsReads:
             prepared = self._prepared[key] = _Prepared(entry)
         scope[ROUTE_KEY] = ROUTE_CURRENT if key.version == "current" else ROUTE_VERSION
         if (
-            none_match(inm, entry.etag)
+            (inm == entry.etag or none_match(inm, entry.etag))
             if inm is not None
             else ims is not None and _not_modified_since(ims, entry.last_modified)
         ):
@@ -127,7 +127,7 @@ class CachedStandardsReads:
             await send({"type": "http.response.body", "body": b""})
             return
         await send({"type": "http.response.start", "status": 200, "headers": prepared.headers_200})
-        await send({"type": "http.response.body", "body": entry.body})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
 
 
 async def poll_generation(app: object, engine: Engine, *, interval_s: float = 0.5) -> None:
