@@ -77,10 +77,17 @@ def test_postgres_outage_answers_503_and_recovers(pg_admin_url: str, keys_dir: P
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         run_migrations(url)
-        app = create_app(_settings(url, keys_dir))
+        settings = _settings(url, keys_dir)
+        app = create_app(settings)
+        from service.sample.standards import load
+
+        load(engine=app.state.engine, settings=settings)
+        current = "/v1/standards/training-standards/current"
         with TestClient(app, base_url=BASE_URL, raise_server_exceptions=False) as c:
             assert c.get("/v1/events").status_code == 200
             assert c.get("/readyz").status_code == 200
+            served = c.get(current)  # now cached in memory
+            assert served.status_code == 200
 
             with admin.connect() as conn:  # the database goes away under the running app
                 conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
@@ -88,6 +95,9 @@ def test_postgres_outage_answers_503_and_recovers(pg_admin_url: str, keys_dir: P
                     sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
                     {"n": name},
                 )
+            during = c.get(current)  # published versions stay served from memory
+            assert during.status_code == 200
+            assert during.content == served.content
             for path in ("/v1/events", "/v1/schools"):
                 r = c.get(path)
                 body = assert_problem(r, 503)
