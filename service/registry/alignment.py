@@ -136,11 +136,9 @@ def state_alignment(
     itself or for a delisted school; 412 for a stale ``If-Match``.
     """
     registry.authorize(actor, school_id)
-    # A major publish committing between our read and our commit would miss this
-    # school (it is not `aligned` in its snapshot): hold releases until we commit.
-    # Taken before the school's row lock, in the order a publish takes them
-    # (document, then schools), so the two never deadlock.
-    standards.hold_releases(session=session, slug=standards.DEFAULT_DOCUMENT)
+    # Locking the school also holds releases until we commit (get_school share-locks
+    # the document first): a major publish cannot slip between our read and our
+    # commit and miss this school.
     school = registry.get_school(session=session, school_id=school_id, lock=True)
     registry.check_precondition(school, if_match, required=False)
     if school.listing == "delisted":
