@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from service import snapshot
 from service.http import make_etag
+from tests.helpers import SLUG, publish_version
 
-SLUG = "training-standards"
 EMAIL = "office@alpha-private.example"
 PHONE = "+41 44 555 01 99"
 
@@ -59,32 +59,7 @@ def steward(auth: Callable[..., dict[str, str]]) -> dict[str, str]:
 
 
 def _publish(client: TestClient, editor: dict[str, str], version: str) -> None:
-    draft: dict[str, Any] = {
-        "version": version,
-        "document": {"title": "Training Standards", "language": "en"},
-    }
-    r = client.post(f"/v1/standards/{SLUG}/versions", json=draft, headers=editor)
-    assert r.status_code == 201, r.text
-    content = {
-        "title": f"Training Standards {version}",
-        "sections": [
-            {
-                "key": "A",
-                "title": "Practice",
-                "clauses": [
-                    {"key": "A1", "kind": "requirement", "applies_to": "teacher", "text": "Keep a practice."}
-                ],
-            }
-        ],
-    }
-    r = client.put(
-        f"/v1/standards/{SLUG}/versions/{version}",
-        json=content,
-        headers={**editor, "If-Match": r.headers["ETag"]},
-    )
-    assert r.status_code == 200, r.text
-    r = client.post(f"/v1/standards/{SLUG}/versions/{version}/publish", headers=editor)
-    assert r.status_code == 200, r.text
+    publish_version(client, f"/v1/standards/{SLUG}/versions", editor, version, new_document=True)
 
 
 def _school(client: TestClient, steward: dict[str, str], **body: Any) -> str:

@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
+from tests.helpers import SLUG, publish_version
 from tests.ops.processes import (
     Processes,
     bearer,
@@ -41,7 +42,6 @@ from tests.ops.processes import (
 )
 from tests.webhooks.conftest import Receiver
 
-SLUG = "training-standards"
 #: Event types per endpoint: three take everything, two only publications.
 FILTERS: list[list[str]] = [[], [], [], ["standards.version.published"], ["standards.version.published"]]
 
@@ -77,35 +77,7 @@ def hooks() -> Iterator[Receiver]:
 def publish(base: str, editor: dict[str, str], version: str, based_on: str | None) -> dict[str, Any]:
     """Draft ``version`` (creating the document for the first), edit it, publish it; the 200 body."""
     versions = f"{base}/v1/standards/{SLUG}/versions"
-    draft: dict[str, Any] = {"version": version}
-    if based_on is None:
-        draft["document"] = {"title": "Training Standards", "language": "en"}
-    else:
-        draft["based_on"] = based_on
-    r = httpx.post(versions, json=draft, headers=editor)
-    assert r.status_code == 201, r.text
-    content = {
-        "title": f"Training Standards {version}",
-        "sections": [
-            {
-                "key": "A",
-                "title": "Practice",
-                "clauses": [
-                    {
-                        "key": "A1",
-                        "kind": "requirement",
-                        "applies_to": "teacher",
-                        "text": f"Keep a daily practice ({version}).",
-                    }
-                ],
-            }
-        ],
-    }
-    r = httpx.put(f"{versions}/{version}", json=content, headers={**editor, "If-Match": r.headers["ETag"]})
-    assert r.status_code == 200, r.text
-    r = httpx.post(f"{versions}/{version}/publish", headers=editor)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+    return publish_version(httpx, versions, editor, version, new_document=based_on is None, based_on=based_on)
 
 
 def current_version(base: str) -> str | None:

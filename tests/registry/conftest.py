@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-SLUG = "training-standards"
+from tests.helpers import SLUG, publish_version
+
 EVIDENCE = "https://school.example.org/alignment"
 
 
@@ -84,37 +85,7 @@ def publish(client: TestClient, editor: dict[str, str]) -> Callable[[str], dict[
 
     def run(version: str) -> dict[str, Any]:
         first = client.get(f"/v1/standards/{SLUG}").status_code == 404
-        draft: dict[str, Any] = {"version": version}
-        if first:
-            draft["document"] = {"title": "Training Standards", "language": "en"}
-        r = client.post(f"/v1/standards/{SLUG}/versions", json=draft, headers=editor)
-        assert r.status_code == 201, r.text
-        content = {
-            "title": f"Training Standards {version}",
-            "sections": [
-                {
-                    "key": "A",
-                    "title": "Practice",
-                    "clauses": [
-                        {
-                            "key": "A1",
-                            "kind": "requirement",
-                            "applies_to": "teacher",
-                            "text": f"Keep a daily practice ({version}).",
-                        }
-                    ],
-                }
-            ],
-        }
-        r = client.put(
-            f"/v1/standards/{SLUG}/versions/{version}",
-            json=content,
-            headers={**editor, "If-Match": r.headers["ETag"]},
-        )
-        assert r.status_code == 200, r.text
-        r = client.post(f"/v1/standards/{SLUG}/versions/{version}/publish", headers=editor)
-        assert r.status_code == 200, r.text
-        return dict(r.json())
+        return publish_version(client, f"/v1/standards/{SLUG}/versions", editor, version, new_document=first)
 
     return run
 

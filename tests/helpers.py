@@ -1,0 +1,53 @@
+"""Helpers shared by test packages that drive the public API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+SLUG = "training-standards"
+
+
+def publish_version(
+    http: Any,
+    versions_url: str,
+    editor: dict[str, str],
+    version: str,
+    *,
+    new_document: bool = False,
+    based_on: str | None = None,
+) -> dict[str, Any]:
+    """Draft ``version``, give it one clause, publish it; returns the publish answer's body.
+
+    ``http`` is anything with httpx's ``post``/``put`` (a ``TestClient`` or the ``httpx``
+    module); ``versions_url`` is ``…/v1/standards/{slug}/versions``. ``new_document``
+    creates the document with this first draft.
+    """
+    draft: dict[str, Any] = {"version": version}
+    if new_document:
+        draft["document"] = {"title": "Training Standards", "language": "en"}
+    if based_on is not None:
+        draft["based_on"] = based_on
+    r = http.post(versions_url, json=draft, headers=editor)
+    assert r.status_code == 201, r.text
+    content = {
+        "title": f"Training Standards {version}",
+        "sections": [
+            {
+                "key": "A",
+                "title": "Practice",
+                "clauses": [
+                    {
+                        "key": "A1",
+                        "kind": "requirement",
+                        "applies_to": "teacher",
+                        "text": f"Keep a daily practice ({version}).",
+                    }
+                ],
+            }
+        ],
+    }
+    r = http.put(f"{versions_url}/{version}", json=content, headers={**editor, "If-Match": r.headers["ETag"]})
+    assert r.status_code == 200, r.text
+    r = http.post(f"{versions_url}/{version}/publish", headers=editor)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
