@@ -1,4 +1,4 @@
-"""One HTTP attempt of a webhook, and the small HTTP clients that make them.
+"""One HTTP attempt of a webhook: send, classify the answer.
 
 An attempt POSTs the message's exact bytes with the Standard Webhooks headers
 (fresh ``webhook-timestamp`` and signatures per attempt) and classifies the
@@ -15,24 +15,25 @@ TLS, sending, headers and body — through ``asyncio.timeout``; at most 64 KiB
 of a response is read and 1 KiB kept, so a receiver that stalls or trickles
 holds only its own attempt.
 
-Clients: several small ``httpx.AsyncClient`` s (about 5 connections each; one
-large pool rescans every connection per request, encode/httpx#3215, see
-PERFORMANCE.md), each on a :class:`~service.webhooks.urlguard.GuardedBackend`,
-so every new connection goes to an address checked at connect time.
+The bytes go out through :class:`service.webhooks.sender.Sender` (keep-alive
+HTTP/1.1 connections; why not httpx there is in its docstring): the host is
+resolved and checked at every attempt, and a new connection goes only to the
+addresses that were checked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-import httpcore
 import httpx
 
 from service.webhooks import signing, urlguard
+from service.webhooks.sender import Sender, SendError
 
 #: Bytes of a response body read at most (the rest is never received).
 READ_LIMIT = 64 * 1024
@@ -73,74 +74,21 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
-class _GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with its connection pool built on :class:`urlguard.GuardedBackend`."""
-
-    def __init__(self, *, allowed: Iterable[str], connections: int, ssl_context: object) -> None:
-        super().__init__(verify=False, trust_env=False)
-        # httpx 0.28 does not expose httpcore's ``network_backend``; replace the pool it built.
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,  # type: ignore[arg-type]
-            max_connections=connections,
-            max_keepalive_connections=connections,
-            keepalive_expiry=30.0,
-            network_backend=urlguard.GuardedBackend(allowed),
-        )
-
-
-class ClientSet:
-    """``count`` small clients of ``connections`` connections each; :meth:`acquire` hands out
-    the endpoint's "home" client while it has room, else the least busy one, so the set never
-    queues inside a pool when callers keep at most ``capacity`` attempts in flight."""
-
-    def __init__(self, *, allowed: Iterable[str], count: int, connections: int, timeout_s: float) -> None:
-        ssl_context = httpx.create_ssl_context(trust_env=False)
-        self.connections = connections
-        self.clients = [
-            httpx.AsyncClient(
-                transport=_GuardedTransport(
-                    allowed=allowed, connections=connections, ssl_context=ssl_context
-                ),
-                timeout=httpx.Timeout(timeout_s),
-                follow_redirects=False,
-                trust_env=False,
-                headers={"user-agent": USER_AGENT},
-            )
-            for _ in range(count)
-        ]
-        self.busy = [0] * count
-
-    @property
-    def capacity(self) -> int:
-        return len(self.clients) * self.connections
-
-    def acquire(self, key: str) -> int:
-        """Index of the client to use for ``key`` (an endpoint id); pair with :meth:`release`."""
-        home = hash(key) % len(self.clients)
-        index = (
-            home
-            if self.busy[home] < self.connections
-            else min(range(len(self.busy)), key=self.busy.__getitem__)
-        )
-        self.busy[index] += 1
-        return index
-
-    def release(self, index: int) -> None:
-        self.busy[index] -= 1
-
-    async def aclose(self) -> None:
-        await asyncio.gather(*(c.aclose() for c in self.clients), return_exceptions=True)
-
-
 def _error_text(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
-    if isinstance(exc, httpx.ConnectError) and "address refused" in text:
+    if isinstance(exc, SendError):
         return text[:500]
     return f"{exc.__class__.__name__}: {text}"[:500]
 
 
+@functools.lru_cache(maxsize=4096)
+def _parse(url: str) -> httpx.URL:
+    # Endpoints are few and their URLs fixed: parse (and normalise) each once.
+    return urlguard.parse_url(url)
+
+
 async def attempt(
-    client: httpx.AsyncClient,
+    sender: Sender,
     *,
     url: str,
     msg_id: str,
@@ -160,28 +108,28 @@ async def attempt(
     def elapsed() -> int:
         return int((time.monotonic() - started) * 1000)
 
-    headers = dict(signing.headers(keys, msg_id, int(time.time()), body))
+    headers = [("user-agent", USER_AGENT), *signing.headers(keys, msg_id, int(time.time()), body).items()]
     if extra_headers:
-        headers.update(extra_headers)
+        headers += extra_headers.items()
     try:
         async with asyncio.timeout(timeout_s):
-            parsed = urlguard.parse_url(url)
+            parsed = _parse(url)
             port = parsed.port or (443 if parsed.scheme == "https" else 80)
-            await urlguard.resolve_checked(parsed.host, port, allowed)
-            async with client.stream("POST", url, content=body, headers=headers) as response:
-                received = bytearray()
-                async for chunk in response.aiter_raw():
-                    received += chunk
-                    if len(received) >= READ_LIMIT:
-                        break
-                status = response.status_code
-                retry_after_header = response.headers.get("retry-after")
+            addresses = await urlguard.resolve_checked(parsed.host, port, allowed)
+            answer = await sender.post(
+                parsed,
+                addresses=[str(a) for a in addresses],
+                headers=[(k, v) for k, v in headers if k != "content-length"],
+                body=body,
+                read_limit=READ_LIMIT,
+            )
     except urlguard.TargetRefused as exc:
         return Outcome("failure", None, elapsed(), None, f"address refused: {exc.reason}"[:500])
     except TimeoutError:
         return Outcome("failure", None, elapsed(), None, f"no complete answer within {timeout_s:g} s")
-    except (httpx.HTTPError, httpcore.NetworkError, OSError) as exc:
+    except (SendError, OSError) as exc:
         return Outcome("failure", None, elapsed(), None, _error_text(exc))
+    status, received, retry_after_header = answer.status, answer.body, answer.retry_after
     excerpt = bytes(received[:EXCERPT_BYTES]).decode("utf-8", errors="replace")
     duration = elapsed()
     if 200 <= status < 300:

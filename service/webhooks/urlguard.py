@@ -22,9 +22,9 @@ Plain ``http`` reaches only ``loopback`` and ``private`` addresses (local
 sandboxes, in-cluster receivers); a public receiver must use ``https``.
 
 Name resolution goes through ONE injectable resolver (:func:`set_resolver`),
-so tests give it fixed answers and never query DNS. The connection itself is
-made by :class:`GuardedBackend`, which resolves and checks at connect time and
-connects to the checked address (Host header and TLS SNI stay the name).
+so tests give it fixed answers and never query DNS. The worker resolves and
+checks at every attempt and connects only to the addresses it checked
+(:class:`service.webhooks.sender.Sender`; Host header and TLS SNI stay the name).
 """
 
 from __future__ import annotations
@@ -35,9 +35,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
-import httpcore
 import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -335,56 +333,3 @@ async def check_url(url: str, *, allowed: Iterable[str]) -> CheckedTarget:
     return CheckedTarget(
         scheme=parsed.scheme, host=parsed.host, port=port, addresses=tuple(str(a) for a in addresses)
     )
-
-
-# --- the connection ------------------------------------------------------------------------
-
-
-class GuardedBackend(httpcore.AsyncNetworkBackend):
-    """An httpcore network backend that connects only to checked addresses.
-
-    ``connect_tcp(host, …)`` resolves ``host`` through the injectable
-    resolver, refuses it unless every address is allowed, and connects to the
-    checked addresses in turn — so what was checked is what is reached (no
-    second lookup in between). TLS then runs with SNI and certificate checks
-    for the URL's host name, as usual.
-    """
-
-    def __init__(self, allowed: Iterable[str]) -> None:
-        self.allowed = frozenset(allowed)
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = await resolve_checked(host, port, self.allowed)
-        except TargetRefused as exc:
-            raise httpcore.ConnectError(f"address refused: {exc.reason}") from exc
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("webhooks never use unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)

@@ -14,7 +14,7 @@ until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
   killed mid-delivery loses nothing: its leases expire and another worker
   claims the deliveries again (at-least-once).
 - **Isolation.** Endpoints that are currently failing are served from their
-  own lane of slots and clients, so dead receivers (each attempt up to the
+  own lane of slots and connections, so dead receivers (each attempt up to the
   deadline) never take the slots healthy ones use.
 - **Recording.** Outcomes are written in batches (one transaction for many
   attempts), only for deliveries whose lease this worker still holds.
@@ -54,6 +54,7 @@ from service.db import make_engine, transaction, utcnow
 from service.webhooks import delivery
 from service.webhooks import service as webhook_service
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from service.webhooks.sender import Sender
 
 log = logging.getLogger("service.webhooks.worker")
 
@@ -120,9 +121,10 @@ def _after_rollback(session: OrmSession) -> None:
 class DeliveryWorker:
     """One worker: claims, sends and records deliveries on the running event loop.
 
-    ``healthy_clients``/``failing_clients`` × ``connections`` are the slots of
-    the two lanes. Use :meth:`start` and :meth:`stop`, or :meth:`run_until_idle`
-    to deliver everything due and return (benchmarks, tests).
+    ``healthy_slots``/``failing_slots`` bound the attempts in flight in the
+    two lanes (each lane has its own connections). Use :meth:`start` and
+    :meth:`stop`, or :meth:`run_until_idle` to deliver everything due and
+    return (benchmarks, tests).
     """
 
     def __init__(
@@ -131,9 +133,8 @@ class DeliveryWorker:
         settings: Settings,
         engine: Engine,
         worker_id: str | None = None,
-        healthy_clients: int = 12,
-        failing_clients: int = 4,
-        connections: int = 5,
+        healthy_slots: int = 60,
+        failing_slots: int = 20,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -145,9 +146,8 @@ class DeliveryWorker:
         # prefetches one lane's worth), so the lease outlasts two deadlines.
         self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, 2 * settings.webhook_timeout_s + 2))
         self.is_pg = engine.dialect.name == "postgresql"
-        self._sizes = {"healthy": healthy_clients, "failing": failing_clients}
-        self._connections = connections
-        self.lanes: dict[str, delivery.ClientSet] = {}
+        self._sizes = {"healthy": healthy_slots, "failing": failing_slots}
+        self.lanes: dict[str, Sender] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._lane_busy: Counter[str] = Counter()
         self._saturated = False
@@ -156,7 +156,9 @@ class DeliveryWorker:
         self._results: list[Result] = []
         self._bodies: OrderedDict[str, bytes] = OrderedDict()
         self._keys: dict[str, tuple[dt.datetime, list[bytes], dt.datetime | None]] = {}
-        self._db = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhooks-db")
+        # SQLite has one writer at a time: a second thread would only wait in the busy handler
+        # (which sleeps in growing steps); PostgreSQL claims and records side by side.
+        self._db = ThreadPoolExecutor(max_workers=2 if self.is_pg else 1, thread_name_prefix="webhooks-db")
         self._stopping = False
         self._sending_done = False
         self._wake: asyncio.Event | None = None
@@ -177,9 +179,7 @@ class DeliveryWorker:
         self._recorded = asyncio.Event()
         self._results_ready = asyncio.Event()
         for lane, count in self._sizes.items():
-            self.lanes[lane] = delivery.ClientSet(
-                allowed=self.allowed, count=count, connections=self._connections, timeout_s=self.timeout_s
-            )
+            self.lanes[lane] = Sender(capacity=count)
             self._slots[lane] = asyncio.Semaphore(self.lanes[lane].capacity)
         _live.add(self)
         self._main = asyncio.create_task(self._run(), name=f"webhooks-worker-{self.id}")
@@ -217,8 +217,8 @@ class DeliveryWorker:
             self._results = []
         with contextlib.suppress(Exception):
             await self._in_db(self._release_leases)
-        for clients in self.lanes.values():
-            await clients.aclose()
+        for sender in self.lanes.values():
+            await sender.aclose()
         self._db.shutdown(wait=True)
         self._main = None
         log.info("webhook worker %s stopped", self.id)
@@ -318,23 +318,18 @@ class DeliveryWorker:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, item: Claimed) -> None:
-        clients = self.lanes[item.lane]
         try:
             async with self._slots[item.lane]:
-                index = clients.acquire(item.endpoint_id)
                 at = utcnow()
-                try:
-                    outcome = await delivery.attempt(
-                        clients.clients[index],
-                        url=item.url,
-                        msg_id=item.msg_id,
-                        body=item.body,
-                        keys=item.keys,
-                        timeout_s=self.timeout_s,
-                        allowed=self.allowed,
-                    )
-                finally:
-                    clients.release(index)
+                outcome = await delivery.attempt(
+                    self.lanes[item.lane],
+                    url=item.url,
+                    msg_id=item.msg_id,
+                    body=item.body,
+                    keys=item.keys,
+                    timeout_s=self.timeout_s,
+                    allowed=self.allowed,
+                )
         finally:
             self._lane_busy[item.lane] -= 1
             self._endpoint_busy[item.endpoint_id] -= 1
@@ -492,7 +487,9 @@ class DeliveryWorker:
             want = n - (len(chosen) - start)
             if want <= 0:
                 break
-            limit = min(1000, want * 4)
+            # A little more than wanted: most candidates are usable (one delivery per endpoint is
+            # the fan-out case); rounds that skipped full endpoints exclude them and look again.
+            limit = min(1000, want + want // 4 + 8)
             candidates = session.execute(self._claim_stmt(lane, limit, sorted(full), now)).all()
             for r in candidates:
                 delivery_id, endpoint_id = r[0], r[1]
@@ -568,7 +565,7 @@ class DeliveryWorker:
             if not rows:
                 return
             session.execute(
-                sa.insert(WebhookAttempt),
+                sa.insert(WebhookAttempt.__table__),  # type: ignore[attr-defined]  # Core: no ORM bookkeeping
                 [
                     {
                         "delivery_id": r.claimed.delivery_id,

@@ -1,0 +1,317 @@
+"""Keep-alive HTTP/1.1 connections that POST webhooks: the worker's HTTP client.
+
+Why not httpx here: a webhook attempt is one POST of prepared bytes with a
+handful of headers, no redirects, cookies, auth, proxies or HTTP/2. Measured on
+this machine (bench/fanout.py, PERFORMANCE.md), httpx costs ~1.3 ms of CPU per
+POST and its transport httpcore alone ~0.7 ms; this module ~0.13 ms, which is
+what lets one worker reach the fan-out targets. Everything that is easy to get
+wrong is still a library's: responses are parsed by ``httptools`` (llhttp, the
+parser uvicorn serves the API with), TLS is the standard library's
+(``ssl`` with httpx's CA bundle), and URLs are parsed and normalised by httpx.
+httpx stays the HTTP client everywhere else.
+
+What this module does itself, and the limits it keeps:
+
+- one request at a time per connection (no pipelining); idle connections are
+  kept per origin (scheme, host, port) for :data:`KEEPALIVE_S` seconds, at
+  most :data:`MAX_IDLE_PER_ORIGIN` of them, and never reused after the peer
+  closed, sent unexpected bytes, or a response was cut short;
+- new connections go only to addresses the caller has checked
+  (:func:`service.webhooks.urlguard.resolve_checked`), tried in order;
+- a response is read up to ``read_limit`` bytes of body (the connection is
+  then dropped) and :data:`MAX_HEAD_BYTES` of status line and headers;
+  ``1xx`` interim responses are skipped;
+- the caller bounds the whole exchange with a deadline (``asyncio.timeout``);
+  a cancelled exchange aborts its connection;
+- a kept-alive connection the receiver closed just before our request (no
+  byte of an answer arrived) is replaced by a new one once, as HTTP clients do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httptools
+import httpx
+
+#: Seconds an idle connection is kept for reuse.
+KEEPALIVE_S = 30.0
+MAX_IDLE_PER_ORIGIN = 64
+#: Bytes of status line and headers accepted before the answer is refused.
+MAX_HEAD_BYTES = 64 * 1024
+
+
+class SendError(Exception):
+    """The exchange failed before a complete answer (connection refused or lost, bad HTTP)."""
+
+
+@dataclass
+class Answer:
+    """A receiver's answer: status code, the ``Retry-After`` header if any, the body read
+    (at most ``read_limit`` bytes)."""
+
+    status: int
+    retry_after: str | None
+    body: bytes
+
+
+class _Connection(asyncio.Protocol):
+    """One connection and the parser of the answer in progress."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[None] | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._reset(0)
+
+    def _reset(self, read_limit: int) -> None:
+        self.status = 0
+        self.retry_after: str | None = None
+        self.body = bytearray()
+        self.received = 0
+        self.head_bytes = 0
+        self.read_limit = read_limit
+        self.complete = False
+        self.truncated = False
+        self._header_name = b""
+
+    # --- asyncio.Protocol -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if self._waiter is None or self._waiter.done():
+            # Bytes nobody asked for: the connection is no longer in a known state.
+            self._abort()
+            return
+        self.received += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(SendError("the receiver switched protocols"))
+        except httptools.HttpParserError as exc:
+            self._fail(SendError(f"malformed HTTP answer: {exc}"))
+
+    def eof_received(self) -> bool:
+        self._lost(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost(exc)
+
+    # --- httptools callbacks --------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        if self.complete:  # bytes after the answer: the connection is out of step, drop it
+            self._abort()
+
+    def on_status(self, status: bytes) -> None:
+        self._count_head(status)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(name, value)
+        if name.lower() == b"retry-after":
+            self.retry_after = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.status = self._parser.get_status_code()
+
+    def on_body(self, body: bytes) -> None:
+        room = self.read_limit - len(self.body)
+        self.body += body[:room]
+        if len(body) >= room:
+            # Enough is read: stop here and drop the connection (the rest is never received).
+            self.truncated = True
+            self._done()
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.status < 200:  # an interim answer (e.g. 103 Early Hints): the final one follows
+            self._reset(self.read_limit)
+            return
+        self._done()
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _count_head(self, *parts: bytes) -> None:
+        self.head_bytes += sum(len(p) for p in parts)
+        if self.head_bytes > MAX_HEAD_BYTES:
+            self._fail(SendError(f"the answer's headers exceed {MAX_HEAD_BYTES} bytes"))
+
+    def _done(self) -> None:
+        self.complete = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _fail(self, exc: Exception) -> None:
+        self._abort()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+
+    def _lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is None or self._waiter.done():
+            return
+        if self.status >= 200:
+            # Headers arrived and the receiver closed: a body delimited by the close (or cut
+            # short, which the status already tells about). Nothing more can come.
+            self.truncated = True
+            self._done()
+        elif exc is not None:
+            self._waiter.set_exception(SendError(f"connection lost: {exc}"))
+        else:
+            self._waiter.set_exception(SendError("the receiver closed the connection without answering"))
+
+    def _abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def exchange(self, request: bytes, read_limit: int) -> None:
+        """Send ``request`` and wait for the complete answer (or ``read_limit`` body bytes)."""
+        assert self.transport is not None
+        self._reset(read_limit)
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            self.transport.write(request)
+            await self._waiter
+        except BaseException:
+            self._abort()  # a cancelled or failed exchange leaves the connection unusable
+            raise
+        finally:
+            self._waiter = None
+
+    def reusable(self) -> bool:
+        return (
+            self.complete
+            and not self.truncated
+            and not self.closed
+            and self._parser.should_keep_alive()
+            and not (self.transport is None or self.transport.is_closing())
+        )
+
+
+Origin = tuple[str, str, int]
+
+
+class Sender:
+    """Connections to webhook receivers, kept alive per origin. Use from one event loop.
+
+    ``capacity`` is informational: the worker bounds how many exchanges run at
+    once (its slots); the sender opens connections as needed and keeps the
+    idle ones.
+    """
+
+    def __init__(self, *, capacity: int) -> None:
+        self.capacity = capacity
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._ssl: ssl.SSLContext | None = None
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:  # built on first https use: loading the CA bundle costs ~50 ms
+            context = httpx.create_ssl_context(trust_env=False)
+            context.set_alpn_protocols(["http/1.1"])
+            self._ssl = context
+        return self._ssl
+
+    async def _connect(self, url: httpx.URL, addresses: Sequence[str], port: int) -> _Connection:
+        loop = asyncio.get_running_loop()
+        tls = url.scheme == "https"
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                _transport, connection = await loop.create_connection(
+                    _Connection,
+                    str(address),
+                    port,
+                    ssl=self._ssl_context() if tls else None,
+                    # SNI and the certificate check are for the URL's name, not the address.
+                    server_hostname=url.host if tls else None,
+                )
+                return connection
+            except (OSError, ssl.SSLError) as exc:
+                last = exc
+        raise SendError(f"ConnectError: {last or 'no address to connect to'}")
+
+    def _take_idle(self, origin: Origin) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < KEEPALIVE_S:
+                return connection
+            connection._abort()
+        return None
+
+    def _put_idle(self, origin: Origin, connection: _Connection) -> None:
+        idle = self._idle.setdefault(origin, [])
+        if len(idle) >= MAX_IDLE_PER_ORIGIN:
+            connection._abort()
+            return
+        connection.idle_since = time.monotonic()
+        idle.append(connection)
+
+    async def post(
+        self,
+        url: httpx.URL,
+        *,
+        addresses: Sequence[str],
+        headers: Sequence[tuple[str, str]],
+        body: bytes,
+        read_limit: int,
+    ) -> Answer:
+        """POST ``body`` to ``url`` with ``headers`` (``Host`` and ``Content-Length`` are added).
+
+        ``addresses`` are the checked addresses of ``url.host`` for a new
+        connection. Raises :class:`SendError` when no complete answer came; the
+        caller's deadline (cancellation) aborts the connection.
+        """
+        port = url.port or (443 if url.scheme == "https" else 80)
+        origin = (url.scheme, url.host, port)
+        head = b"".join(
+            [
+                b"POST ",
+                url.raw_path,
+                b" HTTP/1.1\r\nHost: ",
+                url.netloc,
+                b"\r\nContent-Length: ",
+                str(len(body)).encode(),
+                b"\r\n",
+                *(f"{name}: {value}\r\n".encode("latin-1") for name, value in headers),
+                b"\r\n",
+            ]
+        )
+        request = head + body
+        connection = self._take_idle(origin)
+        reused = connection is not None
+        while True:
+            if connection is None:
+                connection = await self._connect(url, addresses, port)
+            try:
+                await connection.exchange(request, read_limit)
+                break
+            except SendError:
+                if reused and connection.received == 0:
+                    reused, connection = False, None  # a stale kept-alive connection: once more
+                    continue
+                raise
+        answer = Answer(connection.status, connection.retry_after, bytes(connection.body))
+        if connection.reusable():
+            self._put_idle(origin, connection)
+        else:
+            connection._abort()
+        return answer
+
+    async def aclose(self) -> None:
+        """Close every idle connection."""
+        for idle in self._idle.values():
+            for connection in idle:
+                connection._abort()
+        self._idle.clear()
