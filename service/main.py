@@ -25,7 +25,7 @@ from service.idempotency import IdempotencyMiddleware
 from service.middleware import BodyLimit, HeadAsGet
 from service.observability import configure_logging
 from service.ops import router as ops_router
-from service.registry.fastpath import CachedAffiliations
+from service.registry.fastpath import CachedAffiliations, CachedSearchPages
 from service.registry.router import router as registry_router
 from service.security import KeyStore
 from service.snapshot_router import router as snapshot_router
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_middleware(CachedStandardsReads)
     app.add_middleware(CachedAffiliations)
+    app.add_middleware(CachedSearchPages)
     # Outermost: security headers and CORS, request id + metrics + logs, rate limits.
     edge.install(app, settings)
     retention.register_jobs(settings)

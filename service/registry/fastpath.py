@@ -1,4 +1,6 @@
-"""An ASGI layer that answers cached affiliation reads before FastAPI routing.
+"""ASGI layers that answer cached registry reads before FastAPI routing:
+affiliations (:class:`CachedAffiliations`) and anonymous search pages
+(:class:`CachedSearchPages`, see ``registry/searchcache.py``).
 
 ``GET``/``HEAD /v1/schools/{id}/affiliation`` is what websites call on every
 page view. When the app's :class:`~service.registry.affiliation.AffiliationCache`
@@ -14,10 +16,13 @@ still run for these requests.
 
 from __future__ import annotations
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.http import none_match
 from service.registry.affiliation import AffiliationCache, Entry
+from service.registry.searchcache import MAX_QUERIES, Page, SearchCache, page_headers
+from service.registry.searchcache import PATH as SEARCH_PATH
 
 PREFIX = "/v1/schools/"
 SUFFIX = "/affiliation"
@@ -87,3 +92,83 @@ class CachedAffiliations:
             return
         await send({"type": "http.response.start", "status": 200, "headers": prepared.headers_200})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+
+
+# --- search pages -------------------------------------------------------------------------
+
+
+class _PreparedPage:
+    """A page's raw ASGI header lists for 200 and 304 under one query string, built once."""
+
+    __slots__ = ("page", "headers_200", "headers_304")
+
+    def __init__(self, page: Page, headers: dict[str, str]) -> None:
+        self.page = page
+        common = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.headers_304 = common
+        self.headers_200 = [
+            *common,
+            (b"content-length", str(len(page.body)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+
+
+class CachedSearchPages:
+    """Pure ASGI middleware answering anonymous ``GET``/``HEAD /v1/schools?…`` from the
+    app's :class:`~service.registry.searchcache.SearchCache` before routing.
+
+    Served only for a query string the route already answered (it remembers which
+    page that is) while the page is valid; anything else — a request with
+    ``Authorization``, an unseen query, a stale page — goes on to the route,
+    which validates, queries and fills the cache. When the change stamp is due
+    for its poll, the poll runs here (in a worker thread) rather than sending the
+    request through routing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._prepared: dict[bytes, _PreparedPage] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != SEARCH_PATH or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        cache: SearchCache | None = getattr(scope["app"].state, "imi_search_cache", None)
+        query = scope.get("query_string", b"")
+        recalled = cache.recall(query) if cache is not None else None
+        if cache is None or recalled is None:
+            await self.app(scope, receive, send)
+            return
+        inm = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                await self.app(scope, receive, send)
+                return
+            if name == b"if-none-match":
+                inm = value.decode("latin-1")
+        stamp = cache.clock.cached()
+        if stamp is None:
+            try:
+                stamp = await run_in_threadpool(cache.clock.current)
+            except Exception:  # noqa: BLE001 - the database may be down: the route answers that
+                await self.app(scope, receive, send)
+                return
+        key, link_params = recalled
+        page = cache.lookup(key, stamp)
+        if page is None:
+            await self.app(scope, receive, send)
+            return
+        prepared = self._prepared.get(query)
+        if prepared is None or prepared.page is not page:
+            if len(self._prepared) > MAX_QUERIES:
+                self._prepared.clear()
+            base_url = scope["app"].state.settings.public_base_url
+            headers = page_headers(page, base_url=base_url, link_params=link_params)
+            prepared = self._prepared[query] = _PreparedPage(page, headers)
+        scope[ROUTE_KEY] = SEARCH_PATH
+        if inm is not None and (inm == page.etag or none_match(inm, page.etag)):
+            await send({"type": "http.response.start", "status": 304, "headers": prepared.headers_304})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": prepared.headers_200})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else page.body})

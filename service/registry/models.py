@@ -89,14 +89,23 @@ class School(SQLModel, table=True):
 
 
 class SchoolTerm(SQLModel, table=True):
-    """One folded word of a school's name, alternate names or city (the search index)."""
+    """One folded word of a school's name, alternate names or city (the search index).
+
+    ``name_key`` and ``listing`` repeat the school's, so that the
+    ``(term, listing, name_key, school_id)`` index alone yields a word's
+    schools in listing order (``registry/search.py``); every write that
+    changes them rewrites the school's terms.
+    """
 
     __tablename__ = "school_terms"
+    __table_args__ = (sa.Index("ix_school_terms_search", "term", "listing", "name_key", "school_id"),)
 
     school_id: str = Field(
         sa_column=Column(sa.String(40), sa.ForeignKey("schools.id", ondelete="CASCADE"), primary_key=True)
     )
-    term: str = Field(sa_column=Column(c_string(64), primary_key=True, index=True))
+    term: str = Field(sa_column=Column(c_string(64), primary_key=True))
+    name_key: str = Field(sa_column=Column(c_string(300), nullable=False))
+    listing: str = Field(sa_column=Column(sa.String(10), nullable=False))
 
 
 class SchoolFacet(SQLModel, table=True):

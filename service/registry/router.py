@@ -6,12 +6,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from service.deps import KeysDep, OptionalPrincipal, RegistryWrite, SchoolActor, SessionDep, SettingsDep
+from service.db import transaction
+from service.deps import (
+    KeysDep,
+    OptionalPrincipal,
+    RegistryWrite,
+    SchoolActor,
+    SessionDep,
+    SettingsDep,
+    oauth2_scheme,
+    optional_principal,
+)
 from service.errors import Unprocessable
 from service.http import (
     CACHE_SHORT,
@@ -21,12 +32,13 @@ from service.http import (
     decode_cursor,
     encode_cursor,
     json_response,
+    next_link,
     none_match,
     page_response,
 )
 from service.jsonutil import dumps
 from service.openapi_doc import problems
-from service.registry import affiliation, alignment, search, service
+from service.registry import affiliation, alignment, search, searchcache, service
 from service.registry.changes import ChangeClock
 from service.registry.models import School
 from service.registry.schemas import (
@@ -89,12 +101,43 @@ def _school_response(
 # --- schools ---------------------------------------------------------------------------------
 
 
-@router.get("/schools", response_model=SchoolList, summary="Search the registry")
-def list_schools(
+def _search_as_caller(
+    request: Request, filters: search.Filters, cursor: str | None, size: int
+) -> tuple[bytes, str | None, bool]:
+    """A page for a request with ``Authorization``: ``(body, next_cursor, steward)`` (blocking)."""
+    state = request.app.state
+    with transaction(state.engine, readonly=True) as session:
+        principal = optional_principal(
+            request, session, state.settings, state.keys, request.headers.get("authorization")
+        )
+        steward = service.is_steward(principal)
+        rows, next_cursor = search.search(
+            session=session, filters=filters, include_delisted=steward, cursor=cursor, limit=size
+        )
+    return search.page_body(rows, next_cursor, base_url=state.settings.public_base_url), next_cursor, steward
+
+
+def _search_public(engine: Engine, filters: search.Filters, cursor: str | None, size: int, base: str) -> Any:
+    """``build`` of an anonymous page for :meth:`SearchCache.get`: ``(body, next_cursor)`` (blocking)."""
+
+    def build() -> tuple[bytes, str | None]:
+        with transaction(engine, readonly=True) as session:
+            rows, next_cursor = search.search(
+                session=session, filters=filters, include_delisted=False, cursor=cursor, limit=size
+            )
+        return search.page_body(rows, next_cursor, base_url=base), next_cursor
+
+    return build
+
+
+@router.get(
+    "/schools",
+    response_model=SchoolList,
+    summary="Search the registry",
+    dependencies=[Depends(oauth2_scheme)],
+)
+async def list_schools(
     request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    principal: OptionalPrincipal,
     q: Annotated[str | None, Query(description="Words, each a prefix of a word of the name or city")] = None,
     country: Annotated[str | None, Query(description="ISO 3166-1 alpha-2")] = None,
     programme: Annotated[str | None, Query(description="e.g. MBSR")] = None,
@@ -107,35 +150,47 @@ def list_schools(
 
     ``q`` matches when every word of the query is a prefix of some word of
     the school's name, alternate names or city, after folding case, accents,
-    width, compatibility forms and the Turkish i.
+    width, compatibility forms and the Turkish i. Anonymous pages are served
+    from an in-process cache that follows every change (``registry/searchcache.py``).
     """
+    # An `async def` with one thread hop for the database work: every sync dependency
+    # (session, settings, principal) would cost a hop of its own.
     filters = search.parse_filters(
         q=q, country=country, programme=programme, language=language, status=status
     )
     size = clamp_limit(limit)
-    steward = service.is_steward(principal)
-    rows, next_cursor = search.search(
-        session=session, filters=filters, include_delisted=steward, cursor=cursor, limit=size
-    )
-    base = settings.public_base_url
-    params = [
+    state = request.app.state
+    base = state.settings.public_base_url
+    link_params = (
         ("q", q),
         ("country", country),
         ("programme", programme),
         ("language", language),
         ("status", status),
         ("limit", size),
-        ("cursor", next_cursor),
-    ]
-    return page_response(
+    )
+    if "authorization" not in request.headers:
+        cache = searchcache.cache_for(state)
+        key = (filters, cursor, size)
+        page = cache.lookup(key, cache.clock.cached())
+        if page is None:
+            build = _search_public(state.engine, filters, cursor, size, base)
+            page = await run_in_threadpool(cache.get, key, build)
+        cache.remember(request.scope["query_string"], key, link_params)
+        headers = searchcache.page_headers(page, base_url=base, link_params=link_params)
+        return conditional_response(
+            request.headers, page.body, media_type=JSON, etag=headers.pop("ETag"), headers=headers
+        )
+    body, next_cursor, steward = await run_in_threadpool(_search_as_caller, request, filters, cursor, size)
+    headers = {"Vary": "Authorization"} if steward else {}
+    if next_cursor:
+        headers["Link"] = next_link(base, searchcache.PATH, [*link_params, ("cursor", next_cursor)])
+    return conditional_response(
         request.headers,
-        [service.public_dict(s, base_url=base) for s in rows],
-        next_cursor,
-        base_url=base,
-        path="/v1/schools",
-        params=params,
+        body,
+        media_type=JSON,
         cache_control="private, no-cache" if steward else CACHE_SHORT,
-        headers={"Vary": "Authorization"} if steward else None,
+        headers=headers,
     )
 
 

@@ -5,36 +5,108 @@ indexed names are (:mod:`service.registry.folding`); a school matches when
 every query word is a prefix of one of its indexed terms. Each word becomes a
 range on the indexed ``school_terms.term`` column — ``term >= 'zur' AND term <
 'zus'`` — which is exactly "starts with ``zur``" under code-point order (the
-column is ``COLLATE "C"`` on PostgreSQL, BINARY on SQLite), so the B-tree index
-answers it on both databases.
+column is ``COLLATE "C"`` on PostgreSQL, BINARY on SQLite), so a B-tree answers
+it on both databases.
 
 Pagination is keyset on ``(name_key, id)`` (the folded name, then the unique
 id): the cursor holds the last row's pair, and the next page starts strictly
 after it, so schools added or removed between pages never cause a skip or a
 repeat of the rows that stayed.
+
+A page costs two statements, each one round trip:
+
+1. The probe counts, for every query word at once, the index entries its range
+   holds (each count stops at ``SELECTIVE + 1``).
+2. The page itself, planned from those counts:
+
+   - **drive** (some word is selective): the candidates come from the
+     ``(term, listing, name_key, school_id)`` index alone — the ranges of the
+     rarest word and of the words about as rare are intersected, the commoner
+     words are checked per candidate — sorted by ``(name_key, id)``; only the
+     page's rows are then read from ``schools``. Cost ∝ the rarest word's entries.
+   - **walk** (every word is common): ``schools`` in ``(listing, name_key, id)``
+     order, each row checked with one primary-key probe of ``school_terms`` per
+     word, stopping after one page. Cost ∝ the rows passed before the page fills.
+
+   The drive is taken when the rarest word's entries are fewer than
+   ``DRIVE_FACTOR`` × the rows a walk is expected to pass (independent words;
+   the registry's size is counted at most once a minute).
+
+Both statements are fixed SQL texts per query shape (number of words, filters,
+cursor, plan), so they are compiled once; rows come back as plain tuples with
+just the public columns, not ORM objects.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from collections import namedtuple
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.selectable import TextualSelect
+from sqlmodel import Session
 
 from service.errors import Unprocessable
 from service.http import decode_cursor, encode_cursor
+from service.jsonutil import dumps
 from service.registry import folding
-from service.registry.models import STATUSES, School, SchoolFacet, SchoolTerm
+from service.registry import service as registry
+from service.registry.models import STATUSES, School
 from service.registry.schemas import country_code, language_tag, programme_name
 
 #: Longest ``q`` accepted (characters); longer is a 422.
 MAX_QUERY_LENGTH = 200
+#: A word whose range holds at most this many index entries may drive the query.
+SELECTIVE = 2000
+#: Drive when the rarest word's entries are fewer than this × the rows a walk would pass
+#: (reading an index entry costs a fraction of a walked row with its probes).
+DRIVE_FACTOR = 2.0
+#: Words whose ranges hold at most this × the rarest word's entries are intersected with it;
+#: commoner words are checked per candidate instead.
+INTERSECT_FACTOR = 4
+#: How long a count of the registry's schools (for planning only) is reused, in seconds.
+SIZE_TTL_S = 60.0
+
+#: The columns a page reads: those of the public representation, and the sort key.
+PAGE_COLUMNS: tuple[str, ...] = (
+    "id",
+    "name",
+    "name_key",
+    "alternate_names",
+    "country",
+    "city",
+    "website",
+    "programmes",
+    "languages",
+    "listing",
+    "alignment_status",
+    "aligned_version",
+    "alignment_stated_at",
+    "alignment_stated_by",
+    "evidence_url",
+    "reaffirmation_due_by",
+    "created_at",
+    "updated_at",
+)
+#: One row of a page: a named tuple (attribute reads cost a fraction of an SQLAlchemy ``Row``'s).
+PageRow = namedtuple("PageRow", PAGE_COLUMNS)  # type: ignore[misc]
+#: JSON columns are read as text and parsed here: psycopg's own JSON loading took ~1 ms a page.
+_JSON_COLUMNS = ("alternate_names", "programmes", "languages")
+_JSON_AT = tuple(PAGE_COLUMNS.index(name) for name in _JSON_COLUMNS)
+#: The select list of a page (``s`` is ``schools``).
+_SELECT = ", ".join(
+    f"CAST(s.{name} AS TEXT) AS {name}" if name in _JSON_COLUMNS else f"s.{name}" for name in PAGE_COLUMNS
+)
 
 
 @dataclass(frozen=True)
 class Filters:
-    """Validated search parameters."""
+    """Validated search parameters (hashable: part of the search cache's key)."""
 
     words: tuple[str, ...] = ()
     no_match: bool = False
@@ -95,19 +167,158 @@ def _successor(prefix: str) -> str:
     return prefix[:-1] + chr(last + 1)
 
 
-#: A query word matching at most this many indexed terms drives the query (see :func:`search`).
-SELECTIVE = 200
+# --- SQL texts, one per query shape ---------------------------------------------------------
+
+_texts: dict[str, TextClause | TextualSelect] = {}
 
 
-def _range(word: str) -> Any:
-    """``term`` starts with ``word``, as an index range under code-point order."""
-    return sa.and_(col(SchoolTerm.term) >= word, col(SchoolTerm.term) < _successor(word))
+def _statement(sql: str, *, page: bool) -> TextClause | TextualSelect:
+    """The compiled-once statement for ``sql``; ``page`` types its columns like ``schools``'."""
+    found = _texts.get(sql)
+    if found is None:
+        text = sa.text(sql)
+        table = School.__table__  # type: ignore[attr-defined]
+        typed = [sa.column(c, sa.Text) if c in _JSON_COLUMNS else table.c[c] for c in PAGE_COLUMNS]
+        found = text.columns(*typed) if page else text
+        if len(_texts) > 2048:
+            _texts.clear()
+        _texts[sql] = found
+    return found
 
 
-def _count_upto(session: Session, word: str, cap: int) -> int:
-    """How many indexed terms start with ``word``, counted no further than ``cap``."""
-    sub = sa.select(sa.literal(1)).select_from(SchoolTerm).where(_range(word)).limit(cap).subquery()
-    return int(session.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one())
+def _word(alias: str, i: int) -> str:
+    return f"{alias}.term >= :w{i} AND {alias}.term < :x{i}"
+
+
+def _word_exists(i: int, school_id: str) -> str:
+    t = f"t{i}"
+    return f"EXISTS (SELECT 1 FROM school_terms {t} WHERE {t}.school_id = {school_id} AND {_word(t, i)})"
+
+
+def _facet_conditions(filters: Filters, school_id: str) -> list[str]:
+    conds = []
+    if filters.programme:
+        conds.append(
+            "EXISTS (SELECT 1 FROM school_facets fp WHERE fp.school_id = "
+            f"{school_id} AND fp.facet = 'programme' AND fp.value = :programme)"
+        )
+    if filters.language:
+        # A language matches itself and its more specific tags: `de` finds `de-CH`.
+        conds.append(
+            "EXISTS (SELECT 1 FROM school_facets fl WHERE fl.school_id = "
+            f"{school_id} AND fl.facet = 'language' AND (fl.value = :language "
+            "OR (fl.value >= :language_lo AND fl.value < :language_hi)))"
+        )
+    return conds
+
+
+def _after(name_key: str, school_id: str) -> str:
+    return f"({name_key} > :after_name OR ({name_key} = :after_name AND {school_id} > :after_id))"
+
+
+def _where(conds: list[str]) -> str:
+    return " WHERE " + " AND ".join(conds) if conds else ""
+
+
+def _walk_sql(filters: Filters, *, public: bool, after: bool) -> str:
+    conds = ["s.listing = 'listed'"] if public else []
+    if filters.country:
+        conds.append("s.country = :country")
+    if filters.status:
+        conds.append("s.alignment_status = :status")
+    conds += _facet_conditions(filters, "s.id")
+    conds += [_word_exists(i, "s.id") for i in range(len(filters.words))]
+    if after:
+        conds.append(_after("s.name_key", "s.id"))
+    return f"SELECT {_SELECT} FROM schools s{_where(conds)} ORDER BY s.name_key, s.id LIMIT :limit"
+
+
+def _drive_sql(filters: Filters, *, intersect: list[int], check: list[int], public: bool, after: bool) -> str:
+    arms = []
+    for i in intersect:
+        conds = [_word("r", i)]
+        if public:
+            conds.append("r.listing = 'listed'")
+        if after:
+            conds.append(_after("r.name_key", "r.school_id"))
+        arms.append(f"SELECT r.name_key, r.school_id FROM school_terms r{_where(conds)}")
+    if len(arms) > 1:
+        # Ordered like its arms, SQLite merges them (two sorts) instead of probing a temp B-tree.
+        candidates = " INTERSECT ".join(arms) + " ORDER BY 1, 2"  # INTERSECT drops duplicates
+    else:
+        candidates = arms[0].replace("SELECT", "SELECT DISTINCT", 1) + " ORDER BY 1, 2"
+    join = ""
+    conds = []
+    if filters.country or filters.status:
+        join = " JOIN schools f ON f.id = p.school_id"
+        if filters.country:
+            conds.append("f.country = :country")
+        if filters.status:
+            conds.append("f.alignment_status = :status")
+    conds += _facet_conditions(filters, "p.school_id")
+    conds += [_word_exists(i, "p.school_id") for i in check]
+    if conds:
+        page = (
+            f"SELECT p.name_key, p.school_id FROM ({candidates}) p{join}{_where(conds)}"
+            " ORDER BY p.name_key, p.school_id LIMIT :limit"
+        )
+    else:
+        page = f"{candidates} LIMIT :limit"
+    return (
+        f"SELECT {_SELECT} FROM ({page}) page JOIN schools s ON s.id = page.school_id"
+        " ORDER BY page.name_key, page.school_id"
+    )
+
+
+def _probe_sql(count: int) -> str:
+    parts = [
+        f"(SELECT count(*) FROM (SELECT 1 FROM school_terms c WHERE {_word('c', i)} LIMIT :cap) c{i})"
+        for i in range(count)
+    ]
+    return "SELECT " + ", ".join(parts)
+
+
+# --- planning -------------------------------------------------------------------------------
+
+_sizes: dict[str, tuple[float, int]] = {}
+_sizes_lock = threading.Lock()
+
+
+def _registry_size(session: Session) -> int:
+    """How many schools there are, counted at most every ``SIZE_TTL_S`` per database."""
+    bind = session.get_bind()
+    url = str(bind.engine.url if isinstance(bind, sa.Connection) else bind.url)
+    now = time.monotonic()
+    known = _sizes.get(url)
+    if known is not None and now - known[0] < SIZE_TTL_S:
+        return known[1]
+    size = int(session.execute(_statement("SELECT count(*) FROM schools", page=False)).scalar_one())
+    with _sizes_lock:
+        if len(_sizes) > 64:
+            _sizes.clear()
+        _sizes[url] = (now, size)
+    return size
+
+
+def _plan(session: Session, counts: list[int], limit: int) -> tuple[list[int], list[int]] | None:
+    """``(intersected, checked)`` word indexes for a drive, or ``None`` for a walk."""
+    order = sorted(range(len(counts)), key=counts.__getitem__)
+    rarest = counts[order[0]]
+    if rarest > SELECTIVE:
+        return None
+    size = max(_registry_size(session), 1)
+    share = 1.0
+    for count in counts:
+        share *= min(1.0, max(count, 1) / size)
+    walked = min(size, (limit + 1) / share)
+    if rarest > DRIVE_FACTOR * walked:
+        return None
+    bound = min(SELECTIVE, INTERSECT_FACTOR * rarest)
+    intersect = [order[0], *(i for i in order[1:] if counts[i] <= bound)]
+    return intersect, [i for i in order if i not in intersect]
+
+
+# --- the page -------------------------------------------------------------------------------
 
 
 def search(
@@ -117,8 +328,13 @@ def search(
     include_delisted: bool,
     cursor: str | None,
     limit: int,
-) -> tuple[list[School], str | None]:
-    """One page of schools in ``(name_key, id)`` order and the cursor of the next page."""
+) -> tuple[list[Any], str | None]:
+    """One page of schools in ``(name_key, id)`` order and the cursor of the next page.
+
+    The rows are :data:`PageRow` tuples (the attributes
+    :func:`service.registry.service.public_dict` reads). 422 for a cursor this
+    API did not issue.
+    """
     position = decode_cursor(cursor)
     if position is not None and not (
         isinstance(position.get("n"), str) and isinstance(position.get("i"), str)
@@ -126,67 +342,49 @@ def search(
         raise Unprocessable("The cursor is not one this API issued.")
     if filters.no_match:
         return [], None
-    stmt = select(School)
-    if not include_delisted:
-        stmt = stmt.where(col(School.listing) == "listed")
+    params: dict[str, Any] = {"limit": limit + 1}
+    for i, word in enumerate(filters.words):
+        params[f"w{i}"], params[f"x{i}"] = word, _successor(word)
     if filters.country:
-        stmt = stmt.where(col(School.country) == filters.country)
+        params["country"] = filters.country
     if filters.status:
-        stmt = stmt.where(col(School.alignment_status) == filters.status)
+        params["status"] = filters.status
     if filters.programme:
-        stmt = stmt.where(
-            col(School.id).in_(
-                sa.select(col(SchoolFacet.school_id)).where(
-                    col(SchoolFacet.facet) == "programme", col(SchoolFacet.value) == filters.programme
-                )
-            )
-        )
+        params["programme"] = filters.programme
     if filters.language:
-        # A language matches itself and its more specific tags: `de` finds `de-CH`.
         lang = filters.language
-        stmt = stmt.where(
-            col(School.id).in_(
-                sa.select(col(SchoolFacet.school_id)).where(
-                    col(SchoolFacet.facet) == "language",
-                    sa.or_(
-                        col(SchoolFacet.value) == lang,
-                        sa.and_(col(SchoolFacet.value) >= lang + "-", col(SchoolFacet.value) < lang + "."),
-                    ),
-                )
-            )
-        )
-    words = list(filters.words)
-    if words:
-        # A selective word drives the query: fetch its few schools by the term
-        # index, then filter and sort just those. Otherwise walk the schools in
-        # name order and stop after one page (the common words match early).
-        counts = sorted((_count_upto(session, word, SELECTIVE + 1), word) for word in words)
-        count, rarest = counts[0]
-        if count <= SELECTIVE:
-            ids = list(
-                session.execute(
-                    sa.select(col(SchoolTerm.school_id)).where(_range(rarest)).distinct()
-                ).scalars()
-            )
-            if not ids:
-                return [], None
-            stmt = stmt.where(col(School.id).in_(ids))
-            words.remove(rarest)
-    for word in words:
-        stmt = stmt.where(col(School.id).in_(sa.select(col(SchoolTerm.school_id)).where(_range(word))))
+        params.update(language=lang, language_lo=lang + "-", language_hi=lang + ".")
     if position is not None:
-        name_key, last_id = position["n"], position["i"]
-        stmt = stmt.where(
-            sa.or_(
-                col(School.name_key) > name_key,
-                sa.and_(col(School.name_key) == name_key, col(School.id) > last_id),
-            )
-        )
-    stmt = stmt.order_by(col(School.name_key), col(School.id)).limit(limit + 1)
-    rows = list(session.exec(stmt))
+        params.update(after_name=position["n"], after_id=position["i"])
+    public, after = not include_delisted, position is not None
+    plan = None
+    if filters.words:
+        probe = _statement(_probe_sql(len(filters.words)), page=False)
+        counts = list(session.execute(probe, {**params, "cap": SELECTIVE + 1}).one())
+        if min(counts) == 0:
+            return [], None
+        plan = _plan(session, counts, limit)
+    if plan is None:
+        sql = _walk_sql(filters, public=public, after=after)
+    else:
+        sql = _drive_sql(filters, intersect=plan[0], check=plan[1], public=public, after=after)
+    rows: list[Any] = [_page_row(row) for row in session.execute(_statement(sql, page=True), params)]
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
         next_cursor = encode_cursor({"n": last.name_key, "i": last.id})
     return page, next_cursor
+
+
+def _page_row(row: Any) -> Any:
+    values = list(row)
+    for at in _JSON_AT:
+        values[at] = json.loads(values[at])
+    return PageRow._make(values)
+
+
+def page_body(rows: list[Any], next_cursor: str | None, *, base_url: str) -> bytes:
+    """The serialised page ``{"data": [...], "next_cursor": ...}`` (public representations)."""
+    data = [registry.public_dict(row, base_url=base_url) for row in rows]
+    return dumps({"data": data, "next_cursor": next_cursor})

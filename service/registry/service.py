@@ -208,9 +208,10 @@ def visible_school(*, session: Session, school_id: str, principal: Principal | N
 def _reindex(session: Session, school: School, *, new: bool = False) -> None:
     """Rebuild the school's search terms and facets from its current fields.
 
-    Core statements, not ORM objects: bulk loads (10,000 schools in one
-    transaction) would otherwise grow the identity map and re-scan it on every
-    delete.
+    Terms repeat the school's ``name_key`` and ``listing`` (the search index
+    sorts and filters by them): call this after either changes. Core
+    statements, not ORM objects: bulk loads (10,000 schools in one transaction)
+    would otherwise grow the identity map and re-scan it on every delete.
     """
     terms_table = SchoolTerm.__table__  # type: ignore[attr-defined]
     facets_table = SchoolFacet.__table__  # type: ignore[attr-defined]
@@ -218,7 +219,10 @@ def _reindex(session: Session, school: School, *, new: bool = False) -> None:
         session.execute(terms_table.delete().where(terms_table.c.school_id == school.id))
         session.execute(facets_table.delete().where(facets_table.c.school_id == school.id))
     names = [school.name, school.city, *(a.get("value") for a in school.alternate_names)]
-    terms = [{"school_id": school.id, "term": t} for t in sorted(folding.terms(names))]
+    terms = [
+        {"school_id": school.id, "term": t, "name_key": school.name_key, "listing": school.listing}
+        for t in sorted(folding.terms(names))
+    ]
     if terms:
         session.execute(terms_table.insert(), terms)
     facets = [{"school_id": school.id, "facet": "programme", "value": p} for p in school.programmes]
@@ -370,6 +374,10 @@ def delist_school(
     school.updated_at = utcnow()
     session.add(school)
     session.flush()
+    terms_table = SchoolTerm.__table__  # type: ignore[attr-defined]
+    session.execute(
+        terms_table.update().where(terms_table.c.school_id == school.id).values(listing=school.listing)
+    )
     events.emit(session, "school.delisted", public_dict(school, base_url=base_url))
     audit.record(session, actor=actor.client_id, action="school.delist", target=school.id, details={})
     return school

@@ -61,8 +61,8 @@ def schools(make_school: Callable[..., dict[str, Any]]) -> dict[str, str]:
     return {spec["name"]: make_school(**spec)["id"] for spec in specs}
 
 
-def _names(client: TestClient, **params: Any) -> list[str]:
-    r = client.get("/v1/schools", params=params)
+def _names(client: TestClient, headers: dict[str, str] | None = None, **params: Any) -> list[str]:
+    r = client.get("/v1/schools", params=params, headers=headers)
     assert r.status_code == 200, r.text
     return [s["name"] for s in r.json()["data"]]
 
@@ -110,16 +110,33 @@ CASES: list[tuple[str, list[str]]] = [
 ]
 
 
+#: How a query is planned (``registry/search.py``): the cost model's choice, or forced.
+PLANS: dict[str, dict[str, float]] = {
+    "planned": {},
+    "walk": {"SELECTIVE": 0},  # no word is selective enough: walk the name order (large registries)
+    "drive": {"SELECTIVE": 10**9, "DRIVE_FACTOR": float("inf")},  # every word drives
+    "drive-check": {"SELECTIVE": 10**9, "DRIVE_FACTOR": float("inf"), "INTERSECT_FACTOR": 0},
+}
+
+
+def _force(monkeypatch: pytest.MonkeyPatch, plan: str) -> None:
+    for name, value in PLANS[plan].items():
+        monkeypatch.setattr(search, name, value)
+
+
 def test_q_folds_and_matches_word_prefixes(
-    client: TestClient, schools: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    client: TestClient,
+    schools: dict[str, str],
+    auth: Callable[..., dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # One database for all the cases (building it per case would cost a minute).
-    got = {query: _names(client, q=query) for query, _expected in CASES}
-    assert got == dict(CASES)
-    # The same answers when no word is selective enough to drive the query (large registries).
-    monkeypatch.setattr(search, "SELECTIVE", 0)
-    got = {query: _names(client, q=query) for query, _expected in CASES}
-    assert got == dict(CASES)
+    # One database for all the cases and plans (building it per case would cost a minute).
+    # A token bypasses the search cache, so every plan really runs.
+    reader = auth("webhooks:manage")
+    for plan in PLANS:
+        _force(monkeypatch, plan)
+        got = {query: _names(client, headers=reader, q=query) for query, _expected in CASES}
+        assert got == dict(CASES), plan
 
 
 def test_blank_q_and_filters(client: TestClient, schools: dict[str, str]) -> None:
@@ -143,15 +160,50 @@ def test_blank_q_and_filters(client: TestClient, schools: dict[str, str]) -> Non
         assert_problem(client.get("/v1/schools", params=bad), 422)
 
 
-@pytest.mark.parametrize("selective", [200, 0])
+def test_q_with_filters_and_pages_under_every_plan(
+    client: TestClient,
+    schools: dict[str, str],
+    auth: Callable[..., dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reader = auth("webhooks:manage")
+    both = ["Achtsamkeit an der Straße", "Achtsamkeit Institut"]
+    cases: list[tuple[dict[str, str], list[str]]] = [
+        ({"q": "achtsamkeit", "language": "de"}, both),
+        ({"q": "achtsamkeit", "country": "ch"}, ["Achtsamkeit Institut"]),
+        ({"q": "achtsamkeit", "programme": "mbsr", "language": "de-CH"}, ["Achtsamkeit Institut"]),
+        ({"q": "achtsamkeit", "status": "none"}, both),
+        ({"q": "achtsamkeit", "status": "aligned"}, []),
+        ({"q": "tokyo mindfulness", "programme": "MSC"}, ["東京マインドフルネス研究所"]),
+        ({"q": "mindfulness", "country": "IL"}, ["מרכז תל אביב לקשיבות"]),
+        ({"q": "a", "country": "DE"}, ["Achtsamkeit an der Straße"]),
+    ]
+    for plan in PLANS:
+        _force(monkeypatch, plan)
+        for params, expected in cases:
+            assert _names(client, headers=reader, **params) == expected, (plan, params)
+            # One school a page: the cursor and the filters together.
+            paged: list[str] = []
+            cursor = None
+            while True:
+                query = {**params, "limit": "1", **({"cursor": cursor} if cursor else {})}
+                page = client.get("/v1/schools", params=query, headers=reader).json()
+                paged += [s["name"] for s in page["data"]]
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+            assert paged == expected, (plan, params)
+
+
+@pytest.mark.parametrize("plan", ["planned", "walk", "drive"])
 def test_pagination_neither_skips_nor_repeats_under_concurrent_changes(
     client: TestClient,
     make_school: Callable[..., dict[str, Any]],
     steward: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
-    selective: int,
+    plan: str,
 ) -> None:
-    monkeypatch.setattr(search, "SELECTIVE", selective)
+    _force(monkeypatch, plan)
     ids = {f"Pag {n:02d}": make_school(name=f"Pag {n:02d}")["id"] for n in range(1, 13)}
     first = client.get("/v1/schools", params={"limit": 5, "q": "pag"})
     page1 = first.json()
@@ -190,14 +242,21 @@ def test_pagination_neither_skips_nor_repeats_under_concurrent_changes(
     ]
 
 
+@pytest.mark.parametrize("plan", ["walk", "drive"])
+@pytest.mark.parametrize("q", [None, "same"])
 def test_ties_in_name_are_broken_by_id(
-    client: TestClient, make_school: Callable[..., dict[str, Any]]
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    plan: str,
+    q: str | None,
 ) -> None:
+    _force(monkeypatch, plan)
     made = sorted(make_school(name="Same Name", country=c)["id"] for c in ("NL", "BE", "LU", "DE"))
     got: list[str] = []
     cursor = None
     while True:
-        params: dict[str, Any] = {"limit": 1}
+        params: dict[str, Any] = {"limit": 1, "q": q}
         if cursor:
             params["cursor"] = cursor
         page = client.get("/v1/schools", params=params).json()
