@@ -13,10 +13,13 @@ id): the cursor holds the last row's pair, and the next page starts strictly
 after it, so schools added or removed between pages never cause a skip or a
 repeat of the rows that stayed.
 
-A page costs two statements, each one round trip:
+A page costs at most two statements, each one round trip:
 
 1. The probe counts, for every query word at once, the index entries its range
-   holds (each count stops at ``SELECTIVE + 1``).
+   holds (each count stops at ``SELECTIVE + 1``). Counts are planning
+   statistics, reused for a minute per word (type-ahead repeats words), so
+   most pages skip this statement; a word counted just now with no entries
+   answers "no match" at once.
 2. The page itself, planned from those counts:
 
    - **drive** (some word is selective): the candidates come from the
@@ -30,7 +33,8 @@ A page costs two statements, each one round trip:
 
    The drive is taken when the rarest word's entries are fewer than
    ``DRIVE_FACTOR`` × the rows a walk is expected to pass (independent words;
-   the registry's size is counted at most once a minute).
+   the registry's size is another statistic, counted at most once a minute).
+   A stale statistic can only make a plan slower, never an answer different.
 
 Both statements are fixed SQL texts per query shape (number of words, filters,
 cursor, plan), so they are compiled once; rows come back as plain tuples with
@@ -69,8 +73,10 @@ DRIVE_FACTOR = 2.0
 #: Words whose ranges hold at most this × the rarest word's entries are intersected with it;
 #: commoner words are checked per candidate instead.
 INTERSECT_FACTOR = 4
-#: How long a count of the registry's schools (for planning only) is reused, in seconds.
-SIZE_TTL_S = 60.0
+#: How long planning statistics (the registry's size, words' entry counts) are reused, in seconds.
+STATS_TTL_S = 60.0
+#: Most words whose entry counts are kept per database.
+MAX_STATISTICS = 8192
 
 #: The columns a page reads: those of the public representation, and the sort key.
 PAGE_COLUMNS: tuple[str, ...] = (
@@ -280,24 +286,67 @@ def _probe_sql(count: int) -> str:
 
 # --- planning -------------------------------------------------------------------------------
 
-_sizes: dict[str, tuple[float, int]] = {}
-_sizes_lock = threading.Lock()
+
+class _Statistics:
+    """Planning statistics of one database, each reused for ``STATS_TTL_S``: the number of
+    schools, and per word how many index entries its range holds (capped). They only steer
+    the plan: a stale figure can make a query slower, never its answer different."""
+
+    def __init__(self) -> None:
+        self.size: tuple[float, int] | None = None
+        self.counts: dict[str, tuple[float, int]] = {}
+
+
+_statistics: dict[str, _Statistics] = {}
+_statistics_lock = threading.Lock()
+
+
+def _statistics_of(session: Session) -> _Statistics:
+    bind = session.get_bind()
+    url = str(bind.engine.url if isinstance(bind, sa.Connection) else bind.url)
+    found = _statistics.get(url)
+    if found is None:
+        with _statistics_lock:
+            if len(_statistics) > 64:
+                _statistics.clear()
+            found = _statistics.setdefault(url, _Statistics())
+    return found
 
 
 def _registry_size(session: Session) -> int:
-    """How many schools there are, counted at most every ``SIZE_TTL_S`` per database."""
-    bind = session.get_bind()
-    url = str(bind.engine.url if isinstance(bind, sa.Connection) else bind.url)
+    """How many schools there are (counted at most every ``STATS_TTL_S``)."""
+    stats = _statistics_of(session)
     now = time.monotonic()
-    known = _sizes.get(url)
-    if known is not None and now - known[0] < SIZE_TTL_S:
-        return known[1]
+    if stats.size is not None and now - stats.size[0] < STATS_TTL_S:
+        return stats.size[1]
     size = int(session.execute(_statement("SELECT count(*) FROM schools", page=False)).scalar_one())
-    with _sizes_lock:
-        if len(_sizes) > 64:
-            _sizes.clear()
-        _sizes[url] = (now, size)
+    stats.size = (now, size)
     return size
+
+
+def _word_counts(session: Session, words: tuple[str, ...]) -> tuple[list[int], bool]:
+    """Each word's index entries (at most ``SELECTIVE + 1``), and whether a word just counted
+    has none (then nothing matches). Counts younger than ``STATS_TTL_S`` are reused; the
+    others are counted in one statement."""
+    stats = _statistics_of(session)
+    now = time.monotonic()
+    counts: list[int | None] = []
+    for word in words:
+        known = stats.counts.get(word)
+        counts.append(known[1] if known is not None and now - known[0] < STATS_TTL_S else None)
+    missing = [w for w, c in zip(words, counts, strict=True) if c is None]
+    if not missing:
+        return [c for c in counts if c is not None], False
+    params: dict[str, Any] = {"cap": SELECTIVE + 1}
+    for i, word in enumerate(missing):
+        params[f"w{i}"], params[f"x{i}"] = word, _successor(word)
+    probe = _statement(_probe_sql(len(missing)), page=False)
+    found = {w: int(c) for w, c in zip(missing, session.execute(probe, params).one(), strict=True)}
+    if len(stats.counts) > MAX_STATISTICS:
+        stats.counts.clear()
+    for word, count in found.items():
+        stats.counts[word] = (now, count)
+    return [found[w] if c is None else c for w, c in zip(words, counts, strict=True)], 0 in found.values()
 
 
 def _plan(session: Session, counts: list[int], limit: int) -> tuple[list[int], list[int]] | None:
@@ -359,9 +408,8 @@ def search(
     public, after = not include_delisted, position is not None
     plan = None
     if filters.words:
-        probe = _statement(_probe_sql(len(filters.words)), page=False)
-        counts = list(session.execute(probe, {**params, "cap": SELECTIVE + 1}).one())
-        if min(counts) == 0:
+        counts, none = _word_counts(session, filters.words)
+        if none:
             return [], None
         plan = _plan(session, counts, limit)
     if plan is None:

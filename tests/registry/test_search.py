@@ -265,3 +265,26 @@ def test_ties_in_name_are_broken_by_id(
         if not cursor:
             break
     assert got == made
+
+
+def test_word_counts_steer_plans_but_never_answers(
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    auth: Callable[..., dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Words' entry counts are reused for a minute: a word counted with no entries must still
+    # find the school listed right after, and a reused count must not cost a statement.
+    reader = auth("webhooks:manage")
+    probes: list[int] = []
+    real = search._probe_sql
+    monkeypatch.setattr(search, "_probe_sql", lambda n: probes.append(n) or real(n))
+    assert _names(client, reader, q="quokka") == []
+    assert probes == [1]
+    make_school(name="Quokka Calm")
+    assert _names(client, reader, q="quokka") == ["Quokka Calm"]
+    assert _names(client, reader, q="calm quokka") == ["Quokka Calm"]
+    assert probes == [1, 1]  # only `calm` was counted again
+    monkeypatch.setattr(search, "STATS_TTL_S", 0.0)
+    assert _names(client, reader, q="quokka calm") == ["Quokka Calm"]
+    assert probes == [1, 1, 2]
