@@ -79,6 +79,7 @@ class _Connection(asyncio.Protocol):
         self.read_limit = read_limit
         self.complete = False
         self.truncated = False
+        self.keep_alive = False
         self._header_name = b""
 
     # --- asyncio.Protocol -----------------------------------------------------------------
@@ -122,6 +123,8 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.status = self._parser.get_status_code()
+        # Asked here, as uvicorn does: llhttp's answer is reset once the message is complete.
+        self.keep_alive = self._parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         room = self.read_limit - len(self.body)
@@ -193,7 +196,7 @@ class _Connection(asyncio.Protocol):
             self.complete
             and not self.truncated
             and not self.closed
-            and self._parser.should_keep_alive()
+            and self.keep_alive
             and not (self.transport is None or self.transport.is_closing())
         )
 

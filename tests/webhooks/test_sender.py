@@ -1,0 +1,226 @@
+"""The worker's HTTP sender against raw TCP servers on 127.0.0.1 that answer with crafted bytes.
+
+Each test runs one attempt (``delivery.attempt``, what the worker calls) and
+checks the outcome and what went over the wire: framing the parser must
+handle (chunked, close-delimited, interim 1xx), hostile answers (garbage, a
+header flood, silence), and connection reuse (keep-alive, a connection the
+receiver closed while idle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from standardwebhooks import Webhook
+
+from service.webhooks import delivery, signing
+from service.webhooks.sender import MAX_HEAD_BYTES, Sender
+
+SECRET = signing.new_secret()
+BODY = '{"type":"standards.version.published","title":"Zürich 🧘"}'.encode()
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
+
+
+@dataclass
+class Server:
+    """A TCP server on 127.0.0.1; ``requests`` holds each request's raw head and body."""
+
+    port: int = 0
+    connections: int = 0
+    requests: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook?x=1"
+
+
+async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    fields = (line.partition(b":") for line in head.split(b"\r\n"))
+    length = next(int(value) for name, _, value in fields if name.lower() == b"content-length")
+    return head, await reader.readexactly(length)
+
+
+def run(handler: Handler, attempts: int = 1, timeout_s: float = 2.0) -> tuple[list[delivery.Outcome], Server]:
+    """Serve ``handler`` and make ``attempts`` attempts, one after the other, with one sender."""
+
+    async def main() -> tuple[list[delivery.Outcome], Server]:
+        server = Server()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            server.connections += 1
+            try:
+                await handler(reader, writer, server)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        tcp = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        server.port = tcp.sockets[0].getsockname()[1]
+        sender = Sender(capacity=4)
+        outcomes = []
+        try:
+            for n in range(attempts):
+                outcomes.append(
+                    await delivery.attempt(
+                        sender,
+                        url=server.url,
+                        msg_id=f"evt_{n}",
+                        body=BODY,
+                        keys=[signing.secret_key(SECRET)],
+                        timeout_s=timeout_s,
+                        allowed=["loopback"],
+                    )
+                )
+                await asyncio.sleep(0.05)  # let a closing server's FIN arrive before the next attempt
+        finally:
+            await sender.aclose()
+            tcp.close()
+        return outcomes, server
+
+    return asyncio.run(main())
+
+
+def answering(*answers: bytes, keep_open: bool = True) -> Handler:
+    """Read one request per answer and write the answer; then keep the connection or close it."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        for answer in answers:
+            server.requests.append(await read_request(reader))
+            writer.write(answer)
+            await writer.drain()
+        if keep_open:
+            while server.requests.append(await read_request(reader)) is None:
+                writer.write(answers[-1])
+                await writer.drain()
+
+    return handler
+
+
+def test_the_request_is_one_exact_signed_post() -> None:
+    [outcome], server = run(answering(b"HTTP/1.1 204 No Content\r\n\r\n"))
+    assert outcome.kind == "success" and outcome.status_code == 204
+    [(head, body)] = server.requests
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "POST /hook?x=1 HTTP/1.1"
+    names = [line.split(":", 1)[0].lower() for line in lines[1:] if line]
+    assert names.count("host") == 1 and names.count("content-length") == 1
+    headers = dict(line.split(": ", 1) for line in lines[1:] if line)
+    assert headers["Host"] == f"127.0.0.1:{server.port}"
+    assert body == BODY
+    assert Webhook(SECRET).verify(body, {k.lower(): v for k, v in headers.items()})
+
+
+def test_keep_alive_sends_every_attempt_over_one_connection() -> None:
+    # Found by this test: keep-alive was read from the parser after the message completed, when
+    # llhttp has reset it, so every attempt opened a new connection.
+    outcomes, server = run(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"), attempts=3)
+    assert [o.kind for o in outcomes] == ["success"] * 3
+    assert server.connections == 1 and len(server.requests) == 3
+
+
+def test_chunked_answer_is_read_and_the_connection_reused() -> None:
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+    outcomes, server = run(answering(chunked), attempts=3)
+    assert [o.kind for o in outcomes] == ["success"] * 3
+    assert outcomes[0].excerpt == "hello world"
+    assert server.connections == 1  # kept alive
+
+
+def test_close_delimited_answer_is_read_and_not_reused() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it"
+    outcomes, server = run(answering(answer, keep_open=False), attempts=2)
+    assert [(o.kind, o.excerpt) for o in outcomes] == [("success", "all of it")] * 2
+    assert server.connections == 2
+
+
+def test_interim_answers_are_skipped() -> None:
+    interim = b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n"
+    answer = interim + b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+    [outcome], _ = run(answering(answer))
+    assert (outcome.kind, outcome.status_code, outcome.excerpt) == ("success", 201, "ok")
+
+
+def test_retry_after_is_passed_back_on_503() -> None:
+    [outcome], _ = run(answering(b"HTTP/1.1 503 Busy\r\nRetry-After: 120\r\nContent-Length: 0\r\n\r\n"))
+    assert (outcome.kind, outcome.status_code, outcome.retry_after) == ("failure", 503, 120.0)
+
+
+def test_garbage_is_a_failure_not_a_crash() -> None:
+    [outcome], _ = run(answering(b"HELLO THERE\r\n\r\n", keep_open=False))
+    assert outcome.kind == "failure" and outcome.status_code is None
+    assert outcome.error is not None and "malformed HTTP answer" in outcome.error
+
+
+def test_a_header_flood_is_cut_off() -> None:
+    flood = b"HTTP/1.1 200 OK\r\n" + b"X-Pad: " + b"a" * (MAX_HEAD_BYTES + 10) + b"\r\n\r\n"
+    [outcome], _ = run(answering(flood, keep_open=False))
+    assert outcome.kind == "failure"
+    assert outcome.error is not None and "headers exceed" in outcome.error
+
+
+def test_a_huge_body_is_read_up_to_the_limit_and_the_connection_dropped() -> None:
+    size = delivery.READ_LIMIT * 4
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"b" * size
+    outcomes, server = run(answering(answer), attempts=2)
+    assert [o.kind for o in outcomes] == ["success"] * 2
+    assert outcomes[0].excerpt == "b" * delivery.EXCERPT_BYTES
+    assert server.connections == 2  # the rest was never read: that connection could not be reused
+
+
+def test_closing_without_an_answer_is_a_failure() -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        server.requests.append(await read_request(reader))
+
+    [outcome], _ = run(hang_up)
+    assert outcome.kind == "failure"
+    assert outcome.error == "the receiver closed the connection without answering"
+
+
+def test_an_idle_connection_the_receiver_closed_is_replaced() -> None:
+    # Keep-alive is not announced as ending, but the receiver closes after each answer (as
+    # servers with a short idle timeout do): the next attempt must not fail on the stale socket.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    outcomes, server = run(answering(answer, keep_open=False), attempts=3)
+    assert [o.kind for o in outcomes] == ["success"] * 3
+    assert server.connections == 3 and len(server.requests) == 3
+
+
+def test_silence_ends_at_the_deadline_and_the_connection_is_dropped() -> None:
+    closed = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        server.requests.append(await read_request(reader))
+        await reader.read()  # returns when the sender gives up and closes
+        closed.set()
+
+    [outcome], server = run(silent, timeout_s=0.5)
+    assert outcome.kind == "failure" and outcome.status_code is None
+    assert outcome.error == "no complete answer within 0.5 s"
+    assert 450 <= outcome.duration_ms < 1500
+    assert closed.is_set()
+
+
+def test_connection_refused_is_a_failure() -> None:
+    async def main() -> delivery.Outcome:
+        tcp = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = tcp.sockets[0].getsockname()[1]
+        tcp.close()
+        await tcp.wait_closed()
+        return await delivery.attempt(
+            Sender(capacity=1),
+            url=f"http://127.0.0.1:{port}/",
+            msg_id="evt_1",
+            body=BODY,
+            keys=[signing.secret_key(SECRET)],
+            timeout_s=2.0,
+            allowed=["loopback"],
+        )
+
+    outcome = asyncio.run(main())
+    assert outcome.kind == "failure" and outcome.status_code is None
+    assert outcome.error is not None and outcome.error.startswith("ConnectError:")
