@@ -8,7 +8,9 @@ delivery worker when asked.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,6 +55,10 @@ def build_keys(settings: Settings) -> KeyStore:
     """The key store; retired keys stay published as long as anything they signed lives."""
     retention = max(settings.token_ttl_s, settings.credential_ttl_s) + 300
     return KeyStore(settings.keys_dir, retention_s=retention)
+
+
+#: ``sys.setswitchinterval`` of the API server process (seconds); see :func:`app_from_env`.
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -125,4 +131,16 @@ def app_from_env() -> FastAPI:
     settings = get_settings()
     # Each uvicorn worker process configures its own JSON logging.
     configure_logging(settings.log_level)
-    return create_app(settings)
+    # The event loop is busy whenever requests keep coming, so a thread that released the GIL (each
+    # sqlite3 step does; the in-process worker's claims fetch ~150 rows) waited up to the default
+    # 5 ms to get it back. 0.5 ms: in-process fan-out under read load 3.7 s -> 1.8-2.0 s, read p99
+    # 76 -> 18-30 ms (bench/fanout.py). The standalone worker keeps the default (12 % faster there).
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    app = create_app(settings)
+    # Everything imported and built so far lives as long as the server process: keep it out of
+    # the collector's full passes. Without this, a gen-2 collection triggered by a request's
+    # allocations (a publish fanning out to 1,000 endpoints) walked ~130,000 startup objects and
+    # stalled the event loop for ~90 ms (bench/fanout.py, read p99). Only here, not in
+    # create_app: tests build hundreds of apps in one process, and frozen objects are never freed.
+    gc.freeze()
+    return app
