@@ -83,6 +83,25 @@ def _opaque(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
+async def send_prepared(
+    send: Any,
+    *,
+    not_modified: bool,
+    head: bool,
+    headers_200: list[tuple[bytes, bytes]],
+    headers_304: list[tuple[bytes, bytes]],
+    body: bytes,
+) -> None:
+    """Answer an ASGI request with prepared header lists: 304 (no body) when ``not_modified``,
+    else 200 with ``body`` (none for ``HEAD``). Used by the fast paths that serve cached reads."""
+    if not_modified:
+        await send({"type": "http.response.start", "status": 304, "headers": headers_304})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": headers_200})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
 def none_match(header: str | None, etag: str) -> bool:
     """True when ``If-None-Match`` matches ``etag`` (weak comparison): answer 304."""
     if header is None:

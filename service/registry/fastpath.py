@@ -19,7 +19,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.http import none_match
+from service.http import none_match, send_prepared
 from service.registry.affiliation import AffiliationCache, Entry
 from service.registry.searchcache import MAX_QUERIES, Page, SearchCache, page_headers
 from service.registry.searchcache import PATH as SEARCH_PATH
@@ -86,12 +86,14 @@ class CachedAffiliations:
             if name == b"if-none-match":
                 inm = value.decode("latin-1")
                 break
-        if inm is not None and (inm == entry.etag or none_match(inm, entry.etag)):
-            await send({"type": "http.response.start", "status": 304, "headers": prepared.headers_304})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": prepared.headers_200})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+        await send_prepared(
+            send,
+            not_modified=inm is not None and (inm == entry.etag or none_match(inm, entry.etag)),
+            head=scope["method"] == "HEAD",
+            headers_200=prepared.headers_200,
+            headers_304=prepared.headers_304,
+            body=entry.body,
+        )
 
 
 # --- search pages -------------------------------------------------------------------------
@@ -166,9 +168,11 @@ class CachedSearchPages:
             headers = page_headers(page, base_url=base_url, link_params=link_params)
             prepared = self._prepared[query] = _PreparedPage(page, headers)
         scope[ROUTE_KEY] = SEARCH_PATH
-        if inm is not None and (inm == page.etag or none_match(inm, page.etag)):
-            await send({"type": "http.response.start", "status": 304, "headers": prepared.headers_304})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": prepared.headers_200})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else page.body})
+        await send_prepared(
+            send,
+            not_modified=inm is not None and (inm == page.etag or none_match(inm, page.etag)),
+            head=scope["method"] == "HEAD",
+            headers_200=prepared.headers_200,
+            headers_304=prepared.headers_304,
+            body=page.body,
+        )

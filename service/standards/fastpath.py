@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.http import none_match
+from service.http import none_match, send_prepared
 from service.standards.cache import PREFIX, CacheKey, Entry, RepresentationCache, for_app, request_key
 
 log = logging.getLogger("service.standards.fastpath")
@@ -118,16 +118,18 @@ class CachedStandardsReads:
                 self._prepared.clear()
             prepared = self._prepared[key] = _Prepared(entry)
         scope[ROUTE_KEY] = ROUTE_CURRENT if key.version == "current" else ROUTE_VERSION
-        if (
-            (inm == entry.etag or none_match(inm, entry.etag))
-            if inm is not None
-            else ims is not None and _not_modified_since(ims, entry.last_modified)
-        ):
-            await send({"type": "http.response.start", "status": 304, "headers": prepared.headers_304})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": prepared.headers_200})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else entry.body})
+        await send_prepared(
+            send,
+            not_modified=(
+                (inm == entry.etag or none_match(inm, entry.etag))
+                if inm is not None
+                else ims is not None and _not_modified_since(ims, entry.last_modified)
+            ),
+            head=scope["method"] == "HEAD",
+            headers_200=prepared.headers_200,
+            headers_304=prepared.headers_304,
+            body=entry.body,
+        )
 
 
 async def poll_generation(app: object, engine: Engine, *, interval_s: float = 0.5) -> None:
