@@ -209,13 +209,15 @@ class Sender:
 
     ``capacity`` is informational: the worker bounds how many exchanges run at
     once (its slots); the sender opens connections as needed and keeps the
-    idle ones.
+    idle ones. ``ssl_context`` replaces the default TLS context (httpx's CA
+    bundle, ALPN ``http/1.1``).
     """
 
-    def __init__(self, *, capacity: int) -> None:
+    def __init__(self, *, capacity: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.capacity = capacity
         self._idle: dict[Origin, list[_Connection]] = {}
-        self._ssl: ssl.SSLContext | None = None
+        # Default: httpx's CA bundle, certificate and host name checked (tests pass their own CA).
+        self._ssl = ssl_context
 
     def _ssl_context(self) -> ssl.SSLContext:
         if self._ssl is None:  # built on first https use: loading the CA bundle costs ~50 ms

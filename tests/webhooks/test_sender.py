@@ -10,9 +10,16 @@ receiver closed while idle).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 
 from service.webhooks import delivery, signing
@@ -224,3 +231,107 @@ def test_connection_refused_is_a_failure() -> None:
     outcome = asyncio.run(main())
     assert outcome.kind == "failure" and outcome.status_code is None
     assert outcome.error is not None and outcome.error.startswith("ConnectError:")
+
+
+# --- TLS -------------------------------------------------------------------------------------
+
+
+def _certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for ``localhost`` (and its key), valid for a day."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert_path, key_path
+
+
+def run_tls(
+    tmp_path: Path, *, url_host: str, trust: bool, attempts: int = 1
+) -> tuple[list[delivery.Outcome], Server, list[str | None]]:
+    """Attempts over TLS to a server on 127.0.0.1 with a certificate for ``localhost``."""
+    cert_path, key_path = _certificate(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_path, key_path)
+    server_names: list[str | None] = []
+    server_context.sni_callback = lambda sock, name, ctx: server_names.append(name)  # type: ignore[assignment,misc]
+    client_context: ssl.SSLContext | None = None
+    if trust:
+        client_context = ssl.create_default_context(cafile=str(cert_path))
+        client_context.set_alpn_protocols(["http/1.1"])
+    handler = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    async def main() -> tuple[list[delivery.Outcome], Server]:
+        server = Server()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            server.connections += 1
+            try:
+                await handler(reader, writer, server)
+            except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                writer.close()
+
+        tcp = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_context)
+        server.port = tcp.sockets[0].getsockname()[1]
+        sender = Sender(capacity=1, ssl_context=client_context)
+        outcomes = [
+            await delivery.attempt(
+                sender,
+                url=f"https://{url_host}:{server.port}/hook",
+                msg_id=f"evt_{n}",
+                body=BODY,
+                keys=[signing.secret_key(SECRET)],
+                timeout_s=3.0,
+                allowed=["loopback"],
+            )
+            for n in range(attempts)
+        ]
+        await sender.aclose()
+        tcp.close()
+        return outcomes, server
+
+    outcomes, server = asyncio.run(main())
+    return outcomes, server, server_names
+
+
+def test_tls_checks_the_certificate_sends_sni_and_keeps_the_connection(tmp_path: Path) -> None:
+    outcomes, server, names = run_tls(tmp_path, url_host="localhost", trust=True, attempts=2)
+    assert [(o.kind, o.excerpt) for o in outcomes] == [("success", "ok")] * 2
+    assert server.connections == 1 and len(server.requests) == 2
+    assert names == ["localhost"]  # SNI is the URL's name, though the connection went to 127.0.0.1
+    [(head, _body)] = server.requests[:1]
+    assert f"Host: localhost:{server.port}".encode() in head
+
+
+def test_tls_refuses_an_untrusted_certificate(tmp_path: Path) -> None:
+    # The default context trusts the public CA bundle only: a self-signed receiver is refused.
+    [outcome], server, _ = run_tls(tmp_path, url_host="localhost", trust=False)
+    assert outcome.kind == "failure" and outcome.status_code is None
+    assert outcome.error is not None and "CERTIFICATE_VERIFY_FAILED" in outcome.error
+    assert server.requests == []  # nothing was sent
+
+
+def test_tls_refuses_a_certificate_for_another_name(tmp_path: Path) -> None:
+    [outcome], server, _ = run_tls(tmp_path, url_host="127.0.0.1", trust=True)
+    assert outcome.kind == "failure"
+    assert outcome.error is not None and "CERTIFICATE_VERIFY_FAILED" in outcome.error
+    assert server.requests == []
