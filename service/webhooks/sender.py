@@ -14,7 +14,8 @@ What this module does itself, and the limits it keeps:
 
 - one request at a time per connection (no pipelining); idle connections are
   kept per origin (scheme, host, port) for :data:`KEEPALIVE_S` seconds, at
-  most :data:`MAX_IDLE_PER_ORIGIN` of them, and never reused after the peer
+  most :data:`MAX_IDLE_PER_ORIGIN` of them per origin and :data:`MAX_IDLE_TOTAL`
+  in all (expired ones are closed by a sweep), and never reused after the peer
   closed, sent unexpected bytes, or a response was cut short;
 - new connections go only to addresses the caller has checked
   (:func:`service.webhooks.urlguard.resolve_checked`), tried in order;
@@ -41,6 +42,9 @@ import httpx
 #: Seconds an idle connection is kept for reuse.
 KEEPALIVE_S = 30.0
 MAX_IDLE_PER_ORIGIN = 64
+#: Idle connections kept over all origins (each is a socket: a worker serving thousands of
+#: receivers must not hold thousands of file descriptors).
+MAX_IDLE_TOTAL = 512
 #: Bytes of status line and headers accepted before the answer is refused.
 MAX_HEAD_BYTES = 64 * 1024
 
@@ -216,6 +220,8 @@ class Sender:
     def __init__(self, *, capacity: int, ssl_context: ssl.SSLContext | None = None) -> None:
         self.capacity = capacity
         self._idle: dict[Origin, list[_Connection]] = {}
+        self._idle_total = 0
+        self._swept = time.monotonic()
         # Default: httpx's CA bundle, certificate and host name checked (tests pass their own CA).
         self._ssl = ssl_context
 
@@ -246,10 +252,13 @@ class Sender:
         raise SendError(f"ConnectError: {last or 'no address to connect to'}")
 
     def _take_idle(self, origin: Origin) -> _Connection | None:
-        idle = self._idle.get(origin)
         now = time.monotonic()
+        if now - self._swept > KEEPALIVE_S / 3:
+            self._sweep(now)
+        idle = self._idle.get(origin)
         while idle:
             connection = idle.pop()
+            self._idle_total -= 1
             if not connection.closed and now - connection.idle_since < KEEPALIVE_S:
                 return connection
             connection._abort()
@@ -257,11 +266,32 @@ class Sender:
 
     def _put_idle(self, origin: Origin, connection: _Connection) -> None:
         idle = self._idle.setdefault(origin, [])
-        if len(idle) >= MAX_IDLE_PER_ORIGIN:
+        if len(idle) >= MAX_IDLE_PER_ORIGIN or self._idle_total >= MAX_IDLE_TOTAL:
             connection._abort()
             return
         connection.idle_since = time.monotonic()
         idle.append(connection)
+        self._idle_total += 1
+
+    def _sweep(self, now: float) -> None:
+        """Close idle connections that expired or that the peer closed; forget empty origins."""
+        self._swept = now
+        for origin in list(self._idle):
+            keep = []
+            for connection in self._idle[origin]:
+                if connection.closed or now - connection.idle_since >= KEEPALIVE_S:
+                    connection._abort()
+                else:
+                    keep.append(connection)
+            if keep:
+                self._idle[origin] = keep
+            else:
+                del self._idle[origin]
+        self._idle_total = sum(len(idle) for idle in self._idle.values())
+
+    def idle_connections(self) -> int:
+        """How many connections are kept for reuse now."""
+        return self._idle_total
 
     async def post(
         self,
@@ -320,3 +350,4 @@ class Sender:
             for connection in idle:
                 connection._abort()
         self._idle.clear()
+        self._idle_total = 0

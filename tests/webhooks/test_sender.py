@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -23,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 
 from service.webhooks import delivery, signing
+from service.webhooks import sender as sender_module
 from service.webhooks.sender import MAX_HEAD_BYTES, Sender
 
 SECRET = signing.new_secret()
@@ -335,3 +337,48 @@ def test_tls_refuses_a_certificate_for_another_name(tmp_path: Path) -> None:
     assert outcome.kind == "failure"
     assert outcome.error is not None and "CERTIFICATE_VERIFY_FAILED" in outcome.error
     assert server.requests == []
+
+
+def test_idle_connections_are_bounded_and_expired_ones_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sender_module, "MAX_IDLE_TOTAL", 2)
+    monkeypatch.setattr(sender_module, "KEEPALIVE_S", 0.3)
+    closed: list[int] = []
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await read_request(reader)
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except asyncio.IncompleteReadError:
+            closed.append(1)  # the sender closed its idle connection
+        finally:
+            writer.close()
+
+    async def main() -> list[int]:
+        servers = [await asyncio.start_server(keep_alive, "127.0.0.1", 0) for _ in range(3)]
+        sender = Sender(capacity=4)
+        counts = []
+        for tcp in servers:  # three origins (ports): only two connections are kept
+            port = tcp.sockets[0].getsockname()[1]
+            outcome = await delivery.attempt(
+                sender,
+                url=f"http://127.0.0.1:{port}/",
+                msg_id="evt_1",
+                body=BODY,
+                keys=[signing.secret_key(SECRET)],
+                timeout_s=2.0,
+                allowed=["loopback"],
+            )
+            assert outcome.kind == "success"
+            counts.append(sender.idle_connections())
+        await asyncio.sleep(0.5)  # all expired; the next use of the sender sweeps them
+        sender._take_idle(("http", "127.0.0.1", 1))
+        counts.append(sender.idle_connections())
+        await asyncio.sleep(0.1)
+        for tcp in servers:
+            tcp.close()
+        return counts
+
+    assert asyncio.run(main()) == [1, 2, 2, 0]
+    assert len(closed) == 3  # the one over the cap at once, the two kept ones by the sweep
