@@ -117,9 +117,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)
-    app.add_middleware(CachedStandardsReads)
     app.add_middleware(CachedAffiliations)
     app.add_middleware(CachedSearchPages)
+    # Outermost of the three (their paths are disjoint): the hottest reads check nothing else first.
+    app.add_middleware(CachedStandardsReads)
     # Outermost: security headers and CORS, request id + metrics + logs, rate limits.
     edge.install(app, settings)
     retention.register_jobs(settings)
