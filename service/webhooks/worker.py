@@ -65,8 +65,9 @@ T = TypeVar("T")
 POLL_S = 0.1
 #: Seconds between runs of the periodic job registry check.
 JOBS_TICK_S = 1.0
-#: Deliveries of one endpoint in flight at once in one worker.
-PER_ENDPOINT = 5
+#: Deliveries of one endpoint in flight at once in one worker, per lane: a failing endpoint gets
+#: one, so receivers that hang (each attempt up to the deadline) hold one slot each.
+PER_ENDPOINT = {"healthy": 5, "failing": 1}
 #: Results are written at most this often (seconds), in one transaction per batch.
 RECORD_BATCH_S = 0.02
 #: ``Retry-After`` is honoured up to this many seconds (or the schedule's longest delay).
@@ -135,7 +136,7 @@ class DeliveryWorker:
         engine: Engine,
         worker_id: str | None = None,
         healthy_slots: int = 60,
-        failing_slots: int = 20,
+        failing_slots: int = 40,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -265,19 +266,27 @@ class DeliveryWorker:
         return await loop.run_in_executor(self._db, fn, *args)
 
     def _free(self) -> dict[str, int]:
-        # Claim up to two lanes' worth: one in flight, one waiting for a slot, so the next claim
-        # overlaps the sends instead of following them.
-        return {lane: 2 * clients.capacity - self._lane_busy[lane] for lane, clients in self.lanes.items()}
+        # Healthy lane: claim up to two lanes' worth, one in flight and one waiting for a slot, so
+        # the next claim overlaps the sends instead of following them. Failing lane: only free
+        # slots, so nothing waits behind attempts that may hang until the deadline.
+        return {
+            lane: (2 if lane == "healthy" else 1) * sender.capacity - self._lane_busy[lane]
+            for lane, sender in self.lanes.items()
+        }
+
+    def _refill(self, lane: str, free: int) -> bool:
+        """Whether ``lane`` should claim now: the healthy lane in batches (a lane's worth of room,
+        or idle), the failing lane as soon as a slot is free."""
+        if lane == "failing":
+            return free > 0
+        return free >= self.lanes[lane].capacity or self._lane_busy[lane] == 0
 
     async def _run(self) -> None:
         assert self._wake is not None
         while not self._stopping:
             self._wake.clear()
             # Claim in batches: a lane claims when a lane's worth of room is free (or it is idle).
-            free = {
-                lane: n if n >= self.lanes[lane].capacity or self._lane_busy[lane] == 0 else 0
-                for lane, n in self._free().items()
-            }
+            free = {lane: n if self._refill(lane, n) else 0 for lane, n in self._free().items()}
             sleep_s = POLL_S
             if any(n > 0 for n in free.values()):
                 try:
@@ -342,9 +351,7 @@ class DeliveryWorker:
         self._results.append(Result(item, outcome, at, finished, status, next_at))
         assert self._results_ready is not None and self._wake is not None
         self._results_ready.set()
-        # Refill when a lane's worth is free, so claims come in batches, not one by one.
-        free = self._free()[item.lane]
-        if free >= self.lanes[item.lane].capacity or self._lane_busy[item.lane] == 0:
+        if self._refill(item.lane, self._free()[item.lane]):
             self._wake.set()
 
     def _next_state(
@@ -482,7 +489,8 @@ class DeliveryWorker:
         """Up to ``n`` due deliveries of ``lane``, at most :data:`PER_ENDPOINT` in flight per
         endpoint. Candidates come oldest-due first from the index; endpoints that reach their
         share are excluded from the next round, so one endpoint's backlog cannot hide the others."""
-        full = {e for e, k in busy.items() if k >= PER_ENDPOINT}
+        cap = PER_ENDPOINT[lane]
+        full = {e for e, k in busy.items() if k >= cap}
         start = len(chosen)
         for _round in range(3):
             want = n - (len(chosen) - start)
@@ -496,7 +504,7 @@ class DeliveryWorker:
                 delivery_id, endpoint_id = r[0], r[1]
                 if delivery_id in chosen:
                     continue
-                if busy.get(endpoint_id, 0) + taken[endpoint_id] >= PER_ENDPOINT:
+                if busy.get(endpoint_id, 0) + taken[endpoint_id] >= cap:
                     full.add(endpoint_id)
                     continue
                 taken[endpoint_id] += 1
