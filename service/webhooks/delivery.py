@@ -74,8 +74,14 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
+def _text(raw: str) -> str:
+    # A receiver controls these bytes; PostgreSQL text cannot hold U+0000 (the attempt could not
+    # be recorded, and every result batched with it would wait forever).
+    return raw.replace("\x00", "\ufffd")
+
+
 def _error_text(exc: BaseException) -> str:
-    text = str(exc) or exc.__class__.__name__
+    text = _text(str(exc) or exc.__class__.__name__)
     if isinstance(exc, SendError):
         return text[:500]
     return f"{exc.__class__.__name__}: {text}"[:500]
@@ -130,7 +136,7 @@ async def attempt(
     except (SendError, OSError) as exc:
         return Outcome("failure", None, elapsed(), None, _error_text(exc))
     status, received, retry_after_header = answer.status, answer.body, answer.retry_after
-    excerpt = bytes(received[:EXCERPT_BYTES]).decode("utf-8", errors="replace")
+    excerpt = _text(bytes(received[:EXCERPT_BYTES]).decode("utf-8", errors="replace"))
     duration = elapsed()
     if 200 <= status < 300:
         return Outcome("success", status, duration, excerpt, None)

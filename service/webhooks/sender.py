@@ -117,20 +117,30 @@ class _Connection(asyncio.Protocol):
         if self.complete:  # bytes after the answer: the connection is out of step, drop it
             self._abort()
 
+    # Once the answer is complete, whatever follows in the same bytes (a second answer, sent
+    # unasked) must not change it: the first complete answer counts, the connection is dropped.
+
     def on_status(self, status: bytes) -> None:
-        self._count_head(status)
+        if not self.complete:
+            self._count_head(status)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.complete:
+            return
         self._count_head(name, value)
         if name.lower() == b"retry-after":
             self.retry_after = value.decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        if self.complete:
+            return
         self.status = self._parser.get_status_code()
         # Asked here, as uvicorn does: llhttp's answer is reset once the message is complete.
         self.keep_alive = self._parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
+        if self.complete:
+            return
         room = self.read_limit - len(self.body)
         self.body += body[:room]
         if len(body) >= room:
@@ -139,6 +149,8 @@ class _Connection(asyncio.Protocol):
             self._done()
 
     def on_message_complete(self) -> None:
+        if self.complete:
+            return
         if 100 <= self.status < 200:  # an interim answer (e.g. 103 Early Hints): the final one follows
             self._reset(self.read_limit)
             return

@@ -382,3 +382,21 @@ def test_idle_connections_are_bounded_and_expired_ones_closed(monkeypatch: pytes
 
     assert asyncio.run(main()) == [1, 2, 2, 0]
     assert len(closed) == 3  # the one over the cap at once, the two kept ones by the sweep
+
+
+def test_the_first_complete_answer_counts_and_a_second_one_is_ignored() -> None:
+    # Found in review: "500 firs" immediately followed by "200 second" was recorded as a success.
+    first = b"HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\nfirs"
+    outcomes, server = run(
+        answering(first + b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"), attempts=2
+    )
+    assert [(o.kind, o.status_code, o.excerpt) for o in outcomes] == [("failure", 500, "firs")] * 2
+    assert server.connections == 2  # the connection that carried the extra answer was dropped
+    outcomes, _ = run(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" + first))
+    assert [(o.kind, o.status_code, o.excerpt) for o in outcomes] == [("success", 200, "ok")]
+
+
+def test_nul_bytes_in_an_answer_are_replaced() -> None:
+    # PostgreSQL text cannot hold U+0000: the attempt must still be recordable.
+    [outcome], _ = run(answering(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok\x00\x00!"))
+    assert (outcome.kind, outcome.excerpt) == ("success", "ok\ufffd\ufffd!")
