@@ -83,6 +83,16 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # 1.5 s under read load instead of 0.1 s (bench/fanout.py).
         engine.dialect.use_insertmanyvalues_wo_returning = True
 
+        @sa.event.listens_for(engine, "before_cursor_execute")
+        def _no_nul(_conn: Any, _cur: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
+            # PostgreSQL text cannot hold U+0000 and refuses it (a 422 for the client, see
+            # errors.is_nul_in_text); SQLite would store it. Refuse it here too, so the API
+            # answers the same on both stores.
+            if _has_nul(parameters):
+                raise sa.exc.DataError(
+                    statement, None, ValueError("A string literal cannot contain NUL (0x00) characters.")
+                )
+
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             # Python's sqlite3 opens transactions lazily; we take control so that
@@ -115,6 +125,17 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         # A database behind a network black hole fails fast (503) instead of hanging requests.
         connect_args={"connect_timeout": 5},
     )
+
+
+def _has_nul(parameters: Any) -> bool:
+    """Whether any string among statement parameters (a row, rows, or nested) holds U+0000."""
+    if isinstance(parameters, str):
+        return "\x00" in parameters
+    if isinstance(parameters, dict):
+        parameters = parameters.values()
+    elif not isinstance(parameters, (list, tuple)):
+        return False
+    return any(_has_nul(p) for p in parameters)
 
 
 def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:

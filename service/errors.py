@@ -202,8 +202,8 @@ def is_nul_in_text(exc: BaseException) -> bool:
 
     PostgreSQL text cannot hold NUL (psycopg raises ``DataError`` before sending);
     the value came from the client (a path segment, a query or form field, a JSON
-    string), so this is a 422, not a server error. SQLite stores NUL as any other
-    character.
+    string), so this is a 422, not a server error. SQLite would store it; the
+    engine refuses it there the same way (``db.make_engine``).
     """
     from sqlalchemy import exc as sa_exc
 

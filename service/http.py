@@ -272,7 +272,14 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 
 def _position_value(value: Any) -> bool:
-    if value is None or isinstance(value, str):
+    if value is None:
+        return True
+    if isinstance(value, str):
+        # JSON can spell lone surrogates ("\\ud800") that no database text column accepts.
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
         return True
     return isinstance(value, int) and not isinstance(value, bool) and MIN_BIGINT <= value <= MAX_BIGINT
 

@@ -151,7 +151,7 @@ def parse_filters(
             )
         words = tuple(folding.query_words(q))
         no_match = not words
-    if status is not None and status not in STATUSES:
+    if status and status not in STATUSES:  # blank, like the other filters, does not filter
         raise Unprocessable(
             "`status` must be one of " + ", ".join(STATUSES) + ".", extra={"parameter": "status"}
         )
@@ -161,7 +161,7 @@ def parse_filters(
         country=_check(country_code, country, "country") if country else None,
         programme=_check(programme_name, programme, "programme") if programme else None,
         language=_check(language_tag, language, "language").lower() if language else None,
-        status=status,
+        status=status or None,
     )
 
 

@@ -127,7 +127,7 @@ def _check_types(event_types: Sequence[str]) -> list[str]:
     if unknown:
         raise Unprocessable(
             f"unknown event type(s) {unknown}; see GET /v1/webhooks/event-types",
-            extra={"known": list(events.EVENT_TYPES)},
+            extra={"known_types": list(events.EVENT_TYPES)},
         )
     return list(dict.fromkeys(event_types))
 

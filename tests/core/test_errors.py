@@ -47,16 +47,21 @@ def test_405_allow_lists_every_method_of_the_path(client: TestClient) -> None:
     assert r.headers["allow"] == "GET, HEAD, POST"
 
 
-def test_nul_characters_are_client_errors(client: TestClient, settings: Any) -> None:
-    """PostgreSQL text cannot hold U+0000: a NUL in a path, query or form value is the
-    client's error, never a 500 (found by probing after schemathesis; 500 on PostgreSQL)."""
-    postgres = settings.database_url.startswith("postgresql")
+def test_nul_characters_are_client_errors(client: TestClient, auth: Any) -> None:
+    """PostgreSQL text cannot hold U+0000: a NUL in a path, query, form or JSON value is the
+    client's error, never a 500 (found by probing after schemathesis; 500 on PostgreSQL), and
+    the same 422 on SQLite (found in review: a webhook description with a NUL was stored there)."""
     r = client.get("/v1/schools/sch_%00")
-    if postgres:
-        body = assert_problem(r, 422)
-        assert body["detail"] == "Text must not contain the NUL character (U+0000)."
-    else:
-        assert_problem(r, 404)
+    body = assert_problem(r, 422)
+    assert body["detail"] == "Text must not contain the NUL character (U+0000)."
+    manager = auth("webhooks:manage")
+    r = client.post(
+        "/v1/webhooks/endpoints",
+        json={"url": "http://127.0.0.1:9/hook", "event_types": [], "description": "a\u0000b"},
+        headers=manager,
+    )
+    assert assert_problem(r, 422)["detail"] == "Text must not contain the NUL character (U+0000)."
+    assert client.get("/v1/webhooks/endpoints", headers=manager).json()["data"] == []  # nothing stored
     r = client.get("/v1/events", params={"type": "a\x00"})
     assert_problem(r, 422)  # NUL (PostgreSQL) or, before that, an unknown event type
     r = client.post(
@@ -89,6 +94,10 @@ def test_tampered_cursors_and_huge_positions_are_422(client: TestClient, auth: A
         ("/v1/webhooks/endpoints", {"cursor": cursor({"id": {"nested": 1}})}),
         (f"/v1/webhooks/endpoints/{endpoint.json()['id']}/deliveries", {"cursor": cursor({"id": [1]})}),
         ("/v1/schools", {"cursor": cursor({"n": 1.5, "i": "x"})}),
+        # Lone surrogates (found in review: 500 "surrogates not allowed" on both databases).
+        ("/v1/schools", {"cursor": cursor({"n": "\ud800", "i": "x"})}),
+        ("/v1/webhooks/endpoints", {"cursor": cursor({"id": "\udfff"})}),
+        (f"/v1/webhooks/endpoints/{endpoint.json()['id']}/deliveries", {"cursor": cursor({"id": "\ud800"})}),
     ]
     for path, params in cases:
         assert_problem(client.get(path, params=params, headers=steward), 422)

@@ -148,6 +148,8 @@ def test_blank_q_and_filters(client: TestClient, schools: dict[str, str]) -> Non
     assert _names(client, language="pt", q="paulo") == ["Centro São Paulo de Atenção Plena"]
     assert _names(client, status="aligned") == []
     assert len(_names(client, status="none")) == 8
+    # Blank filters do not filter, status included (found in review: `status=` alone was a 422).
+    assert len(_names(client, status="", country="", programme="", language="")) == 8
     for bad in (
         {"country": "ZZ"},
         {"programme": "Hatha"},
