@@ -41,10 +41,6 @@ class Server:
     connections: int = 0
     requests: list[tuple[bytes, bytes]] = field(default_factory=list)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook?x=1"
-
 
 async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     head = await reader.readuntil(b"\r\n\r\n")
@@ -53,8 +49,17 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await reader.readexactly(length)
 
 
-def run(handler: Handler, attempts: int = 1, timeout_s: float = 2.0) -> tuple[list[delivery.Outcome], Server]:
-    """Serve ``handler`` and make ``attempts`` attempts, one after the other, with one sender."""
+def run(
+    handler: Handler,
+    attempts: int = 1,
+    timeout_s: float = 2.0,
+    *,
+    server_ssl: ssl.SSLContext | None = None,
+    client_ssl: ssl.SSLContext | None = None,
+    url_host: str = "127.0.0.1",
+) -> tuple[list[delivery.Outcome], Server]:
+    """Serve ``handler`` on 127.0.0.1 (over TLS with ``server_ssl``) and make ``attempts``
+    attempts to ``url_host``, one after the other, with one sender."""
 
     async def main() -> tuple[list[delivery.Outcome], Server]:
         server = Server()
@@ -63,21 +68,22 @@ def run(handler: Handler, attempts: int = 1, timeout_s: float = 2.0) -> tuple[li
             server.connections += 1
             try:
                 await handler(reader, writer, server)
-            except (asyncio.IncompleteReadError, ConnectionError):
+            except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
                 pass
             finally:
                 writer.close()
 
-        tcp = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        tcp = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_ssl)
         server.port = tcp.sockets[0].getsockname()[1]
-        sender = Sender(capacity=4)
+        scheme = "https" if server_ssl else "http"
+        sender = Sender(capacity=4, ssl_context=client_ssl)
         outcomes = []
         try:
             for n in range(attempts):
                 outcomes.append(
                     await delivery.attempt(
                         sender,
-                        url=server.url,
+                        url=f"{scheme}://{url_host}:{server.port}/hook?x=1",
                         msg_id=f"evt_{n}",
                         body=BODY,
                         keys=[signing.secret_key(SECRET)],
@@ -268,7 +274,8 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
 def run_tls(
     tmp_path: Path, *, url_host: str, trust: bool, attempts: int = 1
 ) -> tuple[list[delivery.Outcome], Server, list[str | None]]:
-    """Attempts over TLS to a server on 127.0.0.1 with a certificate for ``localhost``."""
+    """Attempts over TLS to a server on 127.0.0.1 with a certificate for ``localhost``; also
+    returns the server names (SNI) the server was asked for."""
     cert_path, key_path = _certificate(tmp_path)
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert_path, key_path)
@@ -278,40 +285,14 @@ def run_tls(
     if trust:
         client_context = ssl.create_default_context(cafile=str(cert_path))
         client_context.set_alpn_protocols(["http/1.1"])
-    handler = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-
-    async def main() -> tuple[list[delivery.Outcome], Server]:
-        server = Server()
-
-        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            server.connections += 1
-            try:
-                await handler(reader, writer, server)
-            except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
-                pass
-            finally:
-                writer.close()
-
-        tcp = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_context)
-        server.port = tcp.sockets[0].getsockname()[1]
-        sender = Sender(capacity=1, ssl_context=client_context)
-        outcomes = [
-            await delivery.attempt(
-                sender,
-                url=f"https://{url_host}:{server.port}/hook",
-                msg_id=f"evt_{n}",
-                body=BODY,
-                keys=[signing.secret_key(SECRET)],
-                timeout_s=3.0,
-                allowed=["loopback"],
-            )
-            for n in range(attempts)
-        ]
-        await sender.aclose()
-        tcp.close()
-        return outcomes, server
-
-    outcomes, server = asyncio.run(main())
+    outcomes, server = run(
+        answering(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        attempts,
+        3.0,
+        server_ssl=server_context,
+        client_ssl=client_context,
+        url_host=url_host,
+    )
     return outcomes, server, server_names
 
 
