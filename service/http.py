@@ -83,23 +83,39 @@ def _opaque(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
-async def send_prepared(
-    send: Any,
-    *,
-    not_modified: bool,
-    head: bool,
-    headers_200: list[tuple[bytes, bytes]],
-    headers_304: list[tuple[bytes, bytes]],
-    body: bytes,
-) -> None:
-    """Answer an ASGI request with prepared header lists: 304 (no body) when ``not_modified``,
-    else 200 with ``body`` (none for ``HEAD``). Used by the fast paths that serve cached reads."""
-    if not_modified:
-        await send({"type": "http.response.start", "status": 304, "headers": headers_304})
-        await send({"type": "http.response.body", "body": b""})
-        return
-    await send({"type": "http.response.start", "status": 200, "headers": headers_200})
-    await send({"type": "http.response.body", "body": b"" if head else body})
+class PreparedAnswer:
+    """A cached representation as raw ASGI header lists for 200 and 304, built once.
+
+    ``source`` is the cache entry it was built from (callers rebuild when the
+    entry changed); ``headers`` are its response headers (any ``Content-Type``
+    among them is replaced by ``content_type``; ``Content-Length`` is added).
+    Used by the fast paths that answer cached reads before routing.
+    """
+
+    __slots__ = ("source", "body", "headers_200", "headers_304")
+
+    def __init__(self, source: object, headers: Mapping[str, str], body: bytes, content_type: bytes) -> None:
+        self.source = source
+        self.body = body
+        self.headers_304 = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in headers.items()
+            if k.lower() != "content-type"
+        ]
+        self.headers_200 = [
+            *self.headers_304,
+            (b"content-type", content_type),
+            (b"content-length", str(len(body)).encode()),
+        ]
+
+    async def send(self, send: Any, *, not_modified: bool, head: bool) -> None:
+        """Answer 304 (no body) when ``not_modified``, else 200 with the body (none for HEAD)."""
+        if not_modified:
+            await send({"type": "http.response.start", "status": 304, "headers": self.headers_304})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers_200})
+        await send({"type": "http.response.body", "body": b"" if head else self.body})
 
 
 def none_match(header: str | None, etag: str) -> bool:

@@ -19,36 +19,16 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.http import none_match, send_prepared
-from service.registry.affiliation import AffiliationCache, Entry
-from service.registry.searchcache import MAX_QUERIES, Page, SearchCache, page_headers
+from service.http import PreparedAnswer, none_match
+from service.observability import ROUTE_KEY
+from service.registry.affiliation import AffiliationCache
+from service.registry.searchcache import MAX_QUERIES, SearchCache, page_headers
 from service.registry.searchcache import PATH as SEARCH_PATH
 
 PREFIX = "/v1/schools/"
 SUFFIX = "/affiliation"
 #: The route template these answers count under in metrics and logs.
 ROUTE = "/v1/schools/{school_id}/affiliation"
-ROUTE_KEY = "imi.route"  # service.observability reads this scope key
-
-
-class _Prepared:
-    """An entry's raw ASGI header lists for 200 and 304, built once per entry."""
-
-    __slots__ = ("entry", "headers_200", "headers_304")
-
-    def __init__(self, entry: Entry) -> None:
-        self.entry = entry
-        common = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in entry.headers.items()
-            if k.lower() != "content-type"
-        ]
-        self.headers_304 = common
-        self.headers_200 = [
-            *common,
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(entry.body)).encode()),
-        ]
 
 
 class CachedAffiliations:
@@ -56,7 +36,7 @@ class CachedAffiliations:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._prepared: dict[str, _Prepared] = {}
+        self._prepared: dict[str, PreparedAnswer] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -76,43 +56,26 @@ class CachedAffiliations:
             await self.app(scope, receive, send)
             return
         prepared = self._prepared.get(school_id)
-        if prepared is None or prepared.entry is not entry:
+        if prepared is None or prepared.source is not entry:
             if len(self._prepared) > 100_000:
                 self._prepared.clear()
-            prepared = self._prepared[school_id] = _Prepared(entry)
+            prepared = self._prepared[school_id] = PreparedAnswer(
+                entry, entry.headers, entry.body, b"application/json"
+            )
         scope[ROUTE_KEY] = ROUTE
         inm = None
         for name, value in scope["headers"]:
             if name == b"if-none-match":
                 inm = value.decode("latin-1")
                 break
-        await send_prepared(
+        await prepared.send(
             send,
             not_modified=inm is not None and (inm == entry.etag or none_match(inm, entry.etag)),
             head=scope["method"] == "HEAD",
-            headers_200=prepared.headers_200,
-            headers_304=prepared.headers_304,
-            body=entry.body,
         )
 
 
 # --- search pages -------------------------------------------------------------------------
-
-
-class _PreparedPage:
-    """A page's raw ASGI header lists for 200 and 304 under one query string, built once."""
-
-    __slots__ = ("page", "headers_200", "headers_304")
-
-    def __init__(self, page: Page, headers: dict[str, str]) -> None:
-        self.page = page
-        common = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        self.headers_304 = common
-        self.headers_200 = [
-            *common,
-            (b"content-length", str(len(page.body)).encode()),
-            (b"content-type", b"application/json"),
-        ]
 
 
 class CachedSearchPages:
@@ -129,7 +92,7 @@ class CachedSearchPages:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._prepared: dict[bytes, _PreparedPage] = {}
+        self._prepared: dict[bytes, PreparedAnswer] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != SEARCH_PATH or scope["method"] not in ("GET", "HEAD"):
@@ -161,18 +124,15 @@ class CachedSearchPages:
             await self.app(scope, receive, send)
             return
         prepared = self._prepared.get(query)
-        if prepared is None or prepared.page is not page:
+        if prepared is None or prepared.source is not page:
             if len(self._prepared) > MAX_QUERIES:
                 self._prepared.clear()
             base_url = scope["app"].state.settings.public_base_url
             headers = page_headers(page, base_url=base_url, link_params=link_params)
-            prepared = self._prepared[query] = _PreparedPage(page, headers)
+            prepared = self._prepared[query] = PreparedAnswer(page, headers, page.body, b"application/json")
         scope[ROUTE_KEY] = SEARCH_PATH
-        await send_prepared(
+        await prepared.send(
             send,
             not_modified=inm is not None and (inm == page.etag or none_match(inm, page.etag)),
             head=scope["method"] == "HEAD",
-            headers_200=prepared.headers_200,
-            headers_304=prepared.headers_304,
-            body=page.body,
         )

@@ -26,31 +26,15 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.http import none_match, send_prepared
-from service.standards.cache import PREFIX, CacheKey, Entry, RepresentationCache, for_app, request_key
+from service.http import PreparedAnswer, none_match
+from service.observability import ROUTE_KEY
+from service.standards.cache import PREFIX, CacheKey, RepresentationCache, for_app, request_key
 
 log = logging.getLogger("service.standards.fastpath")
 
 #: The route templates these answers count under in metrics and logs.
 ROUTE_CURRENT = "/v1/standards/{slug}/current"
 ROUTE_VERSION = "/v1/standards/{slug}/versions/{version}"
-ROUTE_KEY = "imi.route"  # service.observability reads this scope key
-
-
-class _Prepared:
-    """An entry's raw ASGI header lists for 200 and 304, built once per entry."""
-
-    __slots__ = ("entry", "headers_200", "headers_304")
-
-    def __init__(self, entry: Entry) -> None:
-        self.entry = entry
-        common = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in entry.headers().items()]
-        self.headers_304 = common
-        self.headers_200 = [
-            *common,
-            (b"content-type", _content_type(entry.media_type)),
-            (b"content-length", str(len(entry.body)).encode()),
-        ]
 
 
 def _content_type(media_type: str) -> bytes:
@@ -76,7 +60,7 @@ class CachedStandardsReads:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._prepared: dict[object, _Prepared] = {}
+        self._prepared: dict[object, PreparedAnswer] = {}
         # (path, query, Accept) -> cache key: parsing the query and negotiating
         # Accept cost more than the rest of a hit; clients repeat the same few.
         self._keys: dict[tuple[str, bytes, str | None], CacheKey | None] = {}
@@ -113,12 +97,14 @@ class CachedStandardsReads:
             await self.app(scope, receive, send)
             return
         prepared = self._prepared.get(key)
-        if prepared is None or prepared.entry is not entry:
+        if prepared is None or prepared.source is not entry:
             if len(self._prepared) > 4096:
                 self._prepared.clear()
-            prepared = self._prepared[key] = _Prepared(entry)
+            prepared = self._prepared[key] = PreparedAnswer(
+                entry, entry.headers(), entry.body, _content_type(entry.media_type)
+            )
         scope[ROUTE_KEY] = ROUTE_CURRENT if key.version == "current" else ROUTE_VERSION
-        await send_prepared(
+        await prepared.send(
             send,
             not_modified=(
                 (inm == entry.etag or none_match(inm, entry.etag))
@@ -126,9 +112,6 @@ class CachedStandardsReads:
                 else ims is not None and _not_modified_since(ims, entry.last_modified)
             ),
             head=scope["method"] == "HEAD",
-            headers_200=prepared.headers_200,
-            headers_304=prepared.headers_304,
-            body=entry.body,
         )
 
 
