@@ -223,14 +223,13 @@ Origin = tuple[str, str, int]
 class Sender:
     """Connections to webhook receivers, kept alive per origin. Use from one event loop.
 
-    ``capacity`` is informational: the worker bounds how many exchanges run at
-    once (its slots); the sender opens connections as needed and keeps the
-    idle ones. ``ssl_context`` replaces the default TLS context (httpx's CA
-    bundle, ALPN ``http/1.1``).
+    The caller bounds how many exchanges run at once (the worker's slots); the
+    sender opens connections as needed and keeps the idle ones.
+    ``ssl_context`` replaces the default TLS context (httpx's CA bundle, ALPN
+    ``http/1.1``).
     """
 
-    def __init__(self, *, capacity: int, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.capacity = capacity
+    def __init__(self, *, ssl_context: ssl.SSLContext | None = None) -> None:
         self._idle: dict[Origin, list[_Connection]] = {}
         self._idle_total = 0
         self._swept = time.monotonic()

@@ -181,8 +181,8 @@ class DeliveryWorker:
         self._recorded = asyncio.Event()
         self._results_ready = asyncio.Event()
         for lane, count in self._sizes.items():
-            self.lanes[lane] = Sender(capacity=count)
-            self._slots[lane] = asyncio.Semaphore(self.lanes[lane].capacity)
+            self.lanes[lane] = Sender()
+            self._slots[lane] = asyncio.Semaphore(count)
         _live.add(self)
         self._main = asyncio.create_task(self._run(), name=f"webhooks-worker-{self.id}")
         self._recorder = asyncio.create_task(self._record_loop(), name=f"webhooks-recorder-{self.id}")
@@ -270,8 +270,8 @@ class DeliveryWorker:
         # the next claim overlaps the sends instead of following them. Failing lane: only free
         # slots, so nothing waits behind attempts that may hang until the deadline.
         return {
-            lane: (2 if lane == "healthy" else 1) * sender.capacity - self._lane_busy[lane]
-            for lane, sender in self.lanes.items()
+            lane: (2 if lane == "healthy" else 1) * slots - self._lane_busy[lane]
+            for lane, slots in self._sizes.items()
         }
 
     def _refill(self, lane: str, free: int) -> bool:
@@ -279,7 +279,7 @@ class DeliveryWorker:
         or idle), the failing lane as soon as a slot is free."""
         if lane == "failing":
             return free > 0
-        return free >= self.lanes[lane].capacity or self._lane_busy[lane] == 0
+        return free >= self._sizes[lane] or self._lane_busy[lane] == 0
 
     async def _run(self) -> None:
         assert self._wake is not None

@@ -49,6 +49,21 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
     return head, await reader.readexactly(length)
 
 
+async def attempt(
+    sender: Sender, url: str, msg_id: str = "evt_1", timeout_s: float = 2.0
+) -> delivery.Outcome:
+    """One attempt, as the worker makes it: BODY signed with SECRET, loopback allowed."""
+    return await delivery.attempt(
+        sender,
+        url=url,
+        msg_id=msg_id,
+        body=BODY,
+        keys=[signing.secret_key(SECRET)],
+        timeout_s=timeout_s,
+        allowed=["loopback"],
+    )
+
+
 def run(
     handler: Handler,
     attempts: int = 1,
@@ -76,19 +91,13 @@ def run(
         tcp = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=server_ssl)
         server.port = tcp.sockets[0].getsockname()[1]
         scheme = "https" if server_ssl else "http"
-        sender = Sender(capacity=4, ssl_context=client_ssl)
+        sender = Sender(ssl_context=client_ssl)
         outcomes = []
         try:
             for n in range(attempts):
                 outcomes.append(
-                    await delivery.attempt(
-                        sender,
-                        url=f"{scheme}://{url_host}:{server.port}/hook?x=1",
-                        msg_id=f"evt_{n}",
-                        body=BODY,
-                        keys=[signing.secret_key(SECRET)],
-                        timeout_s=timeout_s,
-                        allowed=["loopback"],
+                    await attempt(
+                        sender, f"{scheme}://{url_host}:{server.port}/hook?x=1", f"evt_{n}", timeout_s
                     )
                 )
                 await asyncio.sleep(0.05)  # let a closing server's FIN arrive before the next attempt
@@ -226,15 +235,7 @@ def test_connection_refused_is_a_failure() -> None:
         port = tcp.sockets[0].getsockname()[1]
         tcp.close()
         await tcp.wait_closed()
-        return await delivery.attempt(
-            Sender(capacity=1),
-            url=f"http://127.0.0.1:{port}/",
-            msg_id="evt_1",
-            body=BODY,
-            keys=[signing.secret_key(SECRET)],
-            timeout_s=2.0,
-            allowed=["loopback"],
-        )
+        return await attempt(Sender(), f"http://127.0.0.1:{port}/")
 
     outcome = asyncio.run(main())
     assert outcome.kind == "failure" and outcome.status_code is None
@@ -338,19 +339,11 @@ def test_idle_connections_are_bounded_and_expired_ones_closed(monkeypatch: pytes
 
     async def main() -> list[int]:
         servers = [await asyncio.start_server(keep_alive, "127.0.0.1", 0) for _ in range(3)]
-        sender = Sender(capacity=4)
+        sender = Sender()
         counts = []
         for tcp in servers:  # three origins (ports): only two connections are kept
             port = tcp.sockets[0].getsockname()[1]
-            outcome = await delivery.attempt(
-                sender,
-                url=f"http://127.0.0.1:{port}/",
-                msg_id="evt_1",
-                body=BODY,
-                keys=[signing.secret_key(SECRET)],
-                timeout_s=2.0,
-                allowed=["loopback"],
-            )
+            outcome = await attempt(sender, f"http://127.0.0.1:{port}/")
             assert outcome.kind == "success"
             counts.append(sender.idle_connections())
         await asyncio.sleep(0.5)  # all expired; the next use of the sender sweeps them
