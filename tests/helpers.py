@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 SLUG = "training-standards"
@@ -51,3 +53,18 @@ def publish_version(
     r = http.post(f"{versions_url}/{version}/publish", headers=editor)
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02, *, what: str = "condition"
+) -> Any:
+    """Poll ``predicate`` until it returns something truthy and return that; fail naming ``what``
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not met within {timeout:.1f} s")
+        time.sleep(interval)

@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from tests.helpers import wait_for
 from tests.webhooks.conftest import Receiver, ReceiverServer
 
 IMI_API = str(Path(sys.executable).parent / "imi-api")
@@ -42,18 +43,6 @@ def environment(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IMI_")}
     env.update(values)
     return env
-
-
-def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:.1f} s")
-        time.sleep(interval)
 
 
 @dataclass
@@ -174,7 +163,7 @@ def wait_ready(base: str, proc: Proc, *, timeout: float) -> None:
         except httpx.TransportError:
             return False
 
-    wait_until(ready, timeout=timeout, what=f"{proc.name} ready at {base}", interval=0.1)
+    wait_for(ready, timeout=timeout, what=f"{proc.name} ready at {base}", interval=0.1)
 
 
 def bearer(base: str, client_id: str, secret: str) -> dict[str, str]:

@@ -45,6 +45,7 @@ from service.auth import service as auth_service
 from service.config import Settings
 from service.db import make_engine, transaction
 from service.main import build_keys
+from tests.helpers import SLUG, publish_version, wait_for
 from tests.ops.processes import (
     bearer,
     environment,
@@ -54,11 +55,9 @@ from tests.ops.processes import (
     read_feed,
     receiver,
     wait_ready,
-    wait_until,
 )
 from tests.webhooks.conftest import Receiver
 
-SLUG = "training-standards"
 SOAK_S = float(os.environ.get("IMI_SOAK_SECONDS", "15"))
 #: Endpoint name -> event types (empty: every type). "translations" must receive nothing.
 ENDPOINTS: dict[str, list[str]] = {
@@ -359,29 +358,10 @@ def reader_loop(actor: Actor, stop: threading.Event, known: list[str]) -> None:
 # --- setup -------------------------------------------------------------------------------------
 
 
-CONTENT_1_0: dict[str, Any] = {
-    "title": "Training Standards 1.0",
-    "sections": [
-        {
-            "key": "A",
-            "title": "Practice",
-            "clauses": [
-                {
-                    "key": "A1",
-                    "kind": "requirement",
-                    "applies_to": "teacher",
-                    "text": "Keep a daily practice.",
-                }
-            ],
-        }
-    ],
-}
-
-
 def setup_standards(base: str, editor: dict[str, str]) -> None:
     """Version 1.0 of the document, created through the standards API."""
     with httpx.Client(base_url=base) as http:
-        setup_standards_with(http, editor)
+        publish_version(http, f"/v1/standards/{SLUG}/versions", editor, "1.0", new_document=True)
 
 
 @dataclass
@@ -548,7 +528,7 @@ def test_soak_keeps_every_invariant(deployment: Deployment, hooks: Receiver) -> 
             replayed = e["data"]["current_version"]
     assert replayed == current[0]
     for base in bases:  # every replica serves it (caches are refreshed within 2 s)
-        wait_until(
+        wait_for(
             lambda b=base: httpx.get(f"{b}/v1/standards/{SLUG}/current").json()["version"] == current[0],
             timeout=2,
             what=f"{current[0]} current at {base}",
@@ -566,7 +546,7 @@ def test_soak_keeps_every_invariant(deployment: Deployment, hooks: Receiver) -> 
     def arrived() -> set[tuple[str, str]]:
         return {(r.path, r.headers["webhook-id"]) for r in hooks.received()}
 
-    wait_until(lambda: arrived() >= expected, timeout=40, what=f"{len(expected)} deliveries", interval=0.2)
+    wait_for(lambda: arrived() >= expected, timeout=40, what=f"{len(expected)} deliveries", interval=0.2)
     drain_s = time.monotonic() - drain_started
     time.sleep(1.0)  # a duplicate would arrive meanwhile
     got = hooks.received()
@@ -630,7 +610,7 @@ def test_school_write_racing_a_major_publish_does_not_deadlock(
     from service.standards import service as standards
 
     editor, steward = auth("standards:write"), auth("registry:write")
-    setup_standards_with(client, editor)
+    publish_version(client, f"/v1/standards/{SLUG}/versions", editor, "1.0", new_document=True)
     r = client.post("/v1/schools", json={"name": "Racing School", "country": "NL"}, headers=steward)
     assert r.status_code == 201, r.text
     school = r.json()["id"]
@@ -671,7 +651,7 @@ def test_school_write_racing_a_major_publish_does_not_deadlock(
             "publish",
             lambda s: standards.publish(session=s, slug=SLUG, version="2.0", actor="cli_race").version,
         )
-        wait_until(lambda: waiting() >= 1, timeout=10, what="the publish waits for the event counter")
+        wait_for(lambda: waiting() >= 1, timeout=10, what="the publish waits for the event counter")
         patcher = run(
             "patch",
             lambda s: (
@@ -685,7 +665,7 @@ def test_school_write_racing_a_major_publish_does_not_deadlock(
                 ).city
             ),
         )
-        wait_until(lambda: waiting() >= 2, timeout=10, what="the patch waits too")
+        wait_for(lambda: waiting() >= 2, timeout=10, what="the patch waits too")
         holder.rollback()  # the publish takes the counter first
     publisher.join(timeout=30)
     patcher.join(timeout=30)
@@ -693,18 +673,3 @@ def test_school_write_racing_a_major_publish_does_not_deadlock(
     # The patch then finds the school changed by the publish (412), or went first (applied).
     assert outcomes["patch"] == "Utrecht" or isinstance(outcomes["patch"], PreconditionFailed), outcomes
     assert client.get(f"/v1/schools/{school}").json()["alignment"]["status"] == "reaffirmation_due"
-
-
-def setup_standards_with(client: Any, editor: dict[str, str]) -> None:
-    """Version 1.0 of the document through a TestClient."""
-    versions = f"/v1/standards/{SLUG}/versions"
-    r = client.post(
-        versions,
-        json={"version": "1.0", "document": {"title": "Training Standards", "language": "en"}},
-        headers=editor,
-    )
-    assert r.status_code == 201, r.text
-    r = client.put(f"{versions}/1.0", json=CONTENT_1_0, headers={**editor, "If-Match": r.headers["ETag"]})
-    assert r.status_code == 200, r.text
-    r = client.post(f"{versions}/1.0/publish", headers=editor)
-    assert r.status_code == 200, r.text

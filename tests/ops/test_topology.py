@@ -27,7 +27,7 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
-from tests.helpers import SLUG, publish_version
+from tests.helpers import SLUG, publish_version, wait_for
 from tests.ops.processes import (
     Processes,
     bearer,
@@ -38,7 +38,6 @@ from tests.ops.processes import (
     read_feed,
     receiver,
     wait_ready,
-    wait_until,
 )
 from tests.webhooks.conftest import Receiver
 
@@ -123,7 +122,7 @@ def test_two_replicas_and_two_workers_on_one_database(
     )
     wait_ready(base_a, api_a, timeout=40)
     wait_ready(base_b, api_b, timeout=40)
-    wait_until(lambda: all(b.exists() for b in beats), timeout=30, what="both workers alive (heartbeat)")
+    wait_for(lambda: all(b.exists() for b in beats), timeout=30, what="both workers alive (heartbeat)")
     assert all(w.running() for w in workers), [w.output() for w in workers]
     started = time.monotonic() - began
 
@@ -144,7 +143,7 @@ def test_two_replicas_and_two_workers_on_one_database(
     publish(base_a, editor, "1.0", None)
     # Both replicas serve 1.0 (and B has it in its representation cache from now on).
     for base in (base_a, base_b):
-        wait_until(lambda b=base: current_version(b) == "1.0", timeout=2, what=f"1.0 current at {base}")
+        wait_for(lambda b=base: current_version(b) == "1.0", timeout=2, what=f"1.0 current at {base}")
     r = httpx.post(
         f"{base_b}/v1/schools",
         json={"name": "Zürcher Institut für Achtsamkeit", "country": "CH"},
@@ -185,7 +184,7 @@ def test_two_replicas_and_two_workers_on_one_database(
     def arrived() -> set[tuple[str, str]]:
         return {(r.path, r.headers["webhook-id"]) for r in hooks.received()}
 
-    wait_until(lambda: arrived() >= expected, timeout=15, what="every delivery received")
+    wait_for(lambda: arrived() >= expected, timeout=15, what="every delivery received")
     delivered = time.monotonic() - published
     time.sleep(1.0)  # a duplicate sent by a second worker would arrive meanwhile
     got = hooks.received()

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.webhooks.conftest import Receiver, wait_for
+from tests.helpers import wait_for
+from tests.webhooks.conftest import Receiver
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import uvicorn
 from service.config import Settings
 from service.main import create_app
 from service.sample.loader import load_sample
-from tests.webhooks.conftest import wait_for
+from tests.helpers import wait_for
 
 RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver" / "receiver.py"
 

@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from service.audit import AuditEntry
-from tests.webhooks.conftest import Receiver, sample_data, wait_for
+from tests.helpers import wait_for
+from tests.webhooks.conftest import Receiver, sample_data
 from tests.webhooks.test_delivery import deliveries, finished
 
 

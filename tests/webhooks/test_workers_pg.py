@@ -25,7 +25,8 @@ from service.config import Settings
 from service.events import service as events
 from service.webhooks import service as webhook_service
 from service.webhooks.models import WebhookDelivery, WebhookEndpoint
-from tests.webhooks.conftest import Receiver, sample_data, wait_for
+from tests.helpers import wait_for
+from tests.webhooks.conftest import Receiver, sample_data
 
 IMI_API = str(Path(sys.executable).parent / "imi-api")
 
