@@ -22,10 +22,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, select
 
 from service import audit, secretbox
-from service.db import utcnow
+from service.db import UTCDateTime, utcnow
 from service.errors import Conflict, NotFound, Unprocessable
 from service.events import service as events
 from service.events.models import Event
@@ -180,7 +181,6 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()
-    session.info.pop(_TARGETS, None)
     audit.record(
         session,
         actor=owner,
@@ -244,7 +244,6 @@ def update_endpoint(
     A new ``url`` must already have passed ``urlguard.check_url``.
     """
     endpoint = _owned(session, owner, endpoint_id, lock=True)
-    session.info.pop(_TARGETS, None)
     fields = changes.model_dump(exclude_unset=True)
     details: dict[str, Any] = {}
     if fields.get("url") is not None:
@@ -275,7 +274,6 @@ def update_endpoint(
 def delete_endpoint(*, session: Session, owner: str, endpoint_id: str) -> None:
     """Delete an endpoint with its deliveries and attempts."""
     endpoint = _owned(session, owner, endpoint_id, lock=True)
-    session.info.pop(_TARGETS, None)
     delivery_ids = select(WebhookDelivery.id).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
     session.execute(sa.delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(delivery_ids)))
     session.execute(sa.delete(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id))
@@ -353,28 +351,6 @@ def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
         session.info[WAKE_FLAG] = True
 
 
-#: ``session.info`` keys: fan-out rows waiting for the commit, and the endpoints seen by this transaction.
-_PENDING = "imi_webhooks_pending"
-_TARGETS = "imi_webhooks_targets"
-
-
-@sa.event.listens_for(Session, "before_commit")
-def _write_pending(session: Any) -> None:
-    """Write the fan-out of every event of this transaction in two statements, just before it
-    commits (a publish that emits many events costs two inserts, not two per event)."""
-    pending = session.info.pop(_PENDING, None)
-    session.info.pop(_TARGETS, None)
-    if pending and pending["messages"]:
-        session.execute(sa.insert(WebhookMessage.__table__), pending["messages"])  # type: ignore[attr-defined]
-        _insert_deliveries(session, pending["deliveries"])
-
-
-@sa.event.listens_for(Session, "after_rollback")
-def _drop_pending(session: Any) -> None:
-    session.info.pop(_PENDING, None)
-    session.info.pop(_TARGETS, None)
-
-
 def message_for_event(session: Session, event: Event) -> WebhookMessage:
     """The message of ``event`` (its payload serialised once), created on first need."""
     message = session.get(WebhookMessage, event.id)
@@ -391,48 +367,91 @@ def message_for_event(session: Session, event: Event) -> WebhookMessage:
     return message
 
 
-def _matches(event_types: Sequence[str], event_type: str) -> bool:
-    return not event_types or event_type in event_types
+def _subscribed(event_type: str, dialect: str) -> sa.ColumnElement[bool]:
+    """SQL: the endpoint's ``event_types`` (a JSON array) is empty or lists ``event_type``."""
+    types = col(WebhookEndpoint.event_types)
+    if dialect == "postgresql":
+        as_jsonb = sa.cast(types, JSONB)
+        return sa.or_(sa.func.jsonb_array_length(as_jsonb) == 0, as_jsonb.contains([event_type]))
+    listed = sa.func.json_each(types).table_valued("value")
+    return sa.or_(
+        sa.func.json_array_length(types) == 0,
+        sa.select(sa.literal(1)).select_from(listed).where(listed.c.value == event_type).exists(),
+    )
+
+
+def _delivery_ids(event: Event, dialect: str) -> sa.ColumnElement[str]:
+    """SQL: a new delivery id per row, shaped like :func:`new_id`'s: ``whd_`` + the event's
+    ULID time part (so ids sort by time) + 16 random hex digits (64 bits, valid ULID text)."""
+    prefix = "whd_" + event.id.split("_", 1)[1][:10]
+    if dialect == "postgresql":
+        random_hex = sa.func.substr(sa.func.md5(sa.cast(sa.func.gen_random_uuid(), sa.Text)), 1, 16)
+    else:
+        random_hex = sa.func.lower(sa.func.hex(sa.func.randomblob(8)))
+    return sa.literal(prefix, sa.String) + random_hex
 
 
 def fan_out(session: Session, event: Event, *, first_delay_s: float = 0.0) -> int:
-    """Create one delivery per endpoint that subscribed to ``event`` (in the event's transaction).
+    """Create one delivery per endpoint that subscribed to ``event``, in the event's transaction.
 
-    The message and the deliveries are written when the transaction commits
-    (before it, inside it). The first attempt is due ``first_delay_s`` (the
-    schedule's first entry) after the event. Returns the number of deliveries.
+    Subscribed: enabled, created at or before the event, and ``event_types``
+    empty or listing the event's type. The payload is written once (a
+    :class:`WebhookMessage`); the deliveries are one ``INSERT … SELECT``, so no
+    endpoint row travels through Python and a publish costs about the same
+    with 10 or 10,000 endpoints. The first attempt is due ``first_delay_s``
+    (the schedule's first entry) after the event. Returns the number of deliveries.
     """
-    targets_all = session.info.get(_TARGETS)
-    if targets_all is None:
-        targets_all = session.execute(
-            sa.select(
-                col(WebhookEndpoint.id), col(WebhookEndpoint.event_types), col(WebhookEndpoint.created_at)
-            )
-            .where(col(WebhookEndpoint.enabled).is_(True))
-            .order_by(col(WebhookEndpoint.id))
-        ).all()
-        session.info[_TARGETS] = targets_all
-    targets = [
-        r.id
-        for r in targets_all
-        if r.created_at <= event.timestamp and _matches(r.event_types or [], event.type)
-    ]
-    if not targets:
-        return 0
-    message = {
-        "id": event.id,
-        "event_type": event.type,
-        "sequence": event.sequence,
-        "body": dumps(events.event_payload(event)).decode(),
-        "created_at": event.timestamp,
-    }
-    pending = session.info.setdefault(_PENDING, {"messages": [], "deliveries": []})
-    pending["messages"].append(message)
+    dialect = session.get_bind().dialect.name
+    session.execute(
+        sa.insert(WebhookMessage.__table__),  # type: ignore[attr-defined]
+        {
+            "id": event.id,
+            "event_type": event.type,
+            "sequence": event.sequence,
+            "body": dumps(events.event_payload(event)).decode(),
+            "created_at": event.timestamp,
+        },
+    )
+    endpoint = WebhookEndpoint
     now = utcnow()
-    due = event.timestamp + dt.timedelta(seconds=first_delay_s)
-    msg = WebhookMessage.model_validate(message)
-    pending["deliveries"].extend(_delivery_row(endpoint_id=t, message=msg, due=due, now=now) for t in targets)
-    return len(targets)
+    rows = sa.select(
+        _delivery_ids(event, dialect),
+        col(endpoint.id),
+        sa.literal(event.id, sa.String),
+        sa.literal(event.type, sa.String),
+        sa.literal(event.sequence, sa.BigInteger),
+        sa.literal("pending", sa.String),
+        sa.literal(0, sa.Integer),
+        sa.literal(0, sa.Integer),
+        sa.literal(event.timestamp + dt.timedelta(seconds=first_delay_s), UTCDateTime()),
+        sa.literal(now, UTCDateTime()),
+        sa.literal(now, UTCDateTime()),
+    ).where(
+        col(endpoint.enabled).is_(True),
+        col(endpoint.created_at) <= event.timestamp,
+        _subscribed(event.type, dialect),
+    )
+    columns = [
+        "id",
+        "endpoint_id",
+        "message_id",
+        "event_type",
+        "sequence",
+        "status",
+        "attempt_count",
+        "schedule_base",
+        "next_attempt_at",
+        "created_at",
+        "updated_at",
+    ]
+    table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    created = int(session.execute(sa.insert(table).from_select(columns, rows)).rowcount)  # type: ignore[attr-defined]
+    if created:
+        session.info[WAKE_FLAG] = True
+    else:  # nobody subscribed: keep no payload
+        messages = WebhookMessage.__table__  # type: ignore[attr-defined]
+        session.execute(sa.delete(messages).where(messages.c.id == event.id))
+    return created
 
 
 #: The first entry of the retry schedule, set by whoever wires the app or the worker.
