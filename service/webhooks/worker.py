@@ -20,8 +20,11 @@ until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
   attempts), only for deliveries whose lease this worker still holds.
 - **Waking.** After a commit that created deliveries the in-process worker is
   woken at once (a SQLAlchemy ``after_commit`` hook on the session flag set by
-  the service); other processes poll every :data:`POLL_S` seconds with a
-  read-only query, and sleep until the next scheduled attempt when nothing is due.
+  the service). On SQLite a worker also notices other processes' commits within
+  :data:`WATCH_S` (a commit changes the write-ahead log file, which costs a
+  ``stat``, not a query, to watch). Otherwise it polls every :data:`POLL_S`
+  seconds with a read-only query, and sleeps until the next scheduled attempt
+  when nothing is due.
 - **Periodic jobs.** Each tick also runs ``service.jobs.run_due``.
 """
 
@@ -63,6 +66,8 @@ T = TypeVar("T")
 #: Seconds between polls when nothing woke the worker (a standalone worker learns of new
 #: deliveries this way: one indexed read-only ``MIN()`` per poll).
 POLL_S = 0.1
+#: Seconds between looks at a SQLite database file's write-ahead log for commits by other processes.
+WATCH_S = 0.01
 #: Seconds between runs of the periodic job registry check.
 JOBS_TICK_S = 1.0
 #: Deliveries of one endpoint in flight at once in one worker, per lane: a failing endpoint gets
@@ -169,6 +174,7 @@ class DeliveryWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
         self._recorder: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._last_jobs = 0.0
         self.sent = 0
 
@@ -186,6 +192,10 @@ class DeliveryWorker:
         _live.add(self)
         self._main = asyncio.create_task(self._run(), name=f"webhooks-worker-{self.id}")
         self._recorder = asyncio.create_task(self._record_loop(), name=f"webhooks-recorder-{self.id}")
+        database = self.engine.url.database
+        if self.engine.dialect.name == "sqlite" and database and database != ":memory:":
+            watch = self._watch_sqlite(database)
+            self._watcher = asyncio.create_task(watch, name=f"webhooks-watch-{self.id}")
         log.info("webhook worker %s started", self.id)
 
     async def stop(self, *, grace_s: float | None = None) -> None:
@@ -198,6 +208,10 @@ class DeliveryWorker:
         self.notify()
         with contextlib.suppress(asyncio.CancelledError):
             await self._main
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         pending = set(self._tasks)
         if pending:
             done, still = await asyncio.wait(
@@ -309,6 +323,31 @@ class DeliveryWorker:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(sleep_s):
                         await self._wake.wait()
+
+    async def _watch_sqlite(self, path: str) -> None:
+        """Wake the worker when the SQLite database at ``path`` changes: every commit (by the API
+        process, the CLI or this worker) grows or rewrites ``path``-wal. Looking costs two
+        ``stat`` calls every :data:`WATCH_S` seconds, where polling costs a query."""
+
+        def stamp() -> tuple[tuple[int, int] | None, ...]:
+            marks: list[tuple[int, int] | None] = []
+            for name in (path, path + "-wal"):
+                try:
+                    st = os.stat(name)
+                except OSError:
+                    marks.append(None)
+                else:
+                    marks.append((st.st_mtime_ns, st.st_size))
+            return tuple(marks)
+
+        assert self._wake is not None
+        last = stamp()
+        while not self._stopping:
+            await asyncio.sleep(WATCH_S)
+            now = stamp()
+            if now != last:
+                last = now
+                self._wake.set()
 
     async def _run_jobs(self) -> None:
         now = time.monotonic()
@@ -529,7 +568,9 @@ class DeliveryWorker:
                 col(e.enabled).is_(True),
                 failing,
             )
-            .order_by(col(d.next_attempt_at), col(d.id))
+            # Not also by id: the due index is (status, next_attempt_at), and a fan-out's deliveries
+            # all share one due time, so a tie-break made SQLite sort all of them on every claim.
+            .order_by(col(d.next_attempt_at))
             .limit(limit)
         )
         if exclude:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
 from standardwebhooks import Webhook
 
 from service.jsonutil import dumps
+from service.webhooks import worker as worker_module
 from tests.helpers import wait_for
 from tests.webhooks.conftest import Receiver, sample_data
 
@@ -233,3 +238,40 @@ def test_410_disables_the_endpoint_at_once(
     assert len(deliveries(client, manager, ep["id"])) == 1  # a disabled endpoint gets nothing new
     r = client.patch(f"/v1/webhooks/endpoints/{ep['id']}", json={"enabled": True}, headers=manager)
     assert r.status_code == 200 and r.json()["enabled"] is True and r.json()["disabled_reason"] is None
+
+
+EMIT_ELSEWHERE = """
+import sys
+import service.main  # wires every domain: the webhook fan-out listens to events
+from service.db import make_engine, transaction
+from service.events import service as events
+from tests.webhooks.conftest import sample_data
+engine = make_engine(sys.argv[1])
+with transaction(engine) as session:
+    print(events.emit(session, "standards.version.published", sample_data(1)).id)
+"""
+
+
+def test_a_sqlite_worker_wakes_on_a_commit_by_another_process(
+    settings: Any,
+    receiver: Receiver,
+    make_endpoint: Callable[..., Any],
+    client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL workers poll; the file watch is SQLite's")
+    # Polling alone would take a minute: only the write-ahead log watch can wake the worker.
+    monkeypatch.setattr(worker_module, "POLL_S", 60.0)
+    client.get("/healthz")  # one more pass of the worker's loop, now sleeping for POLL_S
+    url = receiver.url()
+    make_endpoint(url)
+    out = subprocess.run(
+        [sys.executable, "-c", EMIT_ELSEWHERE, settings.database_url],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    [req] = wait_for(lambda: receiver.received(url), timeout=10, what="delivery of another process's event")
+    assert req.headers["webhook-id"] == out.strip()
