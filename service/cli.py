@@ -152,7 +152,14 @@ def worker(
             if beat is not None:
                 beat.cancel()
 
-    asyncio.run(main())
+    # The worker's loop is mostly socket I/O: uvloop (uvicorn's loop, installed with it, not on
+    # Windows) costs less CPU per delivery than the default loop.
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
 
 
 @app.command("export")
