@@ -58,7 +58,7 @@ def build_keys(settings: Settings) -> KeyStore:
 
 
 #: ``sys.setswitchinterval`` of the API server process (seconds); see :func:`app_from_env`.
-GIL_SWITCH_INTERVAL_S = 0.0005
+GIL_SWITCH_INTERVAL_S = 0.0001
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -133,9 +133,11 @@ def app_from_env() -> FastAPI:
     # Each uvicorn worker process configures its own JSON logging.
     configure_logging(settings.log_level)
     # The event loop is busy whenever requests keep coming, so a thread that released the GIL (each
-    # sqlite3 step does; the in-process worker's claims fetch ~150 rows) waited up to the default
-    # 5 ms to get it back. 0.5 ms: in-process fan-out under read load 3.7 s -> 1.8-2.0 s, read p99
-    # 76 -> 18-30 ms (bench/fanout.py). The standalone worker keeps the default (12 % faster there).
+    # sqlite3 step does: every row fetched) waited up to the default 5 ms to get it back. Under the
+    # fan-out benchmark's read load: 5 ms -> 0.5 ms took the in-process fan-out from 3.7 s to 1.8 s;
+    # 0.5 -> 0.1 ms took a publish from 0.2-0.3 s to 0.15-0.2 s and the in-process fan-out to
+    # 1.4-1.6 s (bench/fanout.py). It only matters while a second thread waits for the GIL. The
+    # standalone worker keeps the default: it measured no better with a shorter one.
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     app = create_app(settings)
     # Everything imported and built so far lives as long as the server process: keep it out of
