@@ -30,6 +30,7 @@ checks at every attempt and connects only to the addresses it checked
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 import time
@@ -114,6 +115,8 @@ class CheckedTarget:
 # --- classification -----------------------------------------------------------------
 
 
+# Pure and asked at every attempt for the same few addresses: remembered (bounded).
+@functools.lru_cache(maxsize=4096)
 def classify(address: IPAddress) -> str:
     """The class label of one address (pure, no DNS).
 
@@ -201,6 +204,7 @@ def parse_ipv4(host: str) -> ipaddress.IPv4Address | None:
     return ipaddress.IPv4Address(value)
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_ip_literal(host: str) -> IPAddress | None:
     """An IP address written as ``host`` (IPv6, bracketed or not; IPv4 in any spelling), else ``None``."""
     bare = host.strip()
