@@ -57,6 +57,18 @@ def on_commit(callback: Callable[[Event], None]) -> None:
         _after_commit.append(callback)
 
 
+def hold_events(session: Session) -> None:
+    """Wait for the event transactions in flight to end, and keep new ones waiting until this
+    transaction ends (locks the counter row that :func:`emit` updates).
+
+    For changes that decide which events a listener acts on (e.g. registering a
+    webhook endpoint): an event either committed before this transaction (and
+    did not see the change) or is emitted after it (and sees it). On SQLite
+    write transactions are serialised already; there this is a no-op read.
+    """
+    session.execute(sa.select(col(EventCounter.id)).where(col(EventCounter.id) == 1).with_for_update())
+
+
 def emit(session: Session, event_type: str, data: dict[str, Any]) -> Event:
     """Write one event in the caller's transaction and run its listeners.
 

@@ -167,6 +167,11 @@ def create_endpoint(
     if count >= MAX_ENDPOINTS_PER_OWNER:
         raise Unprocessable(f"an association may register at most {MAX_ENDPOINTS_PER_OWNER} endpoints")
     secret = signing.new_secret()
+    # Concurrent events: each one either committed already (and is not for this endpoint) or
+    # waits for this registration to commit and then sees it. Without this, on PostgreSQL an
+    # event stamped after ``created_at`` could fan out before the endpoint was visible and
+    # commit after the registration answered, and the endpoint never got it.
+    events.hold_events(session)
     now = utcnow()
     endpoint = WebhookEndpoint(
         id=new_id("whe"),
@@ -243,8 +248,10 @@ def update_endpoint(
 
     A new ``url`` must already have passed ``urlguard.check_url``.
     """
-    endpoint = _owned(session, owner, endpoint_id, lock=True)
     fields = changes.model_dump(exclude_unset=True)
+    if fields.get("enabled") is True or fields.get("event_types") is not None:
+        events.hold_events(session)  # which events it gets changes: see create_endpoint
+    endpoint = _owned(session, owner, endpoint_id, lock=True)
     details: dict[str, Any] = {}
     if fields.get("url") is not None:
         endpoint.url = fields["url"]
