@@ -16,14 +16,27 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from email.utils import format_datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
+from pydantic import AfterValidator, AwareDatetime
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from service.errors import NotAcceptable, PreconditionFailed, PreconditionRequired, Unprocessable
 from service.jsonutil import dumps
+
+
+def _in_utc(value: dt.datetime) -> dt.datetime:
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-01:00 is in the year 10000 in UTC
+        raise ValueError("the instant falls outside the years 1-9999 in UTC") from None
+
+
+#: An RFC 3339 date-time with an offset, as UTC; instants outside the years 1-9999 in UTC are
+#: a validation error (422), not an overflow deep in the database layer.
+UTCInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 JSON = "application/json"
 MARKDOWN = "text/markdown"

@@ -19,9 +19,10 @@ from typing import Annotated, Any, Literal
 
 import langcodes
 import pycountry
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from service.errors import Unprocessable
+from service.http import UTCInstant
 
 #: ``major.minor``, no leading zeros (``1.0``, ``2.10``).
 VERSION_PATTERN = r"^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$"
@@ -189,7 +190,7 @@ class DraftReplace(_Strict):
 
     title: Title
     summary: OptText = ""
-    effective_from: AwareDatetime | None = None
+    effective_from: UTCInstant | None = None
     sections: list[SectionIn] = Field(default_factory=list, max_length=200)
     regional_notes: list[RegionalNoteIn] = Field(default_factory=list, max_length=1000)
     contributors: list[ContributorIn] = Field(default_factory=list, max_length=500)
@@ -211,7 +212,7 @@ class DraftReplace(_Strict):
 class PublishRequest(_Strict):
     """Optional body of ``POST …/publish``; ``effective_from`` defaults to the publication time."""
 
-    effective_from: AwareDatetime | None = None
+    effective_from: UTCInstant | None = None
     summary: OptText | None = None
 
 

@@ -7,7 +7,6 @@ everything else is one service call per handler.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -20,6 +19,7 @@ from service.events.service import EVENT_TYPES
 from service.http import (
     CACHE_PRIVATE,
     JSON,
+    UTCInstant,
     clamp_limit,
     conditional_response,
     decode_cursor,
@@ -314,13 +314,11 @@ def recover(
     request: Request,
     session: SessionDep,
     principal: WebhooksManage,
-    since: Annotated[dt.datetime, Query(description="RFC 3339 date-time with offset")],
+    since: Annotated[UTCInstant, Query(description="RFC 3339 date-time with offset")],
 ) -> Response:
     """Re-queue the endpoint's failed deliveries created since ``since`` (each gets the full
     retry schedule again) and create deliveries for events since then, of its types, that it
     never got — older than its registration included (at most 10,000 per call)."""
-    if since.tzinfo is None:
-        raise Unprocessable("`since` needs a UTC offset, e.g. 2026-11-29T10:00:00Z")
     requeued, created = service.recover(
         session=session, owner=principal.client_id, endpoint_id=endpoint_id, since=since
     )

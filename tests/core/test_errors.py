@@ -147,3 +147,44 @@ def test_chunked_body_under_the_limit_arrives_whole(client: TestClient) -> None:
     r = client.post("/v1/credentials/verify", content=chunks(), headers={"Content-Type": "application/json"})
     assert r.status_code == 200, r.text
     assert r.json()["valid"] is False
+
+
+def test_instants_outside_the_years_1_to_9999_in_utc_are_422(client: TestClient, auth: Any) -> None:
+    # Valid RFC 3339 text whose UTC instant is in the year 10000 or 0: once a 500 (OverflowError).
+    editor, manager = auth("standards:write"), auth("webhooks:manage")
+    versions = "/v1/standards/training-standards/versions"
+    r = client.post(
+        versions, json={"version": "1.0", "document": {"title": "T", "language": "en"}}, headers=editor
+    )
+    assert r.status_code == 201, r.text
+    for instant in ("9999-12-31T23:00:00-01:00", "0001-01-01T00:00:00+01:00"):
+        problem = assert_problem(
+            client.post(f"{versions}/1.0/publish", json={"effective_from": instant}, headers=editor), 422
+        )
+        assert "1-9999" in json.dumps(problem)
+    r = client.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/x"}, headers=manager)
+    assert r.status_code == 201, r.text
+    endpoint = r.json()["id"]
+    for instant in ("9999-12-31T23:00:00-01:00", "0001-01-01T00:00:00+01:00"):
+        problem = assert_problem(
+            client.post(
+                f"/v1/webhooks/endpoints/{endpoint}/recover", params={"since": instant}, headers=manager
+            ),
+            422,
+        )
+        assert "1-9999" in json.dumps(problem)
+    # A naive time is still refused, and an offset one in range still works.
+    assert_problem(
+        client.post(
+            f"/v1/webhooks/endpoints/{endpoint}/recover",
+            params={"since": "2026-01-01T00:00:00"},
+            headers=manager,
+        ),
+        422,
+    )
+    r = client.post(
+        f"/v1/webhooks/endpoints/{endpoint}/recover",
+        params={"since": "2026-01-01T00:00:00+01:00"},
+        headers=manager,
+    )
+    assert r.status_code == 202 and r.json()["since"] == "2025-12-31T23:00:00Z", r.text
