@@ -211,9 +211,20 @@ def get_endpoint(*, session: Session, owner: str, endpoint_id: str) -> WebhookEn
     return _owned(session, owner, endpoint_id)
 
 
+def not_leased(now: dt.datetime) -> sa.ColumnElement[bool]:
+    """SQL: no worker is sending the delivery (no lease, or its lease ran out by ``now``)."""
+    lease = col(WebhookDelivery.lease_expires_at)
+    return sa.or_(lease.is_(None), lease < now)
+
+
 def disable_endpoint(session: Session, *, endpoint: WebhookEndpoint, reason: str, actor: str) -> None:
     """Stop delivering to ``endpoint``: its pending deliveries end ``failed`` (``recover`` brings
-    them back after re-enabling). Written to the audit log, not the event feed."""
+    them back after re-enabling). Written to the audit log, not the event feed.
+
+    A delivery being sent right now (its lease is live) finishes its attempt
+    first: the worker records what the receiver answered, and a delivery that
+    did not succeed then ends ``failed`` too.
+    """
     now = utcnow()
     endpoint.enabled = False
     endpoint.disabled_at = now
@@ -222,7 +233,11 @@ def disable_endpoint(session: Session, *, endpoint: WebhookEndpoint, reason: str
     session.add(endpoint)
     session.execute(
         sa.update(WebhookDelivery)
-        .where(col(WebhookDelivery.endpoint_id) == endpoint.id, col(WebhookDelivery.status) == "pending")
+        .where(
+            col(WebhookDelivery.endpoint_id) == endpoint.id,
+            col(WebhookDelivery.status) == "pending",
+            not_leased(now),
+        )
         .values(
             status="failed",
             next_attempt_at=None,
@@ -653,7 +668,7 @@ def _due_filter(now: dt.datetime) -> Any:
     return sa.and_(
         col(WebhookDelivery.status) == "pending",
         col(WebhookDelivery.next_attempt_at) <= now,
-        sa.or_(col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) < now),
+        not_leased(now),
     )
 
 

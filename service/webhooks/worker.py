@@ -444,9 +444,7 @@ class DeliveryWorker:
     def _next_due(self, session: Session, now: dt.datetime) -> dt.datetime | None:
         stmt = sa.select(sa.func.min(WebhookDelivery.next_attempt_at)).where(
             col(WebhookDelivery.status) == "pending",
-            sa.or_(
-                col(WebhookDelivery.lease_expires_at).is_(None), col(WebhookDelivery.lease_expires_at) < now
-            ),
+            webhook_service.not_leased(now),
         )
         value: dt.datetime | None = session.execute(stmt).scalar()
         if value is not None and value.tzinfo is None:
@@ -575,8 +573,9 @@ class DeliveryWorker:
             .where(
                 col(d.status) == "pending",
                 col(d.next_attempt_at) <= now,
-                sa.or_(col(d.lease_expires_at).is_(None), col(d.lease_expires_at) < now),
-                col(e.enabled).is_(True),
+                webhook_service.not_leased(now),
+                # A ping goes even to a disabled endpoint: `test` checks a receiver before re-enabling.
+                sa.or_(col(e.enabled).is_(True), col(d.event_type) == "webhook.ping"),
                 failing,
             )
             # Not also by id: the due index is (status, next_attempt_at), and a fan-out's deliveries
@@ -750,6 +749,27 @@ class DeliveryWorker:
                 webhook_service.disable_endpoint(
                     session, endpoint=endpoint, reason="the receiver answered 410 Gone", actor="system"
                 )
+        # Endpoints disabled while these attempts were in flight: the attempts are recorded as
+        # they went; what did not succeed ends failed now, as disabling ended the rest.
+        for endpoint_id, reason in session.execute(
+            sa.select(col(WebhookEndpoint.id), col(WebhookEndpoint.disabled_reason)).where(
+                col(WebhookEndpoint.id).in_(sorted(by_endpoint)), col(WebhookEndpoint.enabled).is_(False)
+            )
+        ):
+            session.execute(
+                sa.update(WebhookDelivery)
+                .where(
+                    col(WebhookDelivery.endpoint_id) == endpoint_id,
+                    col(WebhookDelivery.status) == "pending",
+                    webhook_service.not_leased(now),
+                )
+                .values(
+                    status="failed",
+                    next_attempt_at=None,
+                    last_error=f"endpoint disabled: {reason or 'disabled'}"[:500],
+                    updated_at=now,
+                )
+            )
 
     def _release_leases(self) -> None:
         with transaction(self.engine) as session:

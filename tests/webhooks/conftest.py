@@ -40,11 +40,13 @@ class Received:
 
 @dataclass
 class Script:
-    """Answers for one path: statuses in order (the last repeats), or a hang."""
+    """Answers for one path: statuses in order (the last repeats), after ``delay`` seconds, or a
+    hang (8 s)."""
 
     statuses: list[int] = field(default_factory=lambda: [200])
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    delay: float = 0.0
     body: bytes = b"ok"
     calls: int = 0
 
@@ -78,8 +80,8 @@ class ReceiverServer:
             script = self.scripts.get(path) or Script()
             index = min(script.calls, len(script.statuses) - 1)
             script.calls += 1
-        if script.hang:
-            await asyncio.sleep(8)
+        if script.hang or script.delay:
+            await asyncio.sleep(8 if script.hang else script.delay)
         return Response(script.body, status_code=script.statuses[index], headers=script.headers)
 
     def start(self) -> None:
@@ -113,9 +115,17 @@ class Receiver:
         return url.split(str(self.server.port), 1)[1]
 
     def script(
-        self, url: str, statuses: list[int], *, headers: dict[str, str] | None = None, body: bytes = b"ok"
+        self,
+        url: str,
+        statuses: list[int],
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"ok",
+        delay: float = 0.0,
     ) -> None:
-        self.server.scripts[self.path(url)] = Script(statuses=statuses, headers=headers or {}, body=body)
+        self.server.scripts[self.path(url)] = Script(
+            statuses=statuses, headers=headers or {}, body=body, delay=delay
+        )
 
     def hang(self, url: str) -> None:
         self.server.scripts[self.path(url)] = Script(hang=True)

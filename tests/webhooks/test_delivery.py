@@ -275,3 +275,54 @@ def test_a_sqlite_worker_wakes_on_a_commit_by_another_process(
     ).stdout
     [req] = wait_for(lambda: receiver.received(url), timeout=10, what="delivery of another process's event")
     assert req.headers["webhook-id"] == out.strip()
+
+
+def test_disabling_an_endpoint_mid_attempt_keeps_what_the_receiver_answered(
+    client: Any,
+    manager: dict[str, str],
+    receiver: Receiver,
+    make_endpoint: Callable[..., Any],
+    emit: Callable[..., Any],
+) -> None:
+    # Each receiver takes 1 s to answer (the attempt deadline is 2 s); the owner disables the
+    # endpoints meanwhile. Disabling once erased the attempt in flight: "failed", no attempts.
+    ok_url, bad_url = receiver.url(), receiver.url()
+    receiver.script(ok_url, [200], delay=1.0)
+    receiver.script(bad_url, [500], delay=1.0)
+    ok_ep, bad_ep = make_endpoint(ok_url), make_endpoint(bad_url)
+    emit()
+    wait_for(lambda: receiver.received(ok_url) and receiver.received(bad_url), what="both attempts started")
+    for ep in (ok_ep, bad_ep):
+        r = client.patch(f"/v1/webhooks/endpoints/{ep['id']}", json={"enabled": False}, headers=manager)
+        assert r.status_code == 200, r.text
+    [ok] = wait_for(lambda: finished(client, manager, ok_ep["id"]), what="the answered delivery recorded")
+    assert ok["status"] == "succeeded"
+    assert [a["status_code"] for a in ok["attempts"]] == [200]
+    [bad] = wait_for(lambda: finished(client, manager, bad_ep["id"]), what="the failed delivery recorded")
+    assert bad["status"] == "failed"  # not pending on a disabled endpoint, waiting for a retry
+    assert [a["status_code"] for a in bad["attempts"]] == [500]
+    assert bad["last_error"].startswith("endpoint disabled")
+    assert len(receiver.received(bad_url)) == 1
+
+
+def test_a_disabled_endpoint_gets_its_test_ping_and_nothing_else(
+    client: Any,
+    manager: dict[str, str],
+    receiver: Receiver,
+    make_endpoint: Callable[..., Any],
+    emit: Callable[..., Any],
+) -> None:
+    # Once answered 202 and never sent: the ping waited, pending, for the endpoint's re-enabling.
+    url = receiver.url()
+    ep = make_endpoint(url)
+    r = client.patch(f"/v1/webhooks/endpoints/{ep['id']}", json={"enabled": False}, headers=manager)
+    assert r.status_code == 200 and r.json()["enabled"] is False
+    emit()
+    r = client.post(f"/v1/webhooks/endpoints/{ep['id']}/test", headers=manager)
+    assert r.status_code == 202, r.text
+    [ping] = wait_for(lambda: receiver.received(url), what="the ping")
+    assert json.loads(ping.body)["type"] == "webhook.ping"
+    [done] = wait_for(lambda: finished(client, manager, ep["id"]), what="the ping recorded")
+    assert done["status"] == "succeeded"
+    assert client.get(f"/v1/webhooks/endpoints/{ep['id']}", headers=manager).json()["enabled"] is False
+    assert [json.loads(r.body)["type"] for r in receiver.received(url)] == ["webhook.ping"]
