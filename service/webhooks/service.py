@@ -16,17 +16,19 @@ enabled, was created at or before the event, and lists the event's type in
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service import audit, secretbox
-from service.db import UTCDateTime, utcnow
+from service import audit, observability, secretbox
+from service.db import UTCDateTime, transaction, utcnow
 from service.errors import Conflict, NotFound, Unprocessable
 from service.events import service as events
 from service.events.models import Event
@@ -719,3 +721,32 @@ def prune(session: Session, now: dt.datetime, *, keep_days: int = 30) -> int:
         )
     )
     return int(removed or 0)
+
+
+def _metrics(engine: Engine) -> Iterable[GaugeMetricFamily]:
+    """The delivery queue for ``/metrics``: deliveries by status, due, in flight, and the lag."""
+    now = utcnow()
+    with transaction(engine, readonly=True) as session:
+        counts = delivery_counts(session)
+        due, in_flight = due_count(session, now=now), leased_count(session, now=now)
+        lag = oldest_due_age_s(session, now=now)
+    by_status = GaugeMetricFamily(
+        "imi_webhook_deliveries", "Webhook deliveries by status.", labels=["status"]
+    )
+    for status, n in counts.items():
+        by_status.add_metric([status], n)
+    yield by_status
+    yield GaugeMetricFamily(
+        "imi_webhook_deliveries_due", "Pending deliveries due now that no worker holds.", value=due
+    )
+    yield GaugeMetricFamily(
+        "imi_webhook_deliveries_in_flight", "Deliveries a worker is sending (live lease).", value=in_flight
+    )
+    yield GaugeMetricFamily(
+        "imi_webhook_oldest_due_age_seconds",
+        "Seconds the longest-waiting due delivery has waited (0 when none): the queue's lag.",
+        value=lag,
+    )
+
+
+observability.register_collector("webhooks", _metrics)

@@ -194,3 +194,20 @@ def test_log_records_are_json_with_the_request_id() -> None:
     assert first["free"] == 0
     assert second["level"] == "ERROR"
     assert "ValueError: boom" in second["exc"]
+
+
+def test_webhook_delivery_gauges(client: TestClient, auth: Any, session_factory: Any) -> None:
+    # The README promised these; no collector was registered, so /metrics had none of them.
+    manager = auth("webhooks:manage")
+    for n in range(2):
+        r = client.post("/v1/webhooks/endpoints", json={"url": f"http://127.0.0.1:9/m{n}"}, headers=manager)
+        assert r.status_code == 201, r.text
+    with session_factory() as session:
+        emit(session, "school.listed", {"school": {"id": "sch_x"}})  # no worker runs here
+    text = client.get("/metrics").text
+    assert sample(text, "imi_webhook_deliveries", status="pending") == 2
+    assert sample(text, "imi_webhook_deliveries", status="succeeded") == 0
+    assert sample(text, "imi_webhook_deliveries", status="failed") == 0
+    assert sample(text, "imi_webhook_deliveries_due") == 2
+    assert sample(text, "imi_webhook_deliveries_in_flight") == 0
+    assert sample(text, "imi_webhook_oldest_due_age_seconds") >= 0
