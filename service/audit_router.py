@@ -17,8 +17,7 @@ from starlette.responses import Response
 from service import audit
 from service.auth.service import Principal
 from service.deps import SessionDep, SettingsDep, require_scopes
-from service.errors import Unprocessable
-from service.http import CACHE_PRIVATE, clamp_limit, decode_cursor, encode_cursor, json_response, next_link
+from service.http import CACHE_PRIVATE, clamp_limit, cursor_value, encode_cursor, json_response, next_link
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 
@@ -55,12 +54,7 @@ def list_audit(
 ) -> Response:
     """Every write with its actor and time; needs ``registry:write`` or ``standards:write``."""
     size = clamp_limit(limit)
-    position = decode_cursor(cursor)
-    before = None
-    if position is not None:
-        before = position.get("before")
-        if not isinstance(before, int) or isinstance(before, bool):
-            raise Unprocessable("The cursor is not one this API issued.")
+    before = cursor_value(cursor, "before", int)
     rows = audit.list_entries(session, before_id=before, action=action, limit=size + 1)
     page = rows[:size]
     next_cursor = None

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from email.utils import format_datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from pydantic import AfterValidator, AwareDatetime
@@ -25,6 +25,8 @@ from starlette.responses import Response
 
 from service.errors import NotAcceptable, PreconditionFailed, PreconditionRequired, Unprocessable
 from service.jsonutil import dumps
+
+T = TypeVar("T")
 
 
 def _in_utc(value: dt.datetime) -> dt.datetime:
@@ -296,6 +298,22 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     # else (nested values, floats, integers no database column holds) would reach the
     # database as a parameter it refuses: a 500 instead of this 422.
     if not isinstance(value, dict) or not all(_position_value(v) for v in value.values()):
+        raise Unprocessable("The cursor is not one this API issued.")
+    return value
+
+
+def cursor_value(cursor: str | None, name: str, kind: type[T]) -> T | None:
+    """The ``name`` member of a cursor this API issued (``None`` without a cursor).
+
+    Raises :class:`Unprocessable` (422) when the cursor was tampered with, or
+    lacks ``name``, or holds something other than a ``kind`` there (a decodable
+    ``{"x": 1}`` must not quietly mean "the first page").
+    """
+    position = decode_cursor(cursor)
+    if position is None:
+        return None
+    value = position.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool):
         raise Unprocessable("The cursor is not one this API issued.")
     return value
 

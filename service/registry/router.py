@@ -29,7 +29,7 @@ from service.http import (
     JSON,
     clamp_limit,
     conditional_response,
-    decode_cursor,
+    cursor_value,
     encode_cursor,
     json_response,
     next_link,
@@ -398,10 +398,7 @@ def alignment_history(
     (``school``, ``steward``, ``system``), never a client id."""
     service.visible_school(session=session, school_id=school_id, principal=principal)
     size = clamp_limit(limit)
-    position = decode_cursor(cursor)
-    after = position.get("after") if position else None
-    if position is not None and not isinstance(after, int):
-        raise Unprocessable("The cursor is not one this API issued.")
+    after = cursor_value(cursor, "after", int)
     rows = alignment.history(session=session, school_id=school_id, after=after, limit=size + 1)
     page = rows[:size]
     next_cursor = encode_cursor({"after": page[-1].id}) if len(rows) > size else None

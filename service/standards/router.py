@@ -211,8 +211,7 @@ def list_documents(
 ) -> Response:
     """Every document with its current version number (`current_version`)."""
     size = http.clamp_limit(limit)
-    position = http.decode_cursor(cursor)
-    after = str(position.get("after")) if position else None
+    after = http.cursor_value(cursor, "after", str)
     rows = views.list_documents(session=session, base_url=_base(request), after=after, limit=size + 1)
     page = rows[:size]
     next_cursor = http.encode_cursor({"after": page[-1]["slug"]}) if len(rows) > size else None
@@ -254,8 +253,7 @@ def list_versions(
     """Every version, ascending; drafts only for callers with `standards:write`."""
     editor = principal is not None and principal.has("standards:write")
     size = http.clamp_limit(limit)
-    position = http.decode_cursor(cursor)
-    after = str(position.get("after")) if position else None
+    after = http.cursor_value(cursor, "after", str)
     rows = views.list_versions(
         session=session, slug=slug, editor=editor, base_url=_base(request), after=after, limit=size + 1
     )

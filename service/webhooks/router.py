@@ -22,7 +22,7 @@ from service.http import (
     UTCInstant,
     clamp_limit,
     conditional_response,
-    decode_cursor,
+    cursor_value,
     encode_cursor,
     json_response,
     page_response,
@@ -144,9 +144,8 @@ def list_endpoints(
 ) -> Response:
     """Your endpoints, oldest first; ``next_cursor`` and a ``Link: rel="next"`` when there are more."""
     size = clamp_limit(limit)
-    position = decode_cursor(cursor) or {}
     rows = service.list_endpoints(
-        session=session, owner=principal.client_id, after_id=position.get("id"), limit=size + 1
+        session=session, owner=principal.client_id, after_id=cursor_value(cursor, "id", str), limit=size + 1
     )
     page = rows[:size]
     nxt = {"id": page[-1].id} if len(rows) > size else None
@@ -256,12 +255,11 @@ def list_deliveries(
     """Newest first, each with every attempt (time, status code, duration, response
     excerpt ≤ 1 KiB, error, next attempt); filter with ``status``."""
     size = clamp_limit(limit)
-    position = decode_cursor(cursor) or {}
     rows = service.list_deliveries(
         session=session,
         owner=principal.client_id,
         endpoint_id=endpoint_id,
-        before_id=position.get("id"),
+        before_id=cursor_value(cursor, "id", str),
         limit=size + 1,
         status=status,
     )

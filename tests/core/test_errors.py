@@ -99,6 +99,19 @@ def test_tampered_cursors_and_huge_positions_are_422(client: TestClient, auth: A
         ("/v1/webhooks/endpoints", {"cursor": cursor({"id": "\udfff"})}),
         (f"/v1/webhooks/endpoints/{endpoint.json()['id']}/deliveries", {"cursor": cursor({"id": "\ud800"})}),
     ]
+    # Decodable cursors without the member a list reads: once a 200 with the first page.
+    forged = cursor({"x": 1})
+    school_id, endpoint_id = school.json()["id"], endpoint.json()["id"]
+    for path in (
+        "/v1/webhooks/endpoints",
+        f"/v1/webhooks/endpoints/{endpoint_id}/deliveries",
+        f"/v1/schools/{school_id}/alignment/history",
+        "/v1/audit",
+        "/v1/standards",
+        "/v1/standards/training-standards/versions",
+        "/v1/schools",
+    ):
+        cases.append((path, {"cursor": forged}))
     for path, params in cases:
         assert_problem(client.get(path, params=params, headers=steward), 422)
     last = client.get("/v1/events", params={"after": str(2**63 - 1)})
