@@ -9,9 +9,9 @@ ignore fields they do not know, and new fields may appear.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
 
 class _Open(BaseModel):
@@ -152,13 +152,17 @@ class EventTypeList(BaseModel):
 # --- endpoints ---------------------------------------------------------------------------
 
 
+#: An event type as a subscription names it (the catalogue's names are far shorter).
+EventTypeName = Annotated[str, StringConstraints(max_length=64)]
+
+
 class EndpointCreate(BaseModel):
     """``POST /v1/webhooks/endpoints``. ``event_types`` empty or absent = every type."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(max_length=2000)
-    event_types: list[str] = Field(default_factory=list, max_length=50)
+    event_types: list[EventTypeName] = Field(default_factory=list, max_length=50)
     description: str = Field(default="", max_length=500)
 
 
@@ -171,9 +175,18 @@ class EndpointUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, max_length=2000)
-    event_types: list[str] | None = Field(default=None, max_length=50)
+    event_types: list[EventTypeName] | None = Field(default=None, max_length=50)
     description: str | None = Field(default=None, max_length=500)
-    enabled: bool | None = None
+    # Strict: "yes" or 1 is a mistake, not a true.
+    enabled: StrictBool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> EndpointUpdate:
+        # A null used to be ignored silently; leaving a member out is how to keep it.
+        nulls = [name for name in sorted(self.model_fields_set) if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null: leave a member out to keep it as it is")
+        return self
 
 
 class EndpointPublic(BaseModel):

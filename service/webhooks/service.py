@@ -126,10 +126,15 @@ def catalogue() -> list[dict[str, Any]]:
 
 
 def _check_types(event_types: Sequence[str]) -> list[str]:
+    if "webhook.ping" in event_types:
+        raise Unprocessable(
+            "webhook.ping cannot be subscribed to: POST …/test sends it to one endpoint",
+            extra={"known_types": list(events.EVENT_TYPES)},
+        )
     unknown = sorted(set(event_types) - set(events.EVENT_TYPES))
     if unknown:
         raise Unprocessable(
-            f"unknown event type(s) {unknown}; see GET /v1/webhooks/event-types",
+            f"unknown event type(s) {unknown[:10]}; see GET /v1/webhooks/event-types",
             extra={"known_types": list(events.EVENT_TYPES)},
         )
     return list(dict.fromkeys(event_types))

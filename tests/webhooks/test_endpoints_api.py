@@ -142,3 +142,39 @@ def test_event_type_catalogue_and_openapi(client: Any) -> None:
     assert set(doc["webhooks"]) == set(types)
     op = doc["webhooks"]["school.alignment.changed"]["post"]
     assert "requestBody" in op
+
+
+def test_hostile_endpoint_fields_are_short_clear_422s(
+    client: Any, manager: dict[str, str], make_endpoint: Callable[..., Any]
+) -> None:
+    ep = make_endpoint("http://127.0.0.1:9/hostile")
+    path = f"/v1/webhooks/endpoints/{ep['id']}"
+    # A 500 KB "event type" once came back in full inside the 422.
+    r = client.post(
+        "/v1/webhooks/endpoints",
+        json={"url": "http://127.0.0.1:9/h", "event_types": ["x" * 500_000]},
+        headers=manager,
+    )
+    assert_problem(r, 422)
+    assert len(r.content) < 5_000
+    # webhook.ping is in the catalogue but only `test` sends it.
+    problem = assert_problem(
+        client.post(
+            "/v1/webhooks/endpoints",
+            json={"url": "http://127.0.0.1:9/h", "event_types": ["webhook.ping"]},
+            headers=manager,
+        ),
+        422,
+    )
+    assert "test" in problem["detail"]
+    # "yes" is not a boolean, and null does not mean "keep it".
+    for body in (
+        {"enabled": "yes"},
+        {"enabled": 1},
+        {"url": None},
+        {"event_types": None},
+        {"description": None},
+    ):
+        assert_problem(client.patch(path, json=body, headers=manager), 422)
+    after = client.get(path, headers=manager).json()
+    assert after["url"] == ep["url"] and after["enabled"] is True
