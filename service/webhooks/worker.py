@@ -22,9 +22,9 @@ until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
   woken at once (a SQLAlchemy ``after_commit`` hook on the session flag set by
   the service). On SQLite a worker also notices other processes' commits within
   :data:`WATCH_S` (a commit changes the write-ahead log file, which costs a
-  ``stat``, not a query, to watch). Otherwise it polls every :data:`POLL_S`
-  seconds with a read-only query, and sleeps until the next scheduled attempt
-  when nothing is due.
+  ``stat``, not a query, to watch) and polls only every :data:`WATCHED_POLL_S`
+  seconds; on PostgreSQL it polls every :data:`POLL_S` seconds with a
+  read-only query. It sleeps until the next scheduled attempt when nothing is due.
 - **Periodic jobs.** Each tick also runs ``service.jobs.run_due``.
 """
 
@@ -67,7 +67,10 @@ T = TypeVar("T")
 #: deliveries this way: one indexed read-only ``MIN()`` per poll).
 POLL_S = 0.1
 #: Seconds between looks at a SQLite database file's write-ahead log for commits by other processes.
-WATCH_S = 0.01
+WATCH_S = 0.02
+#: Seconds between polls when the write-ahead log is watched: commits wake the worker, so the
+#: poll only finds leases that ran out (a worker that died). Idle CPU 3.8 % -> under 1 %.
+WATCHED_POLL_S = 1.0
 #: Seconds between runs of the periodic job registry check.
 JOBS_TICK_S = 1.0
 #: Deliveries of one endpoint in flight at once in one worker, per lane: a failing endpoint gets
@@ -301,7 +304,7 @@ class DeliveryWorker:
             self._wake.clear()
             # Claim in batches: a lane claims when a lane's worth of room is free (or it is idle).
             free = {lane: n if self._refill(lane, n) else 0 for lane, n in self._free().items()}
-            sleep_s = POLL_S
+            sleep_s = POLL_S if self._watcher is None else WATCHED_POLL_S
             if any(n > 0 for n in free.values()):
                 try:
                     claimed, next_due = await self._in_db(
