@@ -39,10 +39,11 @@ operations).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl
@@ -115,6 +116,8 @@ class RepresentationCache:
         self._entries: dict[CacheKey, Entry] = {}
         self._aliases: dict[CacheKey, str] = {}
         self._max = max_entries
+        #: Builds in progress, shared by :meth:`build_once` (event-loop side only).
+        self._flights: dict[tuple[int, CacheKey], asyncio.Future[Entry]] = {}
         #: Bumped by every clear; a reader passes the epoch it started in to :meth:`put`.
         self.epoch = 0
         #: The newest standards event sequence this cache has seen (``None`` before the first refresh).
@@ -124,6 +127,32 @@ class RepresentationCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    async def build_once(self, key: CacheKey, build: Callable[[], Awaitable[Entry]]) -> Entry:
+        """``await build()``, shared by concurrent callers for ``key`` in the current epoch.
+
+        Only for builds whose result is the same for every caller (anonymous
+        reads). Right after a publish every reader misses at once: eight
+        connections used to build ``current`` eight times side by side, and
+        reads stalled for the whole herd.
+        """
+        flight = (self.epoch, key)
+        running = self._flights.get(flight)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._flights[flight] = future
+        try:
+            entry = await build()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it; none waiting is no error
+            raise
+        else:
+            future.set_result(entry)
+            return entry
+        finally:
+            del self._flights[flight]
 
     def get(self, key: CacheKey) -> Entry | None:
         """The entry stored under exactly ``key``, or ``None`` (no alias resolution)."""

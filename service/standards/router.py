@@ -174,7 +174,13 @@ async def _serve(
     entry = cache.lookup(key)
     if entry is None:
         epoch = cache.epoch
-        entry = await run_in_threadpool(_build, request, slug, version, tag, media, clause)
+
+        async def build() -> Entry:
+            return await run_in_threadpool(_build, request, slug, version, tag, media, clause)
+
+        # Anonymous readers all get the public representation: they share one build. A bearer
+        # may see a draft, so it builds its own.
+        entry = await (build() if "authorization" in request.headers else cache.build_once(key, build))
         if entry.cache_control != http.CACHE_PRIVATE:
             if tag in (None, entry.content_language):
                 cache.put(key, entry, epoch=epoch)
