@@ -88,10 +88,14 @@ def _touch(session: Session, ver: StandardsVersion, now: dt.datetime) -> None:
 
 
 def _editor_view(
-    session: Session, doc: StandardsDocument, ver: StandardsVersion, base_url: str | None
+    session: Session,
+    doc: StandardsDocument,
+    ver: StandardsVersion,
+    base_url: str | None,
+    content: dict[str, Any] | None = None,
 ) -> VersionView:
     """What a write answers with: the version as an editor reads it, in the source language."""
-    return build_view(session, doc, ver, lang=None, editor=True, base_url=base_url)
+    return build_view(session, doc, ver, lang=None, editor=True, base_url=base_url, content=content)
 
 
 def _check_if_match(
@@ -403,7 +407,8 @@ def publish(
             "content_hash": ver.content_hash,
         },
     )
-    return _editor_view(session, doc, ver, base_url)
+    # The content loaded above is this version's as published: no need to read it again.
+    return _editor_view(session, doc, ver, base_url, content)
 
 
 def withdraw(

@@ -71,9 +71,14 @@ def build_view(
     lang: str | None,
     editor: bool,
     base_url: str | None,
+    content: dict[str, Any] | None = None,
 ) -> VersionView:
-    """The view of a version already loaded, in ``lang`` when translated (else the source language)."""
-    content = load_content(session, ver)
+    """The view of a version already loaded, in ``lang`` when translated (else the source language).
+
+    ``content``: the version's :func:`load_content`, when the caller has it already.
+    """
+    if content is None:
+        content = load_content(session, ver)
     texts_by_language = {t.language: t.texts for t in translations.for_version(session, ver, editor=editor)}
     available = list(texts_by_language)
     served = translations.choose_language(lang, doc.language, available)
