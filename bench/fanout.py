@@ -5,8 +5,17 @@ The service runs on SQLite with the sample data in both of DESIGN §6's shapes:
 ``imi-api serve`` with its in-process worker, then the API with ``--no-worker``
 next to one ``imi-api worker`` process. N endpoints on one local receiver
 process that verifies each delivery with the stock ``standardwebhooks`` library.
-The publish goes through the HTTP API; the clock runs from the publish request to the receiver's N-th verified
-delivery. During the fan-out, wrk reads ``/current`` and gives its p99.
+The publish goes through the HTTP API; the clock runs from the publish request
+to the receiver's N-th verified delivery. During each fan-out, wrk reads
+``/current`` on 8 connections and gives its p99.
+
+Each shape publishes :data:`ROUNDS` versions one after another on one running
+service, and the bare loop runs as often. The targets are judged on the
+medians: capacity is a property of a running service, and on this shared
+2-core machine single runs vary by ±30 % (the bare loop alone took 0.7-1.3 s
+within an hour). The first publish after the service started is printed
+beside them (it also decrypts every endpoint's secret, opens the connections
+and compiles the statements), and the read p99 row is the worst publish's.
 The baseline uses the best httpx pattern of PERFORMANCE.md: several small
 ``AsyncClient``s (5 connections each), 60 in flight like the worker's slots.
 Targets: ≤ 1.5 × the bare loop's time, ≥ 1,000 verified deliveries/s,
@@ -19,6 +28,7 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -44,6 +54,8 @@ from bench.common import (
 
 N = int(os.environ.get("BENCH_ENDPOINTS", "1000"))
 CLIENTS, CONNECTIONS = 12, 5  # 60 in flight: the worker's healthy_slots
+#: Publishes per shape (and bare loops): the targets are judged on the median.
+ROUNDS = 3
 
 
 def _register(env: dict[str, str], receiver: str, tmp: Path) -> None:
@@ -154,52 +166,61 @@ def _service(env: dict[str, str], *, separate: bool) -> Iterator[Server]:
 
 
 def _fan_out(
-    env: dict[str, str], receiver: str, version: str, *, separate: bool
-) -> tuple[float, float, bytes]:
-    """Publish ``version`` under a read load; returns (seconds from the publish request to the
-    N-th verified delivery, read p99 in ms, the delivered payload's bytes)."""
-    httpx.post(receiver + "/reset").raise_for_status()
+    env: dict[str, str], receiver: str, versions: list[str], *, separate: bool
+) -> tuple[list[float], list[float], bytes]:
+    """Publish each of ``versions`` in turn under a read load, on one running service; returns
+    the seconds from each publish request to its N-th verified delivery, each publish's read
+    p99 in ms, and the delivered payload's bytes."""
+    mode = "separate" if separate else "in-process"
+    times: list[float] = []
+    p99s: list[float] = []
     with _service(env, separate=separate) as app:
         token = _editor_token(env, app.base)
         auth = {"Authorization": f"Bearer {token}"}
         slug = "/v1/standards/training-standards"
-        r = httpx.post(
-            app.base + slug + "/versions", json={"version": version, "based_on": "2.0"}, headers=auth
-        )
-        r.raise_for_status()
-        httpx.get(app.base + slug + "/current").raise_for_status()
-        reads: dict[str, WrkResult] = {}
+        for version in versions:
+            httpx.post(receiver + "/reset").raise_for_status()
+            r = httpx.post(
+                app.base + slug + "/versions", json={"version": version, "based_on": "2.0"}, headers=auth
+            )
+            r.raise_for_status()
+            httpx.get(app.base + slug + "/current").raise_for_status()
+            reads: dict[str, WrkResult] = {}
 
-        def read_load() -> None:
-            reads["r"] = wrk(app.base + slug + "/current", seconds=4, connections=8)
+            def read_load(into: dict[str, WrkResult] = reads) -> None:
+                into["r"] = wrk(app.base + slug + "/current", seconds=4, connections=8)
 
-        reader = threading.Thread(target=read_load)
-        reader.start()
-        time.sleep(0.5)
-        start = time.monotonic()
-        r = httpx.post(app.base + slug + f"/versions/{version}/publish", headers=auth, timeout=30)
-        r.raise_for_status()
-        published_s = time.monotonic() - start
-        stats = _wait_for(receiver, N)
-        service_s = float(stats["last"]) - start
-        mode = "separate" if separate else "in-process"
-        first_s = float(stats["first"]) - start
-        print(
-            f"  {mode} worker: publish answered after {published_s:.2f} s, first delivery verified "
-            f"after {first_s:.2f} s, last after {service_s:.2f} s",
-            file=sys.stderr,
-        )
-        reader.join()
+            reader = threading.Thread(target=read_load)
+            reader.start()
+            time.sleep(0.5)
+            start = time.monotonic()
+            r = httpx.post(app.base + slug + f"/versions/{version}/publish", headers=auth, timeout=30)
+            r.raise_for_status()
+            published_s = time.monotonic() - start
+            stats = _wait_for(receiver, N)
+            times.append(float(stats["last"]) - start)
+            print(
+                f"  {mode} worker, {version}: publish answered after {published_s:.2f} s, first delivery "
+                f"verified after {float(stats['first']) - start:.2f} s, last after {times[-1]:.2f} s",
+                file=sys.stderr,
+            )
+            reader.join()
+            p99s.append(reads["r"].p99_ms)
         body = httpx.get(app.base + "/v1/events?type=standards.version.published").json()
         payload = json.dumps(body["data"][-1], ensure_ascii=False, separators=(",", ":")).encode()
-    return service_s, reads["r"].p99_ms, payload
+    return times, p99s, payload
 
 
-def _rows(label: str, service_s: float, read_p99: float, bare_s: float) -> list[Row]:
+def _rows(label: str, times: list[float], p99s: list[float], bare_s: float) -> list[Row]:
+    """Targets on the median of the publishes (a steady service); the first publish after the
+    service started (cold: secrets decrypted, connections opened, statements compiled) is shown
+    beside it; the read p99 is the worst of all publishes."""
+    service_s = statistics.median(times)
     rate = N / service_s
+    read_p99 = max(p99s)
     return [
         Row(
-            name=f"fan-out → {N} verified deliveries, {label}",
+            name=f"fan-out → {N} verified deliveries, {label} (median)",
             value=service_s,
             unit="s",
             baseline=bare_s,
@@ -207,9 +228,16 @@ def _rows(label: str, service_s: float, read_p99: float, bare_s: float) -> list[
             target="≤ 1.5 × bare (ratio)",
             ok=service_s / bare_s <= 1.5,
         ),
-        Row(name=f"verified deliveries/s, {label}", value=rate, unit="/s", target="≥ 1,000", ok=rate >= 1000),
         Row(
-            name=f"/current p99 during fan-out, {label}",
+            name=f"verified deliveries/s, {label} (median)",
+            value=rate,
+            unit="/s",
+            target="≥ 1,000",
+            ok=rate >= 1000,
+        ),
+        Row(name=f"verified deliveries/s, {label}, first after start", value=N / times[0], unit="/s"),
+        Row(
+            name=f"/current p99 during fan-out, {label} (worst)",
             value=read_p99,
             unit="ms",
             target="≤ 50",
@@ -227,13 +255,17 @@ def run() -> list[Row]:
         _register(env, receiver, tmp)
         receiver_env = {"BENCH_SECRETS_FILE": str(tmp / "secrets.json")}
         with uvicorn_server("bench.receiver:create_app", env=receiver_env, port=port, ready_path="/stats"):
-            in_process = _fan_out(env, receiver, "2.1", separate=False)
-            separate = _fan_out(env, receiver, "2.2", separate=True)
+            versions = [f"2.{n}" for n in range(1, 2 * ROUNDS + 1)]
+            in_process = _fan_out(env, receiver, versions[:ROUNDS], separate=False)
+            separate = _fan_out(env, receiver, versions[ROUNDS:], separate=True)
             secrets = json.loads((tmp / "secrets.json").read_text())
-            httpx.post(receiver + "/reset")
-            bare_s = asyncio.run(_bare_loop(receiver, secrets, separate[2]))
-            bare_stats = _wait_for(receiver, N)
-            assert bare_stats["rejected"] == 0
+            bare: list[float] = []
+            for _ in range(ROUNDS):
+                httpx.post(receiver + "/reset")
+                bare.append(asyncio.run(_bare_loop(receiver, secrets, separate[2])))
+                bare_stats = _wait_for(receiver, N)
+                assert bare_stats["rejected"] == 0
+            bare_s = statistics.median(bare)
     return [
         *_rows("in-process worker", in_process[0], in_process[1], bare_s),
         *_rows("API + imi-api worker", separate[0], separate[1], bare_s),
