@@ -14,12 +14,13 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from email.utils import format_datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
-from pydantic import AfterValidator, AwareDatetime
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
@@ -36,9 +37,22 @@ def _in_utc(value: dt.datetime) -> dt.datetime:
         raise ValueError("the instant falls outside the years 1-9999 in UTC") from None
 
 
-#: An RFC 3339 date-time with an offset, as UTC; instants outside the years 1-9999 in UTC are
-#: a validation error (422), not an overflow deep in the database layer.
-UTCInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # Pydantic reads numbers (and digit strings) as Unix times, above ~2e10 as milliseconds:
+    # 20261101 would be 1970-08-23. Only date-time text is asked for.
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("an RFC 3339 date-time with an offset is needed, e.g. 2026-11-29T10:00:00Z")
+    return value
+
+
+#: An RFC 3339 date-time with an offset (text, not a number), as UTC; instants outside the years
+#: 1-9999 in UTC are a validation error (422), not an overflow deep in the database layer.
+UTCInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
 JSON = "application/json"
 MARKDOWN = "text/markdown"
@@ -313,7 +327,7 @@ def cursor_value(cursor: str | None, name: str, kind: type[T]) -> T | None:
     if position is None:
         return None
     value = position.get(name)
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or isinstance(value, bool) or value == "":
         raise Unprocessable("The cursor is not one this API issued.")
     return value
 

@@ -271,6 +271,8 @@ def update_endpoint(
     A new ``url`` must already have passed ``urlguard.check_url``.
     """
     fields = changes.model_dump(exclude_unset=True)
+    if not fields:  # nothing to change: not even updated_at
+        return _owned(session, owner, endpoint_id)
     if fields.get("enabled") is True or fields.get("event_types") is not None:
         events.hold_events(session)  # which events it gets changes: see create_endpoint
     endpoint = _owned(session, owner, endpoint_id, lock=True)

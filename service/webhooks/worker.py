@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -628,6 +629,23 @@ class DeliveryWorker:
             rows = [r for r in batch if r.claimed.delivery_id in owned]
             if not rows:
                 return
+            # An endpoint disabled while its attempts were in flight: they are recorded as they
+            # went, and one that did not succeed ends failed (no retry), as disabling ended the rest.
+            disabled = set(
+                session.execute(
+                    sa.select(col(WebhookEndpoint.id)).where(
+                        col(WebhookEndpoint.id).in_(sorted({r.claimed.endpoint_id for r in rows})),
+                        col(WebhookEndpoint.enabled).is_(False),
+                    )
+                ).scalars()
+            )
+            if disabled:
+                rows = [
+                    dataclasses.replace(r, status="failed", next_attempt_at=None)
+                    if r.claimed.endpoint_id in disabled and r.status == "pending"
+                    else r
+                    for r in rows
+                ]
             session.execute(
                 sa.insert(WebhookAttempt.__table__),  # type: ignore[attr-defined]  # Core: no ORM bookkeeping
                 [
@@ -752,27 +770,6 @@ class DeliveryWorker:
                 webhook_service.disable_endpoint(
                     session, endpoint=endpoint, reason="the receiver answered 410 Gone", actor="system"
                 )
-        # Endpoints disabled while these attempts were in flight: the attempts are recorded as
-        # they went; what did not succeed ends failed now, as disabling ended the rest.
-        for endpoint_id, reason in session.execute(
-            sa.select(col(WebhookEndpoint.id), col(WebhookEndpoint.disabled_reason)).where(
-                col(WebhookEndpoint.id).in_(sorted(by_endpoint)), col(WebhookEndpoint.enabled).is_(False)
-            )
-        ):
-            session.execute(
-                sa.update(WebhookDelivery)
-                .where(
-                    col(WebhookDelivery.endpoint_id) == endpoint_id,
-                    col(WebhookDelivery.status) == "pending",
-                    webhook_service.not_leased(now),
-                )
-                .values(
-                    status="failed",
-                    next_attempt_at=None,
-                    last_error=f"endpoint disabled: {reason or 'disabled'}"[:500],
-                    updated_at=now,
-                )
-            )
 
     def _release_leases(self) -> None:
         with transaction(self.engine) as session:

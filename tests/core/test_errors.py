@@ -112,6 +112,12 @@ def test_tampered_cursors_and_huge_positions_are_422(client: TestClient, auth: A
         "/v1/schools",
     ):
         cases.append((path, {"cursor": forged}))
+    # Empty positions are never issued either (they gave the first page).
+    cases += [
+        ("/v1/webhooks/endpoints", {"cursor": cursor({"id": ""})}),
+        (f"/v1/webhooks/endpoints/{endpoint_id}/deliveries", {"cursor": cursor({"id": ""})}),
+        ("/v1/standards/training-standards/versions", {"cursor": cursor({"after": ""})}),
+    ]
     for path, params in cases:
         assert_problem(client.get(path, params=params, headers=steward), 422)
     last = client.get("/v1/events", params={"after": str(2**63 - 1)})
@@ -186,6 +192,19 @@ def test_instants_outside_the_years_1_to_9999_in_utc_are_422(client: TestClient,
             422,
         )
         assert "1-9999" in json.dumps(problem)
+    # Numbers (and digit strings) are not date-times: pydantic read 20261101 as 1970-08-23, and
+    # 253402300800 as milliseconds, 1978.
+    for number in ("20261101", "0", "-1", "253402300800"):
+        assert_problem(
+            client.post(
+                f"/v1/webhooks/endpoints/{endpoint}/recover", params={"since": number}, headers=manager
+            ),
+            422,
+        )
+    for number in (253402300800, 0, 1.5, True):
+        assert_problem(
+            client.post(f"{versions}/1.0/publish", json={"effective_from": number}, headers=editor), 422
+        )
     # A naive time is still refused, and an offset one in range still works.
     assert_problem(
         client.post(

@@ -302,7 +302,8 @@ def test_disabling_an_endpoint_mid_attempt_keeps_what_the_receiver_answered(
     [bad] = wait_for(lambda: finished(client, manager, bad_ep["id"]), what="the failed delivery recorded")
     assert bad["status"] == "failed"  # not pending on a disabled endpoint, waiting for a retry
     assert [a["status_code"] for a in bad["attempts"]] == [500]
-    assert bad["last_error"].startswith("endpoint disabled")
+    assert bad["last_error"] == "HTTP 500"  # what happened, not "endpoint disabled"
+    assert bad["attempts"][0]["next_attempt_at"] is None  # no retry is announced that never comes
     assert len(receiver.received(bad_url)) == 1
 
 

@@ -178,3 +178,6 @@ def test_hostile_endpoint_fields_are_short_clear_422s(
         assert_problem(client.patch(path, json=body, headers=manager), 422)
     after = client.get(path, headers=manager).json()
     assert after["url"] == ep["url"] and after["enabled"] is True
+    # An empty PATCH changes nothing, not even updated_at.
+    r = client.patch(path, json={}, headers=manager)
+    assert r.status_code == 200 and r.json()["updated_at"] == after["updated_at"]
