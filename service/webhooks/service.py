@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from service import audit, observability, secretbox
-from service.db import UTCDateTime, transaction, utcnow
+from service.db import transaction, utcnow
 from service.errors import Conflict, NotFound, Unprocessable
 from service.events import service as events
 from service.events.models import Event
@@ -397,16 +397,21 @@ def message_for_event(session: Session, event: Event) -> WebhookMessage:
     """The message of ``event`` (its payload serialised once), created on first need."""
     message = session.get(WebhookMessage, event.id)
     if message is None:
-        message = WebhookMessage(
-            id=event.id,
-            event_type=event.type,
-            sequence=event.sequence,
-            body=dumps(events.event_payload(event)).decode(),
-            created_at=event.timestamp,
-        )
+        message = _new_message(event)
         session.add(message)
         session.flush()
     return message
+
+
+def _new_message(event: Event) -> WebhookMessage:
+    """``event``'s message, not yet stored: its payload serialised once."""
+    return WebhookMessage(
+        id=event.id,
+        event_type=event.type,
+        sequence=event.sequence,
+        body=dumps(events.event_payload(event)).decode(),
+        created_at=event.timestamp,
+    )
 
 
 def _subscribed(event_type: str, dialect: str) -> sa.ColumnElement[bool]:
@@ -444,55 +449,44 @@ def fan_out(session: Session, event: Event, *, first_delay_s: float = 0.0) -> in
     (the schedule's first entry) after the event. Returns the number of deliveries.
     """
     dialect = session.get_bind().dialect.name
-    session.execute(
-        sa.insert(WebhookMessage.__table__),  # type: ignore[attr-defined]
-        {
-            "id": event.id,
-            "event_type": event.type,
-            "sequence": event.sequence,
-            "body": dumps(events.event_payload(event)).decode(),
-            "created_at": event.timestamp,
-        },
-    )
     endpoint = WebhookEndpoint
-    now = utcnow()
-    rows = sa.select(
-        _delivery_ids(event, dialect),
-        col(endpoint.id),
-        sa.literal(event.id, sa.String),
-        sa.literal(event.type, sa.String),
-        sa.literal(event.sequence, sa.BigInteger),
-        sa.literal("pending", sa.String),
-        sa.literal(0, sa.Integer),
-        sa.literal(0, sa.Integer),
-        sa.literal(event.timestamp + dt.timedelta(seconds=first_delay_s), UTCDateTime()),
-        sa.literal(now, UTCDateTime()),
-        sa.literal(now, UTCDateTime()),
-    ).where(
+    subscribed = sa.and_(
         col(endpoint.enabled).is_(True),
         col(endpoint.created_at) <= event.timestamp,
         _subscribed(event.type, dialect),
     )
-    columns = [
-        "id",
-        "endpoint_id",
-        "message_id",
-        "event_type",
-        "sequence",
-        "status",
-        "attempt_count",
-        "schedule_base",
-        "next_attempt_at",
-        "created_at",
-        "updated_at",
-    ]
-    table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-    created = int(session.execute(sa.insert(table).from_select(columns, rows)).rowcount)  # type: ignore[attr-defined]
-    if created:
-        session.info[WAKE_FLAG] = True
-    else:  # nobody subscribed: keep no payload
-        messages = WebhookMessage.__table__  # type: ignore[attr-defined]
-        session.execute(sa.delete(messages).where(messages.c.id == event.id))
+    message = _new_message(event)
+    messages = WebhookMessage.__table__  # type: ignore[attr-defined]
+    # The payload is stored only when some endpoint subscribed (then the deliveries refer to it).
+    stored = session.execute(
+        sa.insert(messages).from_select(
+            [c.name for c in messages.columns],
+            sa.select(*(sa.literal(getattr(message, c.name), c.type) for c in messages.columns)).where(
+                sa.exists().where(subscribed)
+            ),
+        )
+    ).rowcount  # type: ignore[attr-defined]
+    if not stored:
+        return 0
+    # One row per subscribed endpoint, as send_test and recover write them, with the id made in SQL.
+    row = _delivery_row(
+        endpoint_id="",
+        message=message,
+        due=event.timestamp + dt.timedelta(seconds=first_delay_s),
+        now=utcnow(),
+    )
+    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {
+        name: sa.literal(value, deliveries.c[name].type) for name, value in row.items() if value is not None
+    }
+    values["id"] = _delivery_ids(event, dialect)
+    values["endpoint_id"] = col(endpoint.id)
+    created = int(
+        session.execute(
+            sa.insert(deliveries).from_select(list(values), sa.select(*values.values()).where(subscribed))
+        ).rowcount  # type: ignore[attr-defined]
+    )
+    session.info[WAKE_FLAG] = True
     return created
 
 

@@ -15,7 +15,7 @@ from sqlmodel import col
 from service.events import service as events
 from service.events.models import Event
 from service.webhooks import service as wh
-from service.webhooks.models import WebhookDelivery, WebhookEndpoint
+from service.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 from tests.webhooks.conftest import sample_data
 
 
@@ -75,3 +75,39 @@ def test_endpoints_registered_during_events_get_exactly_the_later_events(
         if got[e.id] != {ev.id for ev in stamped if ev.timestamp >= e.created_at}
     }
     assert wrong == {}
+
+
+def test_an_event_nobody_subscribed_to_stores_no_payload(
+    settings: Any, session_factory: Callable[[], Any]
+) -> None:
+    with session_factory() as session:
+        for types in (["school.listed"], ["school.listed", "school.updated"]):
+            wh.create_endpoint(
+                session=session,
+                owner="typed",
+                url="http://127.0.0.1:9/typed",
+                event_types=types,
+                description="",
+                keys_dir=settings.keys_dir,
+            )
+        wh.update_endpoint(  # disabled: subscribed, but gets nothing
+            session=session,
+            owner="typed",
+            endpoint_id=wh.create_endpoint(
+                session=session,
+                owner="typed",
+                url="http://127.0.0.1:9/off",
+                event_types=[],
+                description="",
+                keys_dir=settings.keys_dir,
+            )[0].id,
+            changes=wh.EndpointUpdate(enabled=False),
+        )
+    with session_factory() as session:
+        unseen = events.emit(session, "standards.version.published", sample_data(1))
+        seen = events.emit(session, "school.updated", {"school": {"id": "sch_x"}})
+    with session_factory() as session:
+        stored = set(session.execute(sa.select(col(WebhookMessage.id))).scalars())
+        delivered = session.execute(sa.select(col(WebhookDelivery.message_id))).scalars().all()
+    assert stored == {seen.id} and unseen.id not in stored
+    assert delivered == [seen.id]  # the second typed endpoint only
