@@ -620,32 +620,27 @@ class DeliveryWorker:
         now = utcnow()
         with transaction(self.engine) as session:
             ids = [r.claimed.delivery_id for r in batch]
-            owned_stmt = sa.select(col(WebhookDelivery.id)).where(
-                col(WebhookDelivery.id).in_(ids), col(WebhookDelivery.lease_owner) == self.id
+            # The deliveries whose lease this worker still holds, and whether their endpoint is
+            # still enabled (one statement: this runs for every batch).
+            owned_stmt = (
+                sa.select(col(WebhookDelivery.id), col(WebhookEndpoint.enabled))
+                .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+                .where(col(WebhookDelivery.id).in_(ids), col(WebhookDelivery.lease_owner) == self.id)
             )
             if self.is_pg:
-                owned_stmt = owned_stmt.with_for_update()
-            owned = set(session.execute(owned_stmt).scalars())
-            rows = [r for r in batch if r.claimed.delivery_id in owned]
-            if not rows:
-                return
+                owned_stmt = owned_stmt.with_for_update(of=WebhookDelivery)
+            enabled: dict[str, bool] = {d: e for d, e in session.execute(owned_stmt).all()}
             # An endpoint disabled while its attempts were in flight: they are recorded as they
             # went, and one that did not succeed ends failed (no retry), as disabling ended the rest.
-            disabled = set(
-                session.execute(
-                    sa.select(col(WebhookEndpoint.id)).where(
-                        col(WebhookEndpoint.id).in_(sorted({r.claimed.endpoint_id for r in rows})),
-                        col(WebhookEndpoint.enabled).is_(False),
-                    )
-                ).scalars()
-            )
-            if disabled:
-                rows = [
-                    dataclasses.replace(r, status="failed", next_attempt_at=None)
-                    if r.claimed.endpoint_id in disabled and r.status == "pending"
-                    else r
-                    for r in rows
-                ]
+            rows = [
+                r
+                if enabled[r.claimed.delivery_id] or r.status != "pending"
+                else dataclasses.replace(r, status="failed", next_attempt_at=None)
+                for r in batch
+                if r.claimed.delivery_id in enabled
+            ]
+            if not rows:
+                return
             session.execute(
                 sa.insert(WebhookAttempt.__table__),  # type: ignore[attr-defined]  # Core: no ORM bookkeeping
                 [
