@@ -261,10 +261,10 @@ def test_a_sqlite_worker_wakes_on_a_commit_by_another_process(
 ) -> None:
     if not settings.database_url.startswith("sqlite"):
         pytest.skip("PostgreSQL workers poll; the file watch is SQLite's")
-    # Polling alone would take a minute: only the write-ahead log watch can wake the worker.
+    # Polling alone would take a minute: only the write-ahead log watch can wake the worker (a sleep
+    # begun before the patch ends within a second; the other process starts slower than that).
     monkeypatch.setattr(worker_module, "POLL_S", 60.0)
     monkeypatch.setattr(worker_module, "WATCHED_POLL_S", 60.0)
-    client.get("/healthz")  # one more pass of the worker's loop, now sleeping for POLL_S
     url = receiver.url()
     make_endpoint(url)
     out = subprocess.run(
