@@ -62,8 +62,8 @@ def _register(env: dict[str, str], receiver: str, tmp: Path) -> None:
     """Create N endpoints for one association directly through the service; write their secrets."""
     code = f"""
 import json, os
-from service.config import get_settings
-from service.db import make_engine, transaction
+from service.core.config import get_settings
+from service.core.db import make_engine, transaction
 from service.webhooks import service as wh
 s = get_settings(); e = make_engine(s.database_url); secrets = {{}}
 with transaction(e) as session:

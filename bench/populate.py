@@ -10,8 +10,8 @@ from __future__ import annotations
 import random
 import sys
 
-from service.config import get_settings
-from service.db import make_engine, transaction
+from service.core.config import get_settings
+from service.core.db import make_engine, transaction
 from service.registry import service as registry
 from service.registry.schemas import SchoolCreate
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from service.config import Settings, get_settings
+from service.core.config import Settings, get_settings
 
 app = typer.Typer(help="IMI Standards API", no_args_is_help=True, add_completion=False)
 clients_app = typer.Typer(help="API clients (OAuth 2.0 client credentials)", no_args_is_help=True)
@@ -22,7 +22,7 @@ DEFAULT_OPENAPI = Path("openapi/openapi.json")
 
 
 def _log_setup(settings: Settings) -> None:
-    from service.observability import configure_logging
+    from service.core.logs import configure_logging
 
     configure_logging(settings.log_level)  # JSON lines on stderr
 
@@ -34,7 +34,7 @@ def _err(message: str) -> None:
 @app.command()
 def migrate() -> None:
     """Apply the database migrations (safe to run from several processes at once)."""
-    from service.db import run_migrations
+    from service.core.db import run_migrations
 
     settings = get_settings()
     _log_setup(settings)
@@ -45,7 +45,7 @@ def migrate() -> None:
 @app.command("load-sample")
 def load_sample_cmd() -> None:
     """Load the sample data into an empty database."""
-    from service.db import make_engine
+    from service.core.db import make_engine
     from service.sample.loader import load_sample
 
     settings = get_settings()
@@ -63,7 +63,7 @@ def _flush_logs_on_sigterm() -> None:
     atexit hooks do not run. Flush them, then die of the signal as before."""
     import signal
 
-    from service.observability import shutdown_logging
+    from service.core.logs import shutdown_logging
 
     def handler(signum: int, _frame: object) -> None:
         shutdown_logging()
@@ -84,7 +84,7 @@ def serve(
     """Serve the API (migrating first, loading the sample data when asked)."""
     import uvicorn
 
-    from service.db import make_engine, run_migrations
+    from service.core.db import make_engine, run_migrations
     from service.main import build_keys
 
     settings = get_settings()
@@ -136,18 +136,16 @@ def worker(
     """Run the webhook delivery worker alone (stops gracefully on SIGTERM)."""
     import asyncio
 
-    from service import retention
-    from service.observability import touch_heartbeat
-    from service.webhooks.worker import run_standalone
+    from service.main import run_worker
+    from service.ops.heartbeat import touch_heartbeat
 
     settings = get_settings()
     _log_setup(settings)
-    retention.register_jobs(settings)
 
     async def main() -> None:
         beat = asyncio.create_task(touch_heartbeat(heartbeat)) if heartbeat else None
         try:
-            await run_standalone(settings=settings)
+            await run_worker(settings)
         finally:
             if beat is not None:
                 beat.cancel()
@@ -170,8 +168,8 @@ def export_cmd(
     ] = False,
 ) -> None:
     """Write a complete backup of the database (imi-backup format, version 1)."""
-    from service.backup import export_to_file
-    from service.db import make_engine
+    from service.core.db import make_engine
+    from service.ops.backup import export_to_file
 
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)
@@ -191,8 +189,8 @@ def import_cmd(
     ] = False,
 ) -> None:
     """Restore a backup into a migrated, empty database (one transaction)."""
-    from service.backup import BackupError, import_from_file
-    from service.db import make_engine
+    from service.core.db import make_engine
+    from service.ops.backup import BackupError, import_from_file
 
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)
@@ -235,7 +233,7 @@ def openapi(
 
 
 def _session():  # type: ignore[no-untyped-def]
-    from service.db import make_engine, transaction
+    from service.core.db import make_engine, transaction
 
     settings = get_settings()
     engine = make_engine(settings.database_url)
@@ -249,8 +247,8 @@ def clients_create(
     school: Annotated[str | None, typer.Option(help="bind a school:self client to a school")] = None,
 ) -> None:
     """Register an API client; prints one line of JSON with its id and secret."""
-    from service.auth import service
-    from service.errors import ServiceError
+    from service.core.errors import ServiceError
+    from service.security import clients as service
 
     try:
         with _session() as session:
@@ -264,8 +262,8 @@ def clients_create(
 @clients_app.command("list")
 def clients_list() -> None:
     """List clients, one JSON object per line (no secrets)."""
-    from service.auth import service
-    from service.jsonutil import dumps
+    from service.core.jsonutil import dumps
+    from service.security import clients as service
 
     with _session() as session:
         for c in service.list_clients(session=session):
@@ -286,8 +284,8 @@ def clients_list() -> None:
 @clients_app.command("revoke")
 def clients_revoke(client_id: str) -> None:
     """Revoke a client: its tokens stop working at once."""
-    from service.auth import service
-    from service.errors import ServiceError
+    from service.core.errors import ServiceError
+    from service.security import clients as service
 
     try:
         with _session() as session:
@@ -301,8 +299,8 @@ def clients_revoke(client_id: str) -> None:
 @clients_app.command("rotate-secret")
 def clients_rotate(client_id: str) -> None:
     """Give a client a new secret; prints one line of JSON with it."""
-    from service.auth import service
-    from service.errors import ServiceError
+    from service.core.errors import ServiceError
+    from service.security import clients as service
 
     try:
         with _session() as session:
@@ -323,7 +321,7 @@ def _keys():  # type: ignore[no-untyped-def]
 def keys_generate() -> None:
     """Create a signing key and a secret-encryption key where there are none (the first
     start does this too), so a read-only mounted IMI_KEYS_DIR can be prepared ahead."""
-    from service import secretbox
+    from service.security import secretbox
 
     key = _keys().ensure()
     secretbox.ensure_key(get_settings().keys_dir)

@@ -10,29 +10,34 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service import edge, errors, openapi_doc, retention
-from service.audit_router import router as audit_router
-from service.auth import service as auth_service
-from service.auth.router import router as auth_router
-from service.config import Settings, get_settings
-from service.db import make_engine
+from service.core import errors
+from service.core.config import Settings, get_settings
+from service.core.db import make_engine
+from service.core.logs import configure_logging
 from service.events.router import router as events_router
-from service.idempotency import IdempotencyMiddleware
-from service.middleware import BodyLimit, HeadAsGet
-from service.observability import configure_logging
-from service.ops import router as ops_router
+from service.ops import retention
+from service.ops.audit import router as audit_router
+from service.ops.metrics import router as metrics_router
+from service.ops.probes import router as ops_router
 from service.registry.fastpath import CachedAffiliations, CachedSearchPages
 from service.registry.router import router as registry_router
-from service.security import KeyStore
-from service.snapshot_router import router as snapshot_router
+from service.security import clients as auth_service
+from service.security.keys import KeyStore
+from service.snapshot.router import router as snapshot_router
 from service.standards.fastpath import CachedStandardsReads, poll_generation
 from service.standards.router import router as standards_router
+from service.web import edge
+from service.web import openapi as openapi_doc
+from service.web.idempotency import IdempotencyMiddleware
+from service.web.middleware import BodyLimit, HeadAsGet
+from service.web.oauth import router as auth_router
 from service.webhooks import service as webhook_service
 from service.webhooks import worker as webhook_worker
 from service.webhooks.router import register_openapi_webhooks
@@ -110,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The fan-out listener schedules first attempts retry_schedule[0] after the event.
     webhook_service.configure(first_delay_s=settings.retry_schedule[0])
     app.include_router(audit_router)
+    app.include_router(metrics_router)
 
     # Innermost first. The fast paths answer cached GET/HEAD reads (no body, no
     # idempotency key) right inside the edge layer (rate limits, logs, metrics,
@@ -125,6 +131,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     edge.install(app, settings)
     retention.register_jobs(settings)
     return app
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run the delivery worker alone until SIGTERM/SIGINT (``imi-api worker``), then stop gracefully.
+
+    Lives in the wiring module: importing it registers every domain's listeners
+    and periodic jobs (the registry's lapse job); retention jobs depend on ``settings``.
+    """
+    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    retention.register_jobs(settings)
+    engine = make_engine(settings.database_url, pool_size=4)
+    worker = webhook_worker.DeliveryWorker(settings=settings, engine=engine)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await worker.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("signal received: stopping the webhook worker")
+        await worker.stop()
+        engine.dispose()
 
 
 def app_from_env() -> FastAPI:

@@ -23,8 +23,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service.config import Settings
-from service.db import run_migrations, transaction
+from service.core.config import Settings
+from service.core.db import run_migrations, transaction
 from service.main import create_app
 
 PG_ENV = "IMI_TEST_POSTGRES_URL"
@@ -176,7 +176,7 @@ def session_factory(engine: Any) -> Callable[[], Any]:
 @pytest.fixture
 def make_client(session_factory: Callable[[], Any]) -> Callable[..., tuple[str, str]]:
     """Register an API client: ``make_client("standards:write", school_id=None)``."""
-    from service.auth import service
+    from service.security import clients as service
 
     def make(*scopes: str, school_id: str | None = None, name: str = "test client") -> tuple[str, str]:
         with session_factory() as session:

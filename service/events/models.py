@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from service.db import UTCDateTime
+from service.core.db import UTCDateTime
 
 
 class Event(SQLModel, table=True):

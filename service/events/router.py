@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from service.deps import SessionDep, SettingsDep
-from service.errors import Gone, Unprocessable
+from service.core.errors import Gone, Unprocessable
 from service.events import service
 from service.events.schemas import EventList
-from service.http import MAX_BIGINT, clamp_limit, page_response
-from service.openapi_doc import problems
+from service.web.deps import SessionDep, SettingsDep
+from service.web.http import MAX_BIGINT, clamp_limit, page_response
+from service.web.openapi import problems
 
 router = APIRouter(prefix="/v1", tags=["events"])
 

@@ -9,15 +9,18 @@ event, its consequences and its deliveries commit or roll back together.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service.db import utcnow
+from service.core import metrics
+from service.core.db import on_session_commit, utcnow
+from service.core.ids import new_id
 from service.events.models import Event, EventCounter
-from service.ids import new_id
 
 #: The public, sequenced event types (DESIGN §5).
 EVENT_TYPES = (
@@ -135,3 +138,21 @@ def list_events(session: Session, *, after: int, types: Sequence[str], limit: in
         stmt = stmt.where(col(Event.type).in_(list(types)))
     stmt = stmt.order_by(col(Event.sequence)).limit(limit)
     return list(session.exec(stmt))
+
+
+def _event_metrics(engine: Engine) -> Iterable[Metric]:
+    """``imi_events_last_sequence`` and ``imi_events_pruned_through`` (read at scrape time)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT value, pruned_through FROM event_counter WHERE id = 1")).first()
+    last, pruned = (int(row[0]), int(row[1])) if row else (0, 0)
+    yield GaugeMetricFamily("imi_events_last_sequence", "Sequence of the newest committed event.", last)
+    yield GaugeMetricFamily(
+        "imi_events_pruned_through", "Highest event sequence removed by retention.", pruned
+    )
+
+
+metrics.register_collector("events", _event_metrics)
+
+
+# The core's sessions call back after each commit; the outbox's callbacks ride on that.
+on_session_commit(run_after_commit)

@@ -1,5 +1,5 @@
 """Alembic environment: runs against the connection handed over by
-``service.db.run_migrations`` or against ``sqlalchemy.url``."""
+``service.core.db.run_migrations`` or against ``sqlalchemy.url``."""
 
 from __future__ import annotations
 

@@ -1,0 +1,8 @@
+"""The registry of training schools that state alignment with the standards.
+
+Importing the package registers its in-transaction listener (re-affirmation
+after a major publish) and its periodic job (``registry.lapse``): every process
+that writes events or runs jobs (the API, ``imi-api worker``, the CLI) imports it.
+"""
+
+from service.registry import alignment as _alignment  # noqa: F401

@@ -31,15 +31,15 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from service.config import Settings
-from service.errors import NotFound
-from service.http import CACHE_SHORT, make_etag
-from service.jsonutil import dumps
+from service.core.config import Settings
+from service.core.errors import NotFound
+from service.core.jsonutil import dumps
 from service.registry import service as registry
 from service.registry.changes import ChangeClock, Stamp
 from service.registry.models import AFFILIATED_STATUSES, School
-from service.security import CREDENTIAL_TYP, KeyStore, TokenError, new_jti
+from service.security.keys import CREDENTIAL_TYP, KeyStore, TokenError, new_jti
 from service.standards import service as standards
+from service.web.http import CACHE_SHORT, make_etag
 
 #: An entry is re-signed when its credential has less than this share of its lifetime left
 #: (at most 5 minutes before expiry).

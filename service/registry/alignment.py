@@ -21,16 +21,16 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from service import audit, jobs
-from service.auth.service import Principal
-from service.db import utcnow
-from service.errors import Conflict, Unprocessable
+from service.core import audit, jobs
+from service.core.db import utcnow
+from service.core.errors import Conflict, Unprocessable
+from service.core.jsonutil import isoformat
 from service.events import service as events
 from service.events.models import Event
-from service.jsonutil import isoformat
 from service.registry import service as registry
 from service.registry.models import AlignmentRecord, School
 from service.registry.schemas import AlignmentStatement
+from service.security.clients import Principal
 from service.standards import service as standards
 
 #: How often the worker looks for overdue re-affirmations (seconds).

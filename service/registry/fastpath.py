@@ -19,11 +19,11 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.http import PreparedAnswer, none_match
-from service.observability import ROUTE_KEY
 from service.registry.affiliation import AffiliationCache
 from service.registry.searchcache import MAX_QUERIES, SearchCache, page_headers
 from service.registry.searchcache import PATH as SEARCH_PATH
+from service.web.http import PreparedAnswer, none_match
+from service.web.telemetry import ROUTE_KEY
 
 PREFIX = "/v1/schools/"
 SUFFIX = "/affiliation"

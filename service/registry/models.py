@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from service.db import UTCDateTime
+from service.core.db import UTCDateTime
 
 #: The controlled programme vocabulary (DOMAIN.md: programmes in the MBSR/MBCT
 #: lineage). Extending it is a one-line change here; input is matched

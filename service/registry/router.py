@@ -12,32 +12,9 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from service.db import transaction
-from service.deps import (
-    KeysDep,
-    OptionalPrincipal,
-    RegistryWrite,
-    SchoolActor,
-    SessionDep,
-    SettingsDep,
-    oauth2_scheme,
-    optional_principal,
-)
-from service.errors import Unprocessable
-from service.http import (
-    CACHE_SHORT,
-    JSON,
-    clamp_limit,
-    conditional_response,
-    cursor_value,
-    encode_cursor,
-    json_response,
-    next_link,
-    none_match,
-    page_response,
-)
-from service.jsonutil import dumps
-from service.openapi_doc import problems
+from service.core.db import transaction
+from service.core.errors import Unprocessable
+from service.core.jsonutil import dumps
 from service.registry import affiliation, alignment, search, searchcache, service
 from service.registry.changes import ChangeClock
 from service.registry.models import School
@@ -56,6 +33,29 @@ from service.registry.schemas import (
     country_code,
 )
 from service.registry.verify import Verifier, match
+from service.web.deps import (
+    KeysDep,
+    OptionalPrincipal,
+    RegistryWrite,
+    SchoolActor,
+    SessionDep,
+    SettingsDep,
+    oauth2_scheme,
+    optional_principal,
+)
+from service.web.http import (
+    CACHE_SHORT,
+    JSON,
+    clamp_limit,
+    conditional_response,
+    cursor_value,
+    encode_cursor,
+    json_response,
+    next_link,
+    none_match,
+    page_response,
+)
+from service.web.openapi import problems
 
 
 @asynccontextmanager

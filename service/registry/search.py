@@ -55,13 +55,13 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session
 
-from service.errors import Unprocessable
-from service.http import decode_cursor, encode_cursor
-from service.jsonutil import dumps
+from service.core.errors import Unprocessable
+from service.core.jsonutil import dumps
 from service.registry import folding
 from service.registry import service as registry
 from service.registry.models import STATUSES, School
 from service.registry.schemas import country_code, language_tag, programme_name
+from service.web.http import decode_cursor, encode_cursor
 
 #: Longest ``q`` accepted (characters); longer is a 422.
 MAX_QUERY_LENGTH = 200

@@ -35,9 +35,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from service.http import CACHE_SHORT, make_etag, next_link
 from service.registry.changes import ChangeClock, Stamp
 from service.registry.search import Filters
+from service.web.http import CACHE_SHORT, make_etag, next_link
 
 #: The list's path (its ``Link`` header repeats it).
 PATH = "/v1/schools"
@@ -68,7 +68,7 @@ class Page:
 def page_headers(page: Page, *, base_url: str, link_params: LinkParams) -> dict[str, str]:
     """The response headers of a public page (``Content-Type`` and ``Content-Length`` aside).
 
-    The same as :func:`service.http.page_response` gives an uncached page.
+    The same as :func:`service.web.http.page_response` gives an uncached page.
     """
     headers = {"ETag": page.etag, "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"}
     if page.next_cursor:

@@ -21,20 +21,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service import audit
-from service.auth.service import Principal
-from service.config import Settings, get_settings
-from service.db import utcnow
-from service.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Unprocessable
+from service.core import audit
+from service.core.config import Settings, get_settings
+from service.core.db import utcnow
+from service.core.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Unprocessable
+from service.core.ids import new_id
+from service.core.jsonutil import isoformat
 from service.events import service as events
-from service.http import check_if_match, make_etag
-from service.ids import new_id
-from service.jsonutil import isoformat
 from service.registry import folding
 from service.registry.models import School, SchoolFacet, SchoolTerm
 from service.registry.schemas import SchoolCreate, SchoolUpdate
 from service.registry.verify import registrable_domain
+from service.security.clients import Principal
 from service.standards import service as standards
+from service.web.http import check_if_match, make_etag
 
 #: Public fields of a school (what ``school.updated`` reports as changed).
 PUBLIC_FIELDS = ("name", "alternate_names", "country", "city", "website", "programmes", "languages")
@@ -50,7 +50,7 @@ def configure(*, engine: Engine, settings: Settings) -> None:
 
     The publish listener and the lapse job only receive a session; they find
     the grace period and the base URL through its engine. Engines nobody
-    configured (a standalone worker) use :func:`service.config.get_settings`.
+    configured (a standalone worker) use :func:`service.core.config.get_settings`.
     """
     _settings_by_engine[engine] = settings
 
@@ -417,6 +417,3 @@ def listed_schools_for_snapshot(*, session: Session, base_url: str) -> list[dict
         out.append(body)
     return out
 
-
-# Wiring: importing the alignment module registers the publish listener and the lapse job.
-from service.registry import alignment as _alignment  # noqa: E402, F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
-from service.config import Settings
+from service.core.config import Settings
 
 
 def load_sample(*, engine: Engine, settings: Settings) -> bool:

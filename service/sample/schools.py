@@ -35,15 +35,15 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service.auth.service import Principal
-from service.config import Settings
-from service.db import transaction, utcnow
+from service.core.config import Settings
+from service.core.db import transaction, utcnow
 from service.events import service as events
 from service.events.models import Event
 from service.registry import alignment
 from service.registry import service as registry
 from service.registry.models import AlignmentRecord, School
 from service.registry.schemas import AlignmentStatement, SchoolCreate
+from service.security.clients import Principal
 from service.standards import service as standards
 
 log = logging.getLogger("service.sample")

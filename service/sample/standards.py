@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from service.config import Settings
-from service.db import transaction
+from service.core.config import Settings
+from service.core.db import transaction
 from service.standards import service
 from service.standards.models import StandardsDocument
 from service.standards.schemas import DocumentCreate, DraftReplace, TranslationPut

@@ -52,12 +52,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from service.errors import NotAcceptable, Unprocessable
+from service.core.errors import NotAcceptable, Unprocessable
 from service.events import service as events
 from service.events.models import Event
-from service.http import http_date, negotiate
 from service.standards.render import OFFERED
 from service.standards.schemas import normalise_language
+from service.web.http import http_date, negotiate
 
 PREFIX = "/v1/standards/"
 #: Upper bound on entries; beyond it the cache is cleared (bodies are ~30 KB, so ~120 MB worst case).

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, col, delete, select
 
-from service.errors import Unprocessable
+from service.core.errors import Unprocessable
 from service.standards.models import (
     StandardsClause,
     StandardsContributor,

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlmodel import Session
 
+from service.core.jsonutil import isoformat
 from service.events import service as outbox
-from service.jsonutil import isoformat
 from service.standards import diff as diffing
 from service.standards.links import diff_url, translated_version_url, version_url
 from service.standards.models import StandardsVersion

@@ -26,9 +26,9 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.http import PreparedAnswer, none_match
-from service.observability import ROUTE_KEY
 from service.standards.cache import PREFIX, CacheKey, RepresentationCache, for_app, request_key
+from service.web.http import PreparedAnswer, none_match
+from service.web.telemetry import ROUTE_KEY
 
 log = logging.getLogger("service.standards.fastpath")
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
-from service.errors import NotFound, Unprocessable
+from service.core.errors import NotFound, Unprocessable
 from service.standards.models import DRAFT, PUBLISHED, StandardsDocument, StandardsVersion
 from service.standards.schemas import VERSION_PATTERN
 

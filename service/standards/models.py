@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from service.db import UTCDateTime
+from service.core.db import UTCDateTime
 
 #: Version lifecycle (DESIGN §2): draft -> published -> superseded | withdrawn.
 DRAFT, PUBLISHED, SUPERSEDED, WITHDRAWN = "draft", "published", "superseded", "withdrawn"

@@ -2,7 +2,7 @@
 
 Pure functions from the representation dicts built by ``views.py`` to bytes.
 
-- JSON: ``service.jsonutil.dumps`` (UTF-8, RFC 3339 UTC timestamps).
+- JSON: ``service.core.jsonutil.dumps`` (UTF-8, RFC 3339 UTC timestamps).
 - Markdown (CommonMark): headings for the title, sections and clause keys,
   then the clause text as written; regional notes as block quotes; the
   contributors as a closing list (``## Contributors``).
@@ -32,8 +32,8 @@ import langcodes
 import nh3
 from markdown_it import MarkdownIt
 
-from service.http import HTML, JSON, MARKDOWN, make_etag
-from service.jsonutil import dumps
+from service.core.jsonutil import dumps
+from service.web.http import HTML, JSON, MARKDOWN, make_etag
 
 #: Media types of full-version and clause reads, the default first (DESIGN §3).
 OFFERED = (JSON, MARKDOWN, HTML)

@@ -16,12 +16,9 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from service import http
-from service.db import transaction
-from service.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
-from service.errors import NotFound
-from service.jsonutil import dumps
-from service.openapi_doc import problems
+from service.core.db import transaction
+from service.core.errors import NotFound
+from service.core.jsonutil import dumps
 from service.standards import cache as cache_mod
 from service.standards import links, render, service, views
 from service.standards.cache import CacheKey, Entry
@@ -39,6 +36,9 @@ from service.standards.schemas import (
     VersionPublic,
     normalise_language,
 )
+from service.web import http
+from service.web.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
+from service.web.openapi import problems
 
 router = APIRouter(prefix="/v1/standards", tags=["standards"])
 

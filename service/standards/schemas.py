@@ -21,8 +21,8 @@ import langcodes
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from service.errors import Unprocessable
-from service.http import UTCInstant
+from service.core.errors import Unprocessable
+from service.web.http import UTCInstant
 
 #: ``major.minor``, no leading zeros (``1.0``, ``2.10``).
 VERSION_PATTERN = r"^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$"

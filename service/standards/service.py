@@ -35,12 +35,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from service import audit
-from service.auth.service import Principal
-from service.db import utcnow
-from service.errors import Conflict, NotFound, Unprocessable
-from service.http import check_if_match
-from service.ids import new_id
+from service.core import audit
+from service.core.db import utcnow
+from service.core.errors import Conflict, NotFound, Unprocessable
+from service.core.ids import new_id
+from service.security.clients import Principal
 from service.standards import events, lookup, translations
 from service.standards.content import (
     clause_keys,
@@ -69,6 +68,7 @@ from service.standards.views import current_version_number as current_version_nu
 from service.standards.views import current_versions_for_snapshot as current_versions_for_snapshot
 from service.standards.views import hold_releases as hold_releases
 from service.standards.views import published_versions as published_versions
+from service.web.http import check_if_match
 
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
 

@@ -20,13 +20,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from service.errors import NotFound
-from service.http import JSON
+from service.core.errors import NotFound
 from service.standards import diff as diffing
 from service.standards import lookup, render, translations
 from service.standards.content import load_content
 from service.standards.links import document_url, version_url
 from service.standards.models import DRAFT, PUBLISHED, RELEASED, StandardsDocument, StandardsVersion
+from service.web.http import JSON
 
 #: The slug of the IMI Network's document (the registry states alignment against it).
 DEFAULT_DOCUMENT = "training-standards"

@@ -17,7 +17,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from service.db import UTCDateTime
+from service.core.db import UTCDateTime
 
 #: Delivery states: ``pending`` (waiting or being sent), ``succeeded``, ``failed`` (final).
 DELIVERY_STATUSES = ("pending", "succeeded", "failed")

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from service.deps import SessionDep, SettingsDep, WebhooksManage
-from service.errors import Unprocessable
+from service.core.errors import Unprocessable
+from service.core.jsonutil import dumps
 from service.events.service import EVENT_TYPES
-from service.http import (
+from service.web.deps import SessionDep, SettingsDep, WebhooksManage
+from service.web.http import (
     CACHE_PRIVATE,
     JSON,
     UTCInstant,
@@ -27,7 +28,6 @@ from service.http import (
     json_response,
     page_response,
 )
-from service.jsonutil import dumps
 from service.webhooks import schemas, service, urlguard
 from service.webhooks.models import WebhookDelivery
 

@@ -27,13 +27,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service import audit, observability, secretbox
-from service.db import transaction, utcnow
-from service.errors import Conflict, NotFound, Unprocessable
+from service.core import audit, metrics
+from service.core.db import transaction, utcnow
+from service.core.errors import Conflict, NotFound, Unprocessable
+from service.core.ids import new_id
+from service.core.jsonutil import dumps, isoformat
 from service.events import service as events
 from service.events.models import Event
-from service.ids import new_id
-from service.jsonutil import dumps, isoformat
+from service.security import secretbox
 from service.webhooks import signing
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from service.webhooks.schemas import EVENT_CATALOGUE, EndpointUpdate
@@ -750,4 +751,4 @@ def _metrics(engine: Engine) -> Iterable[GaugeMetricFamily]:
     )
 
 
-observability.register_collector("webhooks", _metrics)
+metrics.register_collector("webhooks", _metrics)

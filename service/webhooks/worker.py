@@ -1,7 +1,7 @@
 """The delivery worker: claims due deliveries, sends them, records the attempts.
 
 Runs in-process under ``imi-api serve`` (:func:`start_in_process`: tasks on
-the server's event loop) or alone as ``imi-api worker`` (:func:`run_standalone`,
+the server's event loop) or alone as ``imi-api worker`` (:func:`service.main.run_worker`,
 until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
 
 - **Claiming.** A worker claims due deliveries (pending, ``next_attempt_at``
@@ -25,7 +25,7 @@ until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
   ``stat``, not a query, to watch) and polls only every :data:`WATCHED_POLL_S`
   seconds; on PostgreSQL it polls every :data:`POLL_S` seconds with a
   read-only query. It sleeps until the next scheduled attempt when nothing is due.
-- **Periodic jobs.** Each tick also runs ``service.jobs.run_due``.
+- **Periodic jobs.** Each tick also runs ``service.core.jobs.run_due``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ import datetime as dt
 import logging
 import os
 import random
-import signal
 import socket
 import time
 import weakref
@@ -52,9 +51,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
-from service import jobs
-from service.config import Settings
-from service.db import make_engine, transaction, utcnow
+from service.core import jobs
+from service.core.config import Settings
+from service.core.db import transaction, utcnow
 from service.webhooks import delivery
 from service.webhooks import service as webhook_service
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
@@ -792,27 +791,3 @@ async def start_in_process(*, settings: Settings, engine: Engine) -> InProcessWo
     worker = DeliveryWorker(settings=settings, engine=engine)
     await worker.start()
     return InProcessWorker(worker)
-
-
-async def run_standalone(*, settings: Settings) -> None:
-    """Run the worker until SIGTERM/SIGINT (``imi-api worker``), then stop gracefully."""
-    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
-    # The wiring module imports every domain, which registers its periodic jobs (e.g. the
-    # registry's lapse job); retention jobs depend on settings.
-    import service.main  # noqa: F401
-    from service import retention
-
-    retention.register_jobs(settings)
-    engine = make_engine(settings.database_url, pool_size=4)
-    worker = DeliveryWorker(settings=settings, engine=engine)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await worker.start()
-    try:
-        await stop.wait()
-    finally:
-        log.info("signal received: stopping the webhook worker")
-        await worker.stop()
-        engine.dispose()

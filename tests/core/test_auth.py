@@ -115,7 +115,7 @@ def test_wrong_secret_and_unknown_client_are_invalid_client(
 def test_revoked_client_gets_no_token_and_its_tokens_stop(
     client: TestClient, make_client: Callable[..., tuple[str, str]], session_factory: Any
 ) -> None:
-    from service.auth import service
+    from service.security import clients as service
 
     cid, secret = make_client("standards:write")
     token = _token_for(client, cid, secret).json()["access_token"]

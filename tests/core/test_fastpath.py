@@ -73,7 +73,7 @@ def test_publish_elsewhere_clears_the_cache_within_a_poll(
     client.get(CURRENT)
     assert len(app.state.standards_cache) >= 1
     # Another replica withdraws 2.0: only the database knows.
-    from service.db import transaction
+    from service.core.db import transaction
     from service.standards import service
 
     with transaction(engine) as s:

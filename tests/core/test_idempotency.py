@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service.idempotency import IdempotencyKey
+from service.web.idempotency import IdempotencyKey
 from tests.conftest import assert_problem
 
 ENDPOINTS = "/v1/webhooks/endpoints"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from service.db import make_engine, migrations_current
+from service.core.db import make_engine, migrations_current
 from service.models import metadata
 
 

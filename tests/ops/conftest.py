@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from service.config import get_settings
+from service.core.config import get_settings
 
 REDIS_ENV = "IMI_TEST_REDIS_URL"
 

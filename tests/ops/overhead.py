@@ -20,10 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import observability
-from service.edge import Edge
-from service.observability import HttpStats, RequestRecorder
-from service.ratelimit import RateLimiter
+from service.core import logs as observability
+from service.core.metrics import HttpStats
+from service.web.edge import Edge
+from service.web.ratelimit import RateLimiter
+from service.web.telemetry import RequestRecorder
 
 BODY = b'{"hello":"world"}' * 20
 N = 5000

@@ -16,14 +16,14 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service import audit
-from service.backup import BackupError, export_to_file, import_from_file
-from service.db import make_engine, session_scope, utcnow
+from service.core import audit
+from service.core.db import make_engine, session_scope, utcnow
 from service.events.service import emit
-from service.idempotency import IdempotencyKey
 from service.main import create_app
 from service.models import metadata
+from service.ops.backup import BackupError, export_to_file, import_from_file
 from service.sample.loader import load_sample
+from service.web.idempotency import IdempotencyKey
 from tests.conftest import BASE_URL, _fresh_pg
 
 CONTACT_EMAIL = "office@zen-zuerich.example"

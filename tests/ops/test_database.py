@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service.config import Settings
-from service.db import run_migrations
+from service.core.config import Settings
+from service.core.db import run_migrations
 from service.main import create_app
 from tests.conftest import BASE_URL, assert_problem
 

@@ -16,7 +16,7 @@ from kubernetes_validate import utils as kv
 from typer.testing import CliRunner
 
 from service.cli import app as cli_app
-from service.config import Settings
+from service.core.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"

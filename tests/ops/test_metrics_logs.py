@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.core import GaugeMetricFamily
 
-from service import observability
+from service.core import logs, metrics
 from service.events.service import emit
 
 
@@ -87,13 +87,13 @@ def test_registered_collectors_are_scraped_and_a_failing_one_is_skipped(client: 
     def broken(engine: Any) -> Iterator[GaugeMetricFamily]:
         raise RuntimeError("query failed")
 
-    observability.register_collector("test.deliveries", deliveries)
-    observability.register_collector("test.broken", broken)
+    metrics.register_collector("test.deliveries", deliveries)
+    metrics.register_collector("test.broken", broken)
     try:
         r = client.get("/metrics")
     finally:
-        observability._collectors.pop("test.deliveries")
-        observability._collectors.pop("test.broken")
+        metrics._collectors.pop("test.deliveries")
+        metrics._collectors.pop("test.broken")
     assert r.status_code == 200
     assert sample(r.text, "imi_test_deliveries_due") == 7
     assert sample(r.text, "imi_events_last_sequence") == 0
@@ -130,12 +130,12 @@ def _requests_with_secrets(client: TestClient) -> str:
 
 def test_one_json_line_per_request_without_secrets(client: TestClient) -> None:
     stream = io.StringIO()
-    observability.configure_logging("INFO", stream=stream)
+    logs.configure_logging("INFO", stream=stream)
     try:
         rid = _requests_with_secrets(client)
-        observability.flush_logs()
+        logs.flush_logs()
     finally:
-        observability.shutdown_logging()
+        logs.shutdown_logging()
     output = stream.getvalue()
     lines = [json.loads(line) for line in output.splitlines()]
     access = [line for line in lines if line["logger"] == "service.access"]
@@ -172,18 +172,18 @@ def test_access_lines_reach_standard_logging_before_configuration(
 
 def test_log_records_are_json_with_the_request_id() -> None:
     stream = io.StringIO()
-    observability.configure_logging("INFO", stream=stream)
-    token = observability.request_id_var.set("rid-1")
+    logs.configure_logging("INFO", stream=stream)
+    token = logs.request_id_var.set("rid-1")
     try:
         logging.getLogger("service.test").warning("disk %s is full", "/var", extra={"imi": {"free": 0}})
         try:
             raise ValueError("boom")
         except ValueError:
             logging.getLogger("service.test").exception("failed")
-        observability.flush_logs()
+        logs.flush_logs()
     finally:
-        observability.request_id_var.reset(token)
-        observability.shutdown_logging()
+        logs.request_id_var.reset(token)
+        logs.shutdown_logging()
     # uvicorn's own access line (with query strings) is replaced by ours.
     assert logging.getLogger("uvicorn.access").disabled is True
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.config import Settings
-from service.edge import TrustedProxies
+from service.core.config import Settings
 from service.main import create_app
+from service.web.edge import TrustedProxies
 from tests.conftest import BASE_URL, assert_problem
 from tests.ops.conftest import wait_unless_window_lasts
 
@@ -166,5 +166,5 @@ def test_unreachable_redis_fails_open(client: TestClient, caplog: pytest.LogCapt
         r = client.get("/v1/events")
         assert r.status_code == 200
         assert "ratelimit-limit" not in r.headers
-    warnings = [r for r in caplog.records if r.name == "service.ratelimit"]
+    warnings = [r for r in caplog.records if r.name == "service.web.ratelimit"]
     assert len(warnings) == 1  # logged once per 30 s, not per request

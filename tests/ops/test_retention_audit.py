@@ -9,10 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service import audit, jobs, retention
-from service.db import utcnow
+from service.core import audit, jobs
+from service.core.db import utcnow
 from service.events.models import Event
 from service.events.service import emit, pruned_through
+from service.ops import retention
 from tests.conftest import assert_problem
 
 

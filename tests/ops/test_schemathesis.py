@@ -75,11 +75,11 @@ def _prepare_database(url: str, keys: Path) -> dict[str, Any]:
     """Migrate, load the sample data and register a client with every scope; returns ids."""
     from sqlmodel import col, select
 
-    from service.auth import service as auth
-    from service.config import Settings
-    from service.db import make_engine, run_migrations, transaction
+    from service.core.config import Settings
+    from service.core.db import make_engine, run_migrations, transaction
     from service.registry.models import School
     from service.sample.loader import load_sample
+    from service.security import clients as auth
 
     run_migrations(url)
     settings = Settings(

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service import snapshot
-from service.http import make_etag
+from service.snapshot import service as snapshot
+from service.web.http import make_etag
 from tests.helpers import SLUG, publish_version
 
 EMAIL = "office@alpha-private.example"
@@ -24,10 +24,10 @@ PHONE = "+41 44 555 01 99"
 @pytest.fixture
 def auth(app: Any, session_factory: Callable[[], Any]) -> Callable[..., dict[str, str]]:
     """Bearer headers for a new client, inserted directly (no argon2 hashing: tests/core covers tokens)."""
-    from service.auth.models import ApiClient
-    from service.db import utcnow
-    from service.ids import new_id
-    from service.security import issue_access_token
+    from service.core.db import utcnow
+    from service.core.ids import new_id
+    from service.security.keys import issue_access_token
+    from service.security.models import ApiClient
 
     def headers(*scopes: str) -> dict[str, str]:
         client_id = new_id("cli")
@@ -191,7 +191,7 @@ def test_snapshot_shape_and_values(client: TestClient, auth: Callable[..., dict[
 
 def test_snapshot_needs_a_fresh_session_on_postgresql(client: TestClient, engine: Any) -> None:
     """A session that already read at READ COMMITTED cannot be turned into a snapshot."""
-    from service.db import transaction
+    from service.core.db import transaction
 
     with transaction(engine, readonly=True) as session:
         session.execute(__import__("sqlalchemy").text("SELECT 1"))

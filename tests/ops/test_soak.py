@@ -41,10 +41,10 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from service.auth import service as auth_service
-from service.config import Settings
-from service.db import make_engine, transaction
+from service.core.config import Settings
+from service.core.db import make_engine, transaction
 from service.main import build_keys
+from service.security import clients as auth_service
 from tests.helpers import SLUG, publish_version, wait_for
 from tests.ops.processes import (
     bearer,
@@ -603,10 +603,10 @@ def test_school_write_racing_a_major_publish_does_not_deadlock(
         pytest.skip("row-lock interleaving: PostgreSQL only (SQLite serialises writers)")
     import sqlalchemy as sa
 
-    from service.auth.service import Principal
-    from service.errors import PreconditionFailed
+    from service.core.errors import PreconditionFailed
     from service.registry import service as registry
     from service.registry.schemas import SchoolUpdate
+    from service.security.clients import Principal
     from service.standards import service as standards
 
     editor, steward = auth("standards:write"), auth("registry:write")

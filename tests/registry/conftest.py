@@ -21,10 +21,10 @@ def auth(app: Any, session_factory: Callable[[], Any]) -> Callable[..., dict[str
     token minted with the app's key, skipping two argon2 hashes (~0.7 s) per
     client; the token endpoint itself is tested in tests/core.
     """
-    from service.auth.models import ApiClient
-    from service.db import utcnow
-    from service.ids import new_id
-    from service.security import issue_access_token
+    from service.core.db import utcnow
+    from service.core.ids import new_id
+    from service.security.keys import issue_access_token
+    from service.security.models import ApiClient
 
     def headers(*scopes: str, school_id: str | None = None) -> dict[str, str]:
         client_id = new_id("cli")

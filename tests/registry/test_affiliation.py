@@ -21,7 +21,7 @@ from joserfc import jws, jwt
 from joserfc.jwk import ECKey, KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from service.security import CREDENTIAL_TYP
+from service.security.keys import CREDENTIAL_TYP
 from tests.conftest import BASE_URL, assert_problem
 
 

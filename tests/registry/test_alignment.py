@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from service import jobs
+from service.core import jobs
 from tests.conftest import BASE_URL, assert_problem
 from tests.registry.conftest import EVIDENCE, SLUG
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service.audit import AuditEntry
+from service.core.audit import AuditEntry
 
 EMAIL = "zz-private-leak-check@example.org"
 EMAIL2 = "zz-second-leak-check@example.org"

@@ -139,8 +139,8 @@ def test_another_process_write_is_seen_within_the_poll_interval(
     # Another process (its own engine, its own in-process notifications) lists a school.
     script = textwrap.dedent(
         """
-        from service.config import Settings
-        from service.db import make_engine, transaction
+        from service.core.config import Settings
+        from service.core.db import make_engine, transaction
         from service.registry import service
         from service.registry.schemas import SchoolCreate
         engine = make_engine(Settings().database_url)

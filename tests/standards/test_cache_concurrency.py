@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from service.http import HTML, JSON, MARKDOWN
 from service.standards.cache import CacheKey, Entry, RepresentationCache, request_key
+from service.web.http import HTML, JSON, MARKDOWN
 from tests.standards.conftest import DEMO_V1, Api
 
 DOC = "/v1/standards/demo"

@@ -6,7 +6,7 @@ import json
 
 from fastapi.testclient import TestClient
 
-from service.jsonutil import dumps
+from service.core.jsonutil import dumps
 from tests.conftest import assert_problem
 from tests.standards.conftest import DEMO_V1, DEMO_V2, Api, translation_of
 

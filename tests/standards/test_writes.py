@@ -186,7 +186,7 @@ def test_translation_problems(demo: Api) -> None:
 
 
 def test_writes_are_audited(demo: Api, session_factory: object) -> None:
-    from service.audit import list_entries
+    from service.core.audit import list_entries
 
     with session_factory() as session:  # type: ignore[operator]
         actions = [

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from standardwebhooks import Webhook
 
-from service.jsonutil import dumps
+from service.core.jsonutil import dumps
 from service.webhooks import worker as worker_module
 from tests.helpers import wait_for
 from tests.webhooks.conftest import Receiver, sample_data
@@ -243,7 +243,7 @@ def test_410_disables_the_endpoint_at_once(
 EMIT_ELSEWHERE = """
 import sys
 import service.main  # wires every domain: the webhook fan-out listens to events
-from service.db import make_engine, transaction
+from service.core.db import make_engine, transaction
 from service.events import service as events
 from tests.webhooks.conftest import sample_data
 engine = make_engine(sys.argv[1])

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.audit import AuditEntry
+from service.core.audit import AuditEntry
 from service.webhooks.models import WebhookEndpoint
 from tests.conftest import assert_problem
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 import uvicorn
 
-from service.config import Settings
+from service.core.config import Settings
 from service.main import create_app
 from service.sample.loader import load_sample
 from tests.helpers import wait_for

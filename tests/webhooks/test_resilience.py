@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from service.audit import AuditEntry
+from service.core.audit import AuditEntry
 from tests.helpers import wait_for
 from tests.webhooks.conftest import Receiver, sample_data
 from tests.webhooks.test_delivery import deliveries, finished

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from service import secretbox
+from service.security import secretbox
 from service.webhooks import signing
 
 

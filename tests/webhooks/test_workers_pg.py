@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from service.config import Settings
+from service.core.config import Settings
 from service.events import service as events
 from service.webhooks import service as webhook_service
 from service.webhooks.models import WebhookDelivery, WebhookEndpoint

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlmodel.sql.sqltypes import AutoString
 
-from service.db import UTCDateTime
+from service.core.db import UTCDateTime
 
 revision = "0002_standards"
 down_revision = "0001_core"

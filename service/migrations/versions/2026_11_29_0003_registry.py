@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from service.db import UTCDateTime
+from service.core.db import UTCDateTime
 
 revision = "0003_registry"
 down_revision = "0002_standards"

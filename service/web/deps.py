@@ -16,12 +16,12 @@ from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2, SecurityScopes
 from sqlmodel import Session
 
-from service.auth import service as auth_service
-from service.auth.service import Principal
-from service.config import Settings
-from service.db import session_scope
-from service.errors import Forbidden, Unauthorized
-from service.security import KeyStore, TokenError, verify_access_token
+from service.core.config import Settings
+from service.core.db import session_scope
+from service.core.errors import Forbidden, Unauthorized
+from service.security import clients as auth_service
+from service.security.clients import Principal
+from service.security.keys import KeyStore, TokenError, verify_access_token
 
 SCOPE_DESCRIPTIONS = {
     "standards:write": "create, edit, publish and withdraw versions; put translations",

@@ -44,12 +44,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from service.core.jsonutil import dumps
 from service.events.models import EventCounter
-from service.http import make_etag
-from service.jsonutil import dumps
 from service.registry import service as registry
 from service.registry.models import School
 from service.standards import service as standards
+from service.web.http import make_etag
 
 #: PostgreSQL transaction characteristics of the snapshot's queries.
 SNAPSHOT_OPTIONS = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}

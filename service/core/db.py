@@ -7,7 +7,7 @@ can write while the server runs; PostgreSQL is the shared production store.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,21 @@ def _has_nul(parameters: Any) -> bool:
     return any(_has_nul(p) for p in parameters)
 
 
+#: ``hook(session)`` run after every :func:`session_scope` commit (see :func:`on_session_commit`).
+_after_commit_hooks: list[Callable[[Session], None]] = []
+
+
+def on_session_commit(hook: Callable[[Session], None]) -> None:
+    """Run ``hook(session)`` after each transaction of :func:`session_scope` commits.
+
+    How layers above the core learn of commits without the core importing them
+    (the events outbox fires its after-commit callbacks this way). Registering
+    the same hook twice is a no-op.
+    """
+    if hook not in _after_commit_hooks:
+        _after_commit_hooks.append(hook)
+
+
 def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """Yield a session that commits on success and rolls back on any error.
 
@@ -151,9 +166,8 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
         except BaseException:
             session.rollback()
             raise
-    from service.events.service import run_after_commit
-
-    run_after_commit(session)
+    for hook in _after_commit_hooks:
+        hook(session)
 
 
 @contextmanager
@@ -170,7 +184,7 @@ def alembic_config(url: str) -> Any:
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 

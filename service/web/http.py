@@ -24,8 +24,8 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from service.errors import NotAcceptable, PreconditionFailed, PreconditionRequired, Unprocessable
-from service.jsonutil import dumps
+from service.core.errors import NotAcceptable, PreconditionFailed, PreconditionRequired, Unprocessable
+from service.core.jsonutil import dumps
 
 T = TypeVar("T")
 

@@ -1,6 +1,6 @@
 """Retention jobs: what the service forgets, and when.
 
-Registered with :mod:`service.jobs` (the delivery worker runs them):
+Registered with :mod:`service.core.jobs` (the delivery worker runs them):
 
 - ``retention.events`` (hourly): events older than ``IMI_EVENTS_RETENTION_DAYS``;
   raises ``event_counter.pruned_through`` so the feed answers 410 below it.
@@ -20,11 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from service import jobs
-from service.config import Settings
+from service.core import jobs
+from service.core.config import Settings
 from service.events.models import Event, EventCounter
 
-log = logging.getLogger("service.retention")
+log = logging.getLogger("service.ops.retention")
 
 EVENTS_JOB = "retention.events"
 IDEMPOTENCY_JOB = "retention.idempotency_keys"
@@ -67,6 +67,6 @@ def register_jobs(settings: Settings) -> None:
 
     jobs.register(EVENTS_JOB, INTERVAL_S, events_job)
 
-    from service import idempotency
+    from service.web import idempotency
 
     jobs.register(IDEMPOTENCY_JOB, INTERVAL_S, idempotency.prune)

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlmodel import Column, Field, SQLModel
 
-from service.db import UTCDateTime
+from service.core.db import UTCDateTime
 
 #: Scopes a client may hold (DESIGN §1).
 SCOPES = ("standards:write", "registry:write", "school:self", "webhooks:manage")

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from service.db import transaction, utcnow
+from service.core.db import transaction, utcnow
 
-log = logging.getLogger("service.jobs")
+log = logging.getLogger("service.core.jobs")
 
 JobFn = Callable[[Session, dt.datetime], int]
 

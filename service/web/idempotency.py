@@ -3,7 +3,7 @@
 
 A pure ASGI middleware. For an authenticated ``POST`` that carries the header,
 the first response (status < 500) is stored for 24 hours under (client id,
-key); (its body encrypted at rest with :mod:`service.secretbox`); the same key
+key); (its body encrypted at rest with :mod:`service.security.secretbox`); the same key
 with the same method, path and body answers that response
 again (with ``Idempotent-Replayed: true``), the same key with another request
 is a 422 problem, and a key whose first request is still running is a 409
@@ -24,10 +24,10 @@ from sqlmodel import Column, Field, SQLModel
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import secretbox
-from service.db import UTCDateTime, transaction, utcnow
-from service.errors import problem_body
-from service.security import TokenError, verify_access_token
+from service.core.db import UTCDateTime, transaction, utcnow
+from service.core.errors import problem_body
+from service.security import secretbox
+from service.security.keys import TokenError, verify_access_token
 
 TTL = dt.timedelta(hours=24)
 MAX_KEY_LENGTH = 255

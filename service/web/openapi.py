@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.errors import PROBLEM_JSON
+from service.core.errors import PROBLEM_JSON
 
 PROBLEM_REF = "#/components/schemas/Problem"
 

@@ -47,7 +47,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from service.db import utcnow
+from service.core.db import utcnow
 
 FORMAT = "imi-backup"
 VERSION = 1

@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import problem_body
+from service.core.errors import problem_body
 
 MAX_BODY_BYTES = 1024 * 1024
 

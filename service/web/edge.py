@@ -16,8 +16,8 @@ limits, security headers, metrics and the access log — one ASGI pass per reque
   ``IMI_TRUSTED_PROXIES``; then the right-most ``X-Forwarded-For`` address
   that is not itself a trusted proxy. It replaces ``scope["client"]``, so the
   rate limiter, the logs and the handlers all see the same address.
-- Rate limits: :mod:`service.ratelimit`; request ids, metrics and logs:
-  :mod:`service.observability`.
+- Rate limits: :mod:`service.web.ratelimit`; request ids, metrics and logs:
+  :mod:`service.web.telemetry`.
 
 Headers are precomputed bytes; a request costs one list concatenation.
 """
@@ -32,19 +32,14 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.config import Settings
-from service.errors import problem_body
-from service.observability import (
-    REQUEST_ID_KEY,
-    HttpStats,
-    RequestRecorder,
-    error_answer,
-    request_id_from,
-    request_id_var,
-)
-from service.ratelimit import RateLimiter
+from service.core.config import Settings
+from service.core.errors import problem_body
+from service.core.logs import request_id_var
+from service.core.metrics import HttpStats
+from service.web.ratelimit import RateLimiter
+from service.web.telemetry import REQUEST_ID_KEY, RequestRecorder, error_answer, request_id_from
 
-log = logging.getLogger("service.edge")
+log = logging.getLogger("service.web.edge")
 
 Header = tuple[bytes, bytes]
 
@@ -330,13 +325,10 @@ async def _respond(send: Send, status: int, headers: list[Header], body: bytes) 
 
 def install(app: Any, settings: Settings) -> None:
     """Put :class:`Edge` outermost around ``app`` (a FastAPI app), with the rate
-    limiter for ``settings`` and request statistics in ``app.state.http_stats``;
-    registers ``GET /metrics``. Call it after every other ``add_middleware``.
+    limiter for ``settings`` and request statistics in ``app.state.http_stats``
+    (``GET /metrics`` reads them). Call it after every other ``add_middleware``.
     """
-    from service.observability import router as metrics_router
-
     app.state.http_stats = stats = HttpStats()
-    app.include_router(metrics_router)
     app.add_middleware(
         Edge,
         https=settings.public_base_url.startswith("https://"),

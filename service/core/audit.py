@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, Session, SQLModel, col, select
 
-from service.db import UTCDateTime, utcnow
+from service.core.db import UTCDateTime, utcnow
 
 
 class AuditEntry(SQLModel, table=True):

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from service.db import alembic_config
-from service.jsonutil import dumps
+from service.core.db import alembic_config
+from service.core.jsonutil import dumps
 
 router = APIRouter(tags=["operations"])
 

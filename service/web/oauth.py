@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from service.auth import service
-from service.db import transaction
-from service.http import CACHE_SHORT, json_response
-from service.jsonutil import dumps
-from service.security import issue_access_token
+from service.core.db import transaction
+from service.core.jsonutil import dumps
+from service.security import clients as service
+from service.security.keys import issue_access_token
+from service.web.http import CACHE_SHORT, json_response
 
 router = APIRouter(tags=["auth"])
 

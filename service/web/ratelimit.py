@@ -9,7 +9,7 @@ Policies:
   limiting (that would make signature verification the attack surface, and a
   forged ``Authorization`` header would otherwise bypass the limit).
 - ``/healthz`` is exempt, so a liveness probe never fails because of traffic.
-  Preflights are answered by :mod:`service.edge` before they get here.
+  Preflights are answered by :mod:`service.web.edge` before they get here.
 
 Counting: fixed windows aligned to the clock (window ``n`` covers
 ``[n·w, (n+1)·w)`` seconds of Unix time), one counter per policy, address and
@@ -39,9 +39,9 @@ from typing import Any
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
 
-from service.errors import problem_body
+from service.core.errors import problem_body
 
-log = logging.getLogger("service.ratelimit")
+log = logging.getLogger("service.web.ratelimit")
 
 STRICT_PATHS = frozenset({"/v1/verify", "/v1/oauth/token"})
 EXEMPT_PATHS = frozenset({"/healthz"})
@@ -162,7 +162,7 @@ class Counter:
 
 
 class RateLimiter:
-    """The policies and the counter; :class:`service.edge.Edge` asks it per request.
+    """The policies and the counter; :class:`service.web.edge.Edge` asks it per request.
 
     ``reads``/``strict`` in ``limits`` notation; ``storage`` is ``memory://`` or
     ``redis://…`` (``IMI_RATE_LIMIT_STORAGE``).

@@ -14,9 +14,9 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from service.jsonutil import dumps
+from service.core.jsonutil import dumps
 
-log = logging.getLogger("service.errors")
+log = logging.getLogger("service.core.errors")
 
 PROBLEM_JSON = "application/problem+json"
 #: Problem ``type`` URIs are relative references under this path (RFC 9457 §3.1.1).

@@ -2,7 +2,7 @@
 
 Newest first, cursor-paginated (``next_cursor`` in the body and an RFC 8288
 ``Link`` header), optionally filtered by ``action``. Entries hold ids and
-public facts only (see :mod:`service.audit`).
+public facts only (see :mod:`service.core.audit`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from fastapi import APIRouter, Query, Request, Security
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from service import audit
-from service.auth.service import Principal
-from service.deps import SessionDep, SettingsDep, require_scopes
-from service.http import CACHE_PRIVATE, clamp_limit, cursor_value, encode_cursor, json_response, next_link
+from service.core import audit
+from service.security.clients import Principal
+from service.web.deps import SessionDep, SettingsDep, require_scopes
+from service.web.http import CACHE_PRIVATE, clamp_limit, cursor_value, encode_cursor, json_response, next_link
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 

@@ -12,10 +12,10 @@ from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from service.auth.models import SCOPES, ApiClient
-from service.db import utcnow
-from service.errors import NotFound, Unprocessable
-from service.ids import new_id
+from service.core.db import utcnow
+from service.core.errors import NotFound, Unprocessable
+from service.core.ids import new_id
+from service.security.models import SCOPES, ApiClient
 
 _profile = "RFC_9106_LOW_MEMORY"
 _hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)

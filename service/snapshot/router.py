@@ -9,11 +9,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from service import snapshot
-from service.deps import SessionDep, SettingsDep
-from service.http import CACHE_SHORT, JSON, conditional_response
 from service.registry.schemas import SchoolPublic
+from service.snapshot import service as snapshot
 from service.standards.schemas import VersionPublic
+from service.web.deps import SessionDep, SettingsDep
+from service.web.http import CACHE_SHORT, JSON, conditional_response
 
 router = APIRouter(prefix="/v1", tags=["sync"])
 

@@ -1,0 +1,1 @@
+"""Operations: probes, metrics endpoint, retention, backup, the audit-log reader."""

@@ -1,0 +1,1 @@
+"""Signing keys and tokens (the only python-jose importer), the secret box, API clients."""

@@ -1,0 +1,1 @@
+"""The full-state sync document ``GET /v1/snapshot``: a read across the domains."""
