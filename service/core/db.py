@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +140,8 @@ def _has_nul(parameters: Any) -> bool:
 
 #: ``hook(session)`` run after every :func:`session_scope` commit (see :func:`on_session_commit`).
 _after_commit_hooks: list[Callable[[Session], None]] = []
+#: ``guard(session)`` context managers entered around every :func:`session_scope` commit.
+_commit_guards: list[Callable[[Session], AbstractContextManager[None]]] = []
 
 
 def on_session_commit(hook: Callable[[Session], None]) -> None:
@@ -153,6 +155,14 @@ def on_session_commit(hook: Callable[[Session], None]) -> None:
         _after_commit_hooks.append(hook)
 
 
+def guard_session_commit(guard: Callable[[Session], AbstractContextManager[None]]) -> None:
+    """Enter ``guard(session)`` just before each :func:`session_scope` commit and leave it
+    right after, whether the commit succeeded or failed (``core/changes.py`` marks the
+    domains it touches as changing for exactly that window). Registering twice is a no-op."""
+    if guard not in _commit_guards:
+        _commit_guards.append(guard)
+
+
 def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """Yield a session that commits on success and rolls back on any error.
 
@@ -162,7 +172,10 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
     with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
-            session.commit()
+            with ExitStack() as guards:
+                for guard in _commit_guards:
+                    guards.enter_context(guard(session))
+                session.commit()
         except BaseException:
             session.rollback()
             raise

@@ -17,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service.core import metrics
+from service.core import changes, metrics
 from service.core.db import on_session_commit, utcnow
 from service.core.ids import new_id
 from service.events.models import Event, EventCounter
@@ -72,10 +72,17 @@ def hold_events(session: Session) -> None:
     session.execute(sa.select(col(EventCounter.id)).where(col(EventCounter.id) == 1).with_for_update())
 
 
+def domain_of(event_type: str) -> str:
+    """The change domain (``service.core.changes``) an event type touches: its first segment
+    (``standards.version.published`` -> ``standards``, ``school.listed`` -> ``school``)."""
+    return event_type.partition(".")[0]
+
+
 def emit(session: Session, event_type: str, data: dict[str, Any]) -> Event:
     """Write one event in the caller's transaction and run its listeners.
 
-    Allocates the next ``sequence`` (locks the counter row until commit).
+    Allocates the next ``sequence`` (locks the counter row until commit) and counts a
+    change of the type's domain (:func:`service.core.changes.touch`).
     Raises ``ValueError`` for an unknown type.
     """
     if event_type not in EVENT_TYPES:
@@ -93,6 +100,7 @@ def emit(session: Session, event_type: str, data: dict[str, Any]) -> Event:
     event = Event(id=new_id("evt"), sequence=int(seq), type=event_type, timestamp=utcnow(), data=data)
     session.add(event)
     session.flush()
+    changes.touch(session, domain_of(event_type))
     for listener in (*_listeners.get(event_type, ()), *_any_listeners):
         listener(session, event)
     if _after_commit:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service.core import audit
+from service.core import audit, changes
 from service.core.config import Settings, get_settings
 from service.core.db import utcnow
 from service.core.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Unprocessable
@@ -347,6 +347,8 @@ def update_school(
     if changed:
         _reindex(session, school)
         events.emit(session, "school.updated", public_dict(school, base_url=base_url))
+    else:  # only the contact changed: no event, but the public `updated_at` did
+        changes.touch(session, changes.SCHOOL_RECORD)
     audit.record(
         session,
         actor=actor.client_id,
@@ -391,6 +393,8 @@ def erase_contact(*, session: Session, school_id: str, actor: Principal) -> None
         school.revision += 1
         school.updated_at = utcnow()
         session.add(school)
+        # No event (nothing public but `updated_at` changed); the caches must still learn of it.
+        changes.touch(session, changes.SCHOOL_RECORD)
     audit.record(session, actor=actor.client_id, action="school.contact.erase", target=school.id, details={})
 
 
@@ -416,4 +420,3 @@ def listed_schools_for_snapshot(*, session: Session, base_url: str) -> list[dict
         }
         out.append(body)
     return out
-
