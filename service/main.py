@@ -26,14 +26,12 @@ from service.ops import retention
 from service.ops.audit import router as audit_router
 from service.ops.metrics import router as metrics_router
 from service.ops.probes import router as ops_router
-from service.registry.fastpath import CachedAffiliations, CachedSearchPages
 from service.registry.router import router as registry_router
 from service.security import clients as auth_service
 from service.security.keys import KeyStore
 from service.snapshot.router import router as snapshot_router
-from service.standards.fastpath import CachedStandardsReads, poll_generation
 from service.standards.router import router as standards_router
-from service.web import edge
+from service.web import cache, edge
 from service.web import openapi as openapi_doc
 from service.web.idempotency import IdempotencyMiddleware
 from service.web.middleware import BodyLimit, HeadAsGet
@@ -82,11 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         worker = None
         if settings.in_process_worker:
             worker = await webhook_worker.start_in_process(settings=settings, engine=engine)
-        poller = asyncio.create_task(poll_generation(app, engine))
         try:
             yield
         finally:
-            poller.cancel()
             if worker is not None:
                 await worker.stop()
             engine.dispose()
@@ -101,6 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.keys = keys
+    app.state.public_cache = cache.PublicCache(
+        engine, max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes
+    )
 
     errors.install_handlers(app)
     app.include_router(ops_router)
@@ -117,16 +116,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(metrics_router)
 
-    # Innermost first. The fast paths answer cached GET/HEAD reads (no body, no
-    # idempotency key) right inside the edge layer (rate limits, logs, metrics,
-    # headers), so the layers that only matter for other requests cost them nothing.
+    # Innermost first. Public reads cached in memory are answered before routing, right inside
+    # the edge layer (rate limits, logs, metrics, headers), so the layers that only matter for
+    # other requests (bodies, idempotency keys) cost them nothing.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)
-    app.add_middleware(CachedAffiliations)
-    app.add_middleware(CachedSearchPages)
-    # Outermost of the three (their paths are disjoint): the hottest reads check nothing else first.
-    app.add_middleware(CachedStandardsReads)
+    app.add_middleware(cache.PublicReads)
     # Outermost: security headers and CORS, request id + metrics + logs, rate limits.
     edge.install(app, settings)
     retention.register_jobs(settings)

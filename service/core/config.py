@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     rate_limit_storage: str = "memory://"
     trusted_proxies: str = ""
     events_retention_days: int = 400
+    #: Bounds of the in-memory cache of public representations (``service/web/cache.py``), per process.
+    cache_max_entries: int = Field(default=50_000, ge=1)
+    cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 
     #: argon2 parameter profile for client secrets (argon2.profiles); tests use CHEAPEST.
     secret_hash_profile: str = "RFC_9106_LOW_MEMORY"

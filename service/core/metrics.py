@@ -50,9 +50,6 @@ def registered_collectors() -> list[str]:
     return sorted(_collectors)
 
 
-
-
-
 class HttpStats:
     """Request counts and latency histograms kept in one plain dict.
 

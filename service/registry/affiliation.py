@@ -3,16 +3,14 @@
 ``GET /v1/schools/{id}/affiliation`` is a hot path (sites verify on every page
 view), so its answer is built once and served as bytes:
 
-- :class:`AffiliationCache` (one per application) keeps, per school, the
-  serialised response, its ETag and the credential inside it.
-- An entry is served without any database access while the
-  :class:`~service.registry.changes.ChangeClock` stamp is unchanged (nothing
-  public changed: no event committed here, and the event counter polled at
-  most every 0.5 s is the same), the signing key is the same, and the
+- The public-representation cache (``service/web/cache.py``, :data:`RESOURCE`)
+  keeps, per school, the serialised response, its ETag and the credential
+  inside it, and serves it without any database access while no school or
+  standards change was committed, the signing key is the same, and the
   credential is not close to expiry.
-- When the stamp moved, one small query compares the school's ``revision``
-  and the current standards version with the entry's; only a real change of
-  the school (or a new current version) signs a new credential.
+- When something changed, :func:`build_answer` compares the school's
+  ``revision`` and the current standards version with the stored answer's; only
+  a real change of the school (or a new current version) signs a new credential.
 
 Credentials (compact JWS, ES256, ``typ`` JWT, ``kid`` in the header) carry
 ``iss`` (the public base URL), ``sub`` (the school's URL), ``iat``, ``nbf``,
@@ -23,7 +21,7 @@ Credentials (compact JWS, ES256, ``typ`` JWT, ``kid`` in the header) carry
 
 from __future__ import annotations
 
-import threading
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,31 +33,16 @@ from service.core.config import Settings
 from service.core.errors import NotFound
 from service.core.jsonutil import dumps
 from service.registry import service as registry
-from service.registry.changes import ChangeClock, Stamp
 from service.registry.models import AFFILIATED_STATUSES, School
 from service.security.keys import CREDENTIAL_TYP, KeyStore, TokenError, new_jti
 from service.standards import service as standards
+from service.web import cache
 from service.web.http import CACHE_SHORT, make_etag
 
 #: An entry is re-signed when its credential has less than this share of its lifetime left
 #: (at most 5 minutes before expiry).
 REFRESH_SHARE = 0.1
 REFRESH_MAX_S = 300
-MAX_ENTRIES = 100_000
-
-
-@dataclass
-class Entry:
-    """A cached affiliation response for one school."""
-
-    stamp: Stamp
-    revision: int
-    current_version: str | None
-    kid: str
-    refresh_at: float
-    body: bytes
-    etag: str
-    headers: dict[str, str]
 
 
 def is_affiliated(school: School) -> bool:
@@ -103,98 +86,68 @@ def affiliation_dict(
     }
 
 
-class AffiliationCache:
-    """Serialised affiliation responses of one application (see the module docstring)."""
-
-    def __init__(self, *, engine: Engine, keys: KeyStore, settings: Settings) -> None:
-        self.engine = engine
-        self.keys = keys
-        self.settings = settings
-        self.clock = ChangeClock(engine)
-        self._entries: dict[str, Entry] = {}
-        self._lock = threading.Lock()
-
-    def fresh(self, school_id: str) -> Entry | None:
-        """The cached entry when it can be served without any I/O; else ``None``."""
-        entry = self._entries.get(school_id)
-        if entry is None:
-            return None
-        stamp = self.clock.cached()
-        if stamp is None or stamp != entry.stamp or time.time() >= entry.refresh_at:
-            return None
-        if self.keys.active().kid != entry.kid:
-            return None
-        return entry
-
-    def get(self, school_id: str) -> Entry:
-        """The current entry, revalidated or rebuilt as needed (blocking: run in a thread).
-
-        Raises :class:`NotFound` for an unknown school.
-        """
-        stamp = self.clock.current()
-        entry = self._entries.get(school_id)
-        kid = self.keys.active().kid
-        if entry is not None and entry.kid == kid and time.time() < entry.refresh_at:
-            if entry.stamp == stamp:
-                return entry
-        with Session(self.engine.execution_options(imi_readonly=True)) as session:
-            school = session.get(School, school_id) if len(school_id) <= 40 else None
-            if school is None:
-                raise NotFound(f"There is no school {school_id!r}.")
-            current = standards.current_version_number(session=session, slug=standards.DEFAULT_DOCUMENT)
-        if (
-            entry is not None
-            and entry.kid == kid
-            and time.time() < entry.refresh_at
-            and entry.revision == school.revision
-            and entry.current_version == current
-        ):
-            # Something else changed: the credential still says the truth.
-            entry.stamp = stamp
-            return entry
-        entry = self._build(school, current_version=current, stamp=stamp)
-        with self._lock:
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[school_id] = entry
-        return entry
-
-    def _build(self, school: School, *, current_version: str | None, stamp: Stamp) -> Entry:
-        ttl = self.settings.credential_ttl_s
-        now = time.time()
-        base = self.settings.public_base_url
-        key = self.keys.active()
-        claims = credential_claims(school, issuer=base, ttl_s=ttl, now=now)
-        credential = self.keys.sign(claims, typ=CREDENTIAL_TYP)
-        body = dumps(
-            affiliation_dict(school, current_version=current_version, credential=credential, base_url=base)
-        )
-        tag = make_etag(body)
-        margin = min(REFRESH_MAX_S, ttl * REFRESH_SHARE)
-        return Entry(
-            stamp=stamp,
-            revision=school.revision,
-            current_version=current_version,
-            kid=key.kid,
-            refresh_at=claims["exp"] - margin,
-            body=body,
-            etag=tag,
-            headers={
-                "ETag": tag,
-                "Cache-Control": CACHE_SHORT,
-                "Vary": "Accept, Accept-Encoding",
-                "Content-Type": "application/json",
-            },
-        )
+#: The public read ``GET /v1/schools/{id}/affiliation`` (``service/web/cache.py``). A school
+#: event may change the answer, and so may a standards event (``current_version``).
+RESOURCE = cache.Resource(
+    route="/v1/schools/{school_id}/affiliation",
+    domains=("school", "standards"),
+    # No age limit of its own: the credential's refresh time ends an answer (Built.expires_at),
+    # and until then its ETag stays the same for clients revalidating it.
+    max_age_s=math.inf,
+    still_valid=lambda entry: entry.meta.keys.active().kid == entry.meta.kid,
+)
 
 
-def cache_for(app_state: Any) -> AffiliationCache:
-    """The application's cache (created on first use)."""
-    cache = getattr(app_state, "imi_affiliation_cache", None)
-    if cache is None:
-        cache = AffiliationCache(engine=app_state.engine, keys=app_state.keys, settings=app_state.settings)
-        app_state.imi_affiliation_cache = cache
-    return cache
+@dataclass(frozen=True)
+class Signed:
+    """What a stored affiliation answer was signed for (``Entry.meta``): the school's
+    ``revision``, the ``current_version`` it names and the signing key's ``kid``."""
+
+    revision: int
+    current_version: str | None
+    kid: str
+    keys: KeyStore
+
+
+def build_answer(
+    *, engine: Engine, keys: KeyStore, settings: Settings, school_id: str, previous: cache.Entry | None
+) -> cache.Built | cache.Entry:
+    """The affiliation answer of ``school_id`` (blocking).
+
+    ``previous`` (a stale answer of the same school) is returned as it is when the
+    school's revision, the current version and the signing key are unchanged and
+    its credential is not near its end: something else changed, and the credential
+    still says the truth, so nothing is signed. Raises :class:`NotFound` for an
+    unknown school.
+    """
+    with Session(engine.execution_options(imi_readonly=True)) as session:
+        school = session.get(School, school_id) if len(school_id) <= 40 else None
+        if school is None:
+            raise NotFound(f"There is no school {school_id!r}.")
+        current = standards.current_version_number(session=session, slug=standards.DEFAULT_DOCUMENT)
+    key = keys.active()
+    if (
+        previous is not None
+        and previous.meta.kid == key.kid
+        and previous.meta.revision == school.revision
+        and previous.meta.current_version == current
+        and time.time() < previous.expires_at
+    ):
+        return previous
+    ttl = settings.credential_ttl_s
+    base = settings.public_base_url
+    claims = credential_claims(school, issuer=base, ttl_s=ttl, now=time.time())
+    credential = keys.sign(claims, typ=CREDENTIAL_TYP)
+    body = dumps(affiliation_dict(school, current_version=current, credential=credential, base_url=base))
+    margin = min(REFRESH_MAX_S, ttl * REFRESH_SHARE)
+    return cache.Built(
+        body=body,
+        media_type="application/json",
+        headers={"ETag": make_etag(body), "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
+        # Re-signed when less than a tenth of its lifetime (at most 5 minutes) is left.
+        expires_at=claims["exp"] - margin,
+        meta=Signed(revision=school.revision, current_version=current, kid=key.kid, keys=keys),
+    )
 
 
 # --- checking a presented credential ---------------------------------------------------------

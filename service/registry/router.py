@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
@@ -15,8 +16,7 @@ from starlette.responses import Response
 from service.core.db import transaction
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.registry import affiliation, alignment, search, searchcache, service
-from service.registry.changes import ChangeClock
+from service.registry import affiliation, alignment, search, service
 from service.registry.models import School
 from service.registry.schemas import (
     Affiliation,
@@ -33,6 +33,7 @@ from service.registry.schemas import (
     country_code,
 )
 from service.registry.verify import Verifier, match
+from service.web import cache
 from service.web.deps import (
     KeysDep,
     OptionalPrincipal,
@@ -51,8 +52,8 @@ from service.web.http import (
     cursor_value,
     encode_cursor,
     json_response,
+    make_etag,
     next_link,
-    none_match,
     page_response,
 )
 from service.web.openapi import problems
@@ -117,17 +118,42 @@ def _search_as_caller(
     return search.page_body(rows, next_cursor, base_url=state.settings.public_base_url), next_cursor, steward
 
 
-def _search_public(engine: Engine, filters: search.Filters, cursor: str | None, size: int, base: str) -> Any:
-    """``build`` of an anonymous page for :meth:`SearchCache.get`: ``(body, next_cursor)`` (blocking)."""
+#: Anonymous search pages (``service/web/cache.py``): any school event may change a page.
+#: Erasing contact details writes no event yet changes the public ``updated_at``: pages are
+#: rebuilt after a minute, the ``max-age`` clients may keep them for anyway.
+SEARCH = cache.Resource(route="/v1/schools", domains=("school",), max_age_s=60.0, anonymous_only=True)
 
-    def build() -> tuple[bytes, str | None]:
-        with transaction(engine, readonly=True) as session:
-            rows, next_cursor = search.search(
-                session=session, filters=filters, include_delisted=False, cursor=cursor, limit=size
-            )
-        return search.page_body(rows, next_cursor, base_url=base), next_cursor
 
-    return build
+@dataclass(frozen=True)
+class Page:
+    """A stored page's ``next_cursor`` (``Entry.meta``)."""
+
+    next_cursor: str | None
+
+
+def _search_page(
+    engine: Engine, filters: search.Filters, cursor: str | None, size: int, base: str
+) -> cache.Built:
+    """An anonymous page (blocking): the body, once per normalised query."""
+    with transaction(engine, readonly=True) as session:
+        rows, next_cursor = search.search(
+            session=session, filters=filters, include_delisted=False, cursor=cursor, limit=size
+        )
+    body = search.page_body(rows, next_cursor, base_url=base)
+    return cache.Built(
+        body=body,
+        media_type=JSON,
+        headers={"ETag": make_etag(body), "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
+        meta=Page(next_cursor),
+    )
+
+
+def _page_as_asked(page: cache.Entry, base: str, link_params: Any) -> cache.Built:
+    """``page`` with the ``Link`` of the query as the client spelled it (the same bytes)."""
+    headers = dict(page.headers)
+    if page.meta.next_cursor:
+        headers["Link"] = next_link(base, SEARCH.route, [*link_params, ("cursor", page.meta.next_cursor)])
+    return cache.Built(body=page.body, media_type=JSON, headers=headers, meta=page.meta, stamp=page.stamp)
 
 
 @router.get(
@@ -151,7 +177,7 @@ async def list_schools(
     ``q`` matches when every word of the query is a prefix of some word of
     the school's name, alternate names or city, after folding case, accents,
     width, compatibility forms and the Turkish i. Anonymous pages are served
-    from an in-process cache that follows every change (``registry/searchcache.py``).
+    from the public-representation cache, which follows every change (``service/web/cache.py``).
     """
     # An `async def` with one thread hop for the database work: every sync dependency
     # (session, settings, principal) would cost a hop of its own.
@@ -170,21 +196,23 @@ async def list_schools(
         ("limit", size),
     )
     if "authorization" not in request.headers:
-        cache = searchcache.cache_for(state)
-        key = (filters, cursor, size)
-        page = cache.lookup(key, cache.clock.cached())
-        if page is None:
-            build = _search_public(state.engine, filters, cursor, size, base)
-            page = await run_in_threadpool(cache.get, key, build)
-        cache.remember(request.scope["query_string"], key, link_params)
-        headers = searchcache.page_headers(page, base_url=base, link_params=link_params)
-        return conditional_response(
-            request.headers, page.body, media_type=JSON, etag=headers.pop("ETag"), headers=headers
+        # One page per normalised query; each spelling of it gets the page with its own Link.
+        public = cache.cache_of(state)
+        page = await public.fetch(
+            SEARCH,
+            ("schools", filters, cursor, size),
+            lambda _previous: _search_page(state.engine, filters, cursor, size, base),
+        )
+        return await public.serve(
+            request,
+            SEARCH,
+            ("schools", filters, cursor, size, link_params),
+            lambda _previous: _page_as_asked(page, base, link_params),
         )
     body, next_cursor, steward = await run_in_threadpool(_search_as_caller, request, filters, cursor, size)
     headers = {"Vary": "Authorization"} if steward else {}
     if next_cursor:
-        headers["Link"] = next_link(base, searchcache.PATH, [*link_params, ("cursor", next_cursor)])
+        headers["Link"] = next_link(base, SEARCH.route, [*link_params, ("cursor", next_cursor)])
     return conditional_response(
         request.headers,
         body,
@@ -427,21 +455,27 @@ async def get_affiliation(school_id: str, request: Request) -> Response:
     ``reaffirmation_due``. Every school gets a signed credential, negative answers
     and delisted schools too. Served from an in-process cache that follows every
     change of the school (see ``registry/affiliation.py``)."""
-    cache = affiliation.cache_for(request.app.state)
-    entry = cache.fresh(school_id)
-    if entry is None:
-        entry = await run_in_threadpool(cache.get, school_id)
-    if none_match(request.headers.get("if-none-match"), entry.etag):
-        headers = {k: v for k, v in entry.headers.items() if k != "Content-Type"}
-        return Response(status_code=304, headers=headers)
-    return Response(entry.body, headers=entry.headers, media_type=JSON)
+    state = request.app.state
+    return await cache.cache_of(state).serve(
+        request,
+        affiliation.RESOURCE,
+        ("affiliation", school_id),
+        lambda previous: affiliation.build_answer(
+            engine=state.engine,
+            keys=state.keys,
+            settings=state.settings,
+            school_id=school_id,
+            previous=previous,
+        ),
+    )
 
 
 def _verifier(request: Request) -> Verifier:
     state = request.app.state
     found = getattr(state, "imi_verifier", None)
     if found is None:
-        found = Verifier(ChangeClock(state.engine))
+        clock = cache.cache_of(state).clock
+        found = Verifier(lambda: clock.stamp_now(("school",)))
         state.imi_verifier = found
     return found
 

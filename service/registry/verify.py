@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -211,10 +212,10 @@ def match(index: MatchIndex, *, name: str | None, country: str | None, website: 
 
 class Verifier:
     """The per-application matcher: keeps a :class:`MatchIndex` and rebuilds it when
-    the :class:`~service.registry.changes.ChangeClock` says something changed."""
+    ``stamp()`` (blocking; the change generations of the schools) returns something new."""
 
-    def __init__(self, clock: Any) -> None:
-        self.clock = clock
+    def __init__(self, stamp: Callable[[], Hashable]) -> None:
+        self.stamp = stamp
         self._index: MatchIndex | None = None
         self._lock = threading.Lock()
 
@@ -225,7 +226,7 @@ class Verifier:
 
         from service.registry.models import School
 
-        stamp = self.clock.current()
+        stamp = self.stamp()
         current = self._index
         if current is not None and current.stamp == stamp:
             return current

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from service.core.db import transaction
 from service.registry.schemas import SchoolPublic
 from service.snapshot import service as snapshot
 from service.standards.schemas import VersionPublic
-from service.web.deps import SessionDep, SettingsDep
-from service.web.http import CACHE_SHORT, JSON, conditional_response
+from service.web import cache
+from service.web.http import CACHE_SHORT, JSON
 
 router = APIRouter(prefix="/v1", tags=["sync"])
 
@@ -47,7 +48,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/snapshot", response_model=Snapshot, responses=_RESPONSES, summary="The full public state")
-def get_snapshot(request: Request, session: SessionDep, settings: SettingsDep) -> Response:
+async def get_snapshot(request: Request) -> Response:
     """Every document's current version and every listed school with its affiliation, plus
     the event ``sequence`` they reflect, all read in one database snapshot: load it, then
     follow `/v1/events?after=<sequence>` and nothing is missed or seen twice.
@@ -55,9 +56,16 @@ def get_snapshot(request: Request, session: SessionDep, settings: SettingsDep) -
     Public fields only (never `contact`); no signed credentials (each school's
     `links.affiliation` has one). `ETag` over the bytes, `Cache-Control: public, max-age=60`.
     """
-    built = snapshot.build_snapshot(
-        session=session, base_url=settings.public_base_url, cache=snapshot.cache_for(request.app.state)
-    )
-    return conditional_response(
-        request.headers, built.body, media_type=JSON, etag=built.etag, cache_control=CACHE_SHORT
-    )
+    state = request.app.state
+    settings = state.settings
+
+    def build(_previous: object) -> cache.Built:
+        with transaction(state.engine, readonly=True) as session:
+            built = snapshot.build_snapshot(session=session, base_url=settings.public_base_url)
+        return cache.Built(
+            body=built.body,
+            media_type=JSON,
+            headers={"ETag": built.etag, "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
+        )
+
+    return await cache.cache_of(state).serve(request, snapshot.RESOURCE, ("snapshot",), build)

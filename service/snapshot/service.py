@@ -27,63 +27,42 @@ would cost one signature per listed school, make the bytes (and the ETag)
 change on every build, and tie a 24-hour credential to a sync document. Each
 school's ``links.affiliation`` serves its signed credential (cached there).
 
-The serialised document is kept per application and reused while nothing
-it depends on changed: the key is read in the same database snapshot — the
-event counter (every public change writes an event) and the sum of the
-schools' ``revision`` numbers (every write to a school bumps it, including
-ones without an event, such as erasing contact details, which touches the
-public ``updated_at``).
+The serialised document is a public read of the public-representation cache
+(``service/web/cache.py``, :data:`RESOURCE`): it is reused until a standards or
+school event commits, or a school row changes without one (erasing contact
+details touches the public ``updated_at``: the ``school.record`` domain).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from service.core import changes
 from service.core.jsonutil import dumps
 from service.events.models import EventCounter
 from service.registry import service as registry
-from service.registry.models import School
 from service.standards import service as standards
+from service.web import cache
 from service.web.http import make_etag
 
 #: PostgreSQL transaction characteristics of the snapshot's queries.
 SNAPSHOT_OPTIONS = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
 
-CacheKey = tuple[str, int, int, int]
+#: ``GET /v1/snapshot`` in the public-representation cache.
+RESOURCE = cache.Resource(route="/v1/snapshot", domains=("standards", "school", changes.SCHOOL_RECORD))
 
 
 @dataclass(frozen=True)
 class Built:
     """A serialised snapshot: ``body`` (UTF-8 JSON), its strong ``etag`` and ``sequence``."""
 
-    key: CacheKey
     sequence: int
     body: bytes
     etag: str
-
-
-class SnapshotCache:
-    """The last built snapshot of one application (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._built: Built | None = None
-        self._lock = threading.Lock()
-
-    def get(self, key: CacheKey) -> Built | None:
-        """The cached snapshot when its key is ``key``."""
-        built = self._built
-        return built if built is not None and built.key == key else None
-
-    def put(self, built: Built) -> None:
-        """Keep ``built`` unless a snapshot of a later state is already kept."""
-        with self._lock:
-            if self._built is None or self._built.key[1:] <= built.key[1:]:
-                self._built = built
 
 
 def begin_snapshot(session: Session) -> None:
@@ -104,15 +83,6 @@ def begin_snapshot(session: Session) -> None:
     session.connection(execution_options=SNAPSHOT_OPTIONS)
 
 
-def state_key(*, session: Session, base_url: str) -> CacheKey:
-    """``(base_url, sequence, sum of school revisions, school count)`` as ``session`` sees them."""
-    sequence = session.execute(sa.select(col(EventCounter.value)).where(col(EventCounter.id) == 1)).scalar()
-    revisions, count = session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(col(School.revision)), 0), sa.func.count()).select_from(School)
-    ).one()
-    return (base_url, int(sequence or 0), int(revisions), int(count))
-
-
 def snapshot_dict(*, session: Session, base_url: str, sequence: int) -> dict[str, Any]:
     """The snapshot document for the state ``session`` sees (whose event counter is ``sequence``)."""
     return {
@@ -122,30 +92,12 @@ def snapshot_dict(*, session: Session, base_url: str, sequence: int) -> dict[str
     }
 
 
-def build_snapshot(*, session: Session, base_url: str, cache: SnapshotCache | None = None) -> Built:
+def build_snapshot(*, session: Session, base_url: str) -> Built:
     """The serialised snapshot, read in one consistent database snapshot.
 
-    ``session`` must not have run a query yet on PostgreSQL (see
-    :func:`begin_snapshot`). With ``cache``, a document built for the same
-    state is reused instead of being rebuilt.
+    ``session`` must not have run a query yet on PostgreSQL (see :func:`begin_snapshot`).
     """
     begin_snapshot(session)
-    key = state_key(session=session, base_url=base_url)
-    if cache is not None:
-        hit = cache.get(key)
-        if hit is not None:
-            return hit
-    body = dumps(snapshot_dict(session=session, base_url=base_url, sequence=key[1]))
-    built = Built(key=key, sequence=key[1], body=body, etag=make_etag(body))
-    if cache is not None:
-        cache.put(built)
-    return built
-
-
-def cache_for(app_state: Any) -> SnapshotCache:
-    """The application's snapshot cache (created on first use)."""
-    cache = getattr(app_state, "imi_snapshot_cache", None)
-    if cache is None:
-        cache = SnapshotCache()
-        app_state.imi_snapshot_cache = cache
-    return cache
+    sequence = session.execute(sa.select(col(EventCounter.value)).where(col(EventCounter.id) == 1)).scalar()
+    body = dumps(snapshot_dict(session=session, base_url=base_url, sequence=int(sequence or 0)))
+    return Built(sequence=int(sequence or 0), body=body, etag=make_etag(body))

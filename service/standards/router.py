@@ -1,7 +1,7 @@
 """Standards routes (DESIGN §3 "Standards"): thin handlers over ``views.py`` (reads), ``service.py`` (writes).
 
 Full-version, ``/current`` and clause reads are ``async``: a cache hit is
-answered from memory without a database session (``cache.py``); a miss is
+answered from memory without a database session (``service/web/cache.py``); a miss is
 built in the thread pool. A bearer token is looked at only when the answer
 depends on it (a draft that the public cannot see), so published content is
 answered the same with or without one.
@@ -10,18 +10,16 @@ answered the same with or without one.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.core.db import transaction
 from service.core.errors import NotFound
 from service.core.jsonutil import dumps
-from service.standards import cache as cache_mod
 from service.standards import links, render, service, views
-from service.standards.cache import CacheKey, Entry
 from service.standards.schemas import (
     ClauseView,
     DiffPublic,
@@ -36,7 +34,7 @@ from service.standards.schemas import (
     VersionPublic,
     normalise_language,
 )
-from service.web import http
+from service.web import cache, http
 from service.web.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
 from service.web.openapi import problems
 
@@ -101,24 +99,33 @@ def _as_reader(request: Request, session: Any, load: Callable[[bool], _T]) -> _T
         return load(True)
 
 
-def _respond(request: Request, entry: Entry) -> Response:
-    extra = {"Content-Language": entry.content_language} if entry.content_language else {}
-    if entry.content_location:
-        extra["Content-Location"] = entry.content_location
-    return http.conditional_response(
-        request.headers,
-        entry.body,
-        media_type=entry.media_type,
-        etag=entry.etag,
-        cache_control=entry.cache_control,
-        last_modified=entry.last_modified,
-        headers=extra,
-    )
+#: The public reads of this router (``service/web/cache.py``): every ``standards.*`` event
+#: may change them (a publish supersedes, a withdrawal changes ``current``, a translation
+#: adds a language).
+CURRENT = cache.Resource(route="/v1/standards/{slug}/current", domains=("standards",))
+VERSION = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
+CLAUSE = cache.Resource(route="/v1/standards/{slug}/versions/{version}/clauses/{key}", domains=("standards",))
+DIFF = cache.Resource(route="/v1/standards/{slug}/diff", domains=("standards",))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What a stored standards representation shows (``Entry.meta``)."""
+
+    version: str
+    status: str
+    content_language: str
+
+
+def representation_key(slug: str, version: str, lang: str, media: str) -> tuple[str, ...]:
+    """The cache key of a full-version, ``/current`` or clause read (``version`` may be
+    ``"current"`` or ``"2.0/clauses/B3.1"``); ``lang`` is the normalised tag (``""``: none)."""
+    return ("standards", slug, version, lang, media)
 
 
 def _build(
     request: Request, slug: str, version: str, lang: str | None, media: str, clause: str | None
-) -> Entry:
+) -> cache.Built:
     """Render one representation from the database (blocking)."""
     base = _base(request)
     with transaction(request.app.state.engine, readonly=True) as session:
@@ -147,48 +154,45 @@ def _build(
         cache_control = http.CACHE_SHORT
     else:
         cache_control = http.CACHE_IMMUTABLE_VERSION
-    location = None
+    headers = {
+        "ETag": render.representation_etag(media, view.language, view.status, body),
+        "Cache-Control": cache_control,
+        "Vary": "Accept, Accept-Encoding",
+    }
+    if view.language:
+        headers["Content-Language"] = view.language
     if version == "current":
-        location = links.version_url(None, slug, view.version) + (f"/clauses/{clause}" if clause else "")
-    return Entry(
+        headers["Content-Location"] = links.version_url(None, slug, view.version) + (
+            f"/clauses/{clause}" if clause else ""
+        )
+    served = view.language if lang not in (None, view.language) else None
+    path_version = version if clause is None else f"{version}/clauses/{clause}"
+    return cache.Built(
         body=body,
-        etag=render.representation_etag(media, view.language, view.status, body),
         media_type=media,
-        content_language=view.language,
-        cache_control=cache_control,
+        headers=headers,
         last_modified=view.last_modified,
-        version=view.version,
-        status=view.status,
-        content_location=location,
+        storable=view.cacheable,
+        meta=Rendered(version=view.version, status=view.status, content_language=view.language),
+        # A fallback (?lang=fr -> en) is stored once, under the served language.
+        key=representation_key(slug, path_version, served, media) if served else None,
     )
 
 
 async def _serve(
     request: Request, slug: str, version: str, lang: str | None, clause: str | None = None
 ) -> Response:
-    """Negotiate, then answer from the cache or build, store and answer."""
+    """Negotiate, then answer from the public-representation cache (building on a miss)."""
     media = http.negotiate(request.headers.get("accept"), render.OFFERED)
     tag = normalise_language(lang) if lang is not None else None
-    cache = cache_mod.for_app(request.app)
-    key = CacheKey(slug, version if clause is None else f"{version}/clauses/{clause}", tag or "", media)
-    entry = cache.lookup(key)
-    if entry is None:
-        epoch = cache.epoch
-
-        async def build() -> Entry:
-            return await run_in_threadpool(_build, request, slug, version, tag, media, clause)
-
-        # Anonymous readers all get the public representation: they share one build. A bearer
-        # may see a draft, so it builds its own.
-        entry = await (build() if "authorization" in request.headers else cache.build_once(key, build))
-        if entry.cache_control != http.CACHE_PRIVATE:
-            if tag in (None, entry.content_language):
-                cache.put(key, entry, epoch=epoch)
-            else:
-                # A fallback (?lang=fr -> en) is stored once, under the served language.
-                cache.put(key._replace(lang=entry.content_language), entry, epoch=epoch)
-                cache.put_alias(key, entry.content_language, epoch=epoch)
-    return _respond(request, entry)
+    path_version = version if clause is None else f"{version}/clauses/{clause}"
+    resource = CLAUSE if clause is not None else (CURRENT if version == "current" else VERSION)
+    return await cache.cache_of(request.app.state).serve(
+        request,
+        resource,
+        representation_key(slug, path_version, tag or "", media),
+        lambda _previous: _build(request, slug, version, tag, media, clause),
+    )
 
 
 def _write_response(
@@ -318,18 +322,15 @@ async def get_diff(
     (`public, max-age=3600`) and are served from memory.
     """
     http.negotiate(request.headers.get("accept"), [http.JSON])
-    cache = cache_mod.for_app(request.app)
-    key = CacheKey(slug, f"diff/{from_}/{to}", "", http.JSON)
-    entry = cache.get(key)
-    if entry is None:
-        epoch = cache.epoch
-        entry = await run_in_threadpool(_build_diff, request, slug, from_, to)
-        if entry.cache_control != http.CACHE_PRIVATE:
-            cache.put(key, entry, epoch=epoch)
-    return _respond(request, entry)
+    return await cache.cache_of(request.app.state).serve(
+        request,
+        DIFF,
+        ("standards-diff", slug, from_, to),
+        lambda _previous: _build_diff(request, slug, from_, to),
+    )
 
 
-def _build_diff(request: Request, slug: str, from_version: str, to_version: str) -> Entry:
+def _build_diff(request: Request, slug: str, from_version: str, to_version: str) -> cache.Built:
     with transaction(request.app.state.engine, readonly=True) as session:
 
         def load(editor: bool) -> tuple[dict[str, Any], bool]:
@@ -339,15 +340,16 @@ def _build_diff(request: Request, slug: str, from_version: str, to_version: str)
 
         body, immutable = _as_reader(request, session, load)
     data = dumps(body)
-    return Entry(
+    return cache.Built(
         body=data,
-        etag=http.make_etag(data),
         media_type=http.JSON,
-        content_language="",
-        cache_control=http.CACHE_IMMUTABLE_VERSION if immutable else http.CACHE_PRIVATE,
-        last_modified=None,
-        version=f"{body['from']}->{body['to']}",
-        status="",
+        headers={
+            "ETag": http.make_etag(data),
+            "Cache-Control": http.CACHE_IMMUTABLE_VERSION if immutable else http.CACHE_PRIVATE,
+            "Vary": "Accept, Accept-Encoding",
+        },
+        storable=immutable,
+        meta=Rendered(version=f"{body['from']}->{body['to']}", status="", content_language=""),
     )
 
 

@@ -1,10 +1,11 @@
-"""Anonymous search pages served from the in-process cache (``registry/searchcache.py`` and
-the ``CachedSearchPages`` fast path): byte-identical to uncached answers, read-your-writes on
+"""Anonymous search pages served from the public-representation cache (``web/cache.py`` and
+its ``PublicReads`` layer): byte-identical to uncached answers, read-your-writes on
 this replica, other processes' writes seen within the poll interval, bounded, and never used
 for requests with ``Authorization``."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.registry import search, searchcache
-from service.registry.changes import POLL_S
+from service.registry import router as registry_router
+from service.registry import search
+from service.web.cache import ENTRY_OVERHEAD, POLL_S, Built, PublicCache, Resource
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Headers a cached page must repeat exactly (Content-Length included: same bytes).
@@ -162,7 +164,11 @@ def test_another_process_write_is_seen_within_the_poll_interval(
 
 
 def test_pages_are_rebuilt_after_max_age_without_an_event(
-    client: TestClient, app: Any, make_school: Callable[..., dict[str, Any]], steward: dict[str, str]
+    client: TestClient,
+    app: Any,
+    make_school: Callable[..., dict[str, Any]],
+    steward: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Erasing contact details writes no event, yet changes the public `updated_at`.
     school = make_school(name="Basel Calm", contact={"email": "office@basel-calm.example.org"})
@@ -171,24 +177,23 @@ def test_pages_are_rebuilt_after_max_age_without_an_event(
     erased = client.get(f"/v1/schools/{school['id']}").json()["updated_at"]
     assert erased != before
     assert client.get("/v1/schools", params={"q": "basel"}).json()["data"][0]["updated_at"] == before
-    searchcache.cache_for(app.state).max_age_s = 0.2
+    monkeypatch.setattr(registry_router.SEARCH, "max_age_s", 0.2)
     time.sleep(0.25)
     assert client.get("/v1/schools", params={"q": "basel"}).json()["data"][0]["updated_at"] == erased
 
 
 def test_the_cache_is_bounded_least_recently_used_first(engine: Any) -> None:
     built: list[str] = []
+    pages = Resource(route="/v1/schools", domains=("school",))
 
-    def page(cache: searchcache.SearchCache, name: str, size: int = 10) -> Any:
-        key = (search.Filters(words=(name,)), None, 50)
-
-        def build() -> tuple[bytes, str | None]:
+    def page(cache: PublicCache, name: str, size: int = 10) -> Any:
+        def build(_previous: Any) -> Built:
             built.append(name)
-            return b"x" * size, None
+            return Built(body=b"x" * size, media_type="application/json", headers={"ETag": f'"{name}"'})
 
-        return cache.get(key, build)
+        return asyncio.run(cache.fetch(pages, (search.Filters(words=(name,)), None, 50), build))
 
-    by_count = searchcache.SearchCache(engine, max_entries=2)
+    by_count = PublicCache(engine, max_entries=2)
     for name in ("a", "b", "a", "c"):  # reading a makes b the least recently used
         page(by_count, name)
     assert len(by_count) == 2 and built == ["a", "b", "c"]
@@ -197,12 +202,13 @@ def test_the_cache_is_bounded_least_recently_used_first(engine: Any) -> None:
     assert built == ["a", "b", "c", "b"]
 
     built.clear()
-    by_bytes = searchcache.SearchCache(engine, max_bytes=1000)
+    # Sizes count the body plus a fixed overhead per entry.
+    by_bytes = PublicCache(engine, max_bytes=1000 + 3 * ENTRY_OVERHEAD)
     for name, size in (("a", 10), ("b", 10), ("a", 10), ("big", 985)):  # 1005 bytes: b goes
         page(by_bytes, name, size)
     page(by_bytes, "a")
     page(by_bytes, "b")
     assert built == ["a", "b", "big", "b"]
-    page(by_bytes, "huge", 1001)  # more than the whole budget: served, never kept
-    page(by_bytes, "huge", 1001)
+    page(by_bytes, "huge", 1001 + 2 * ENTRY_OVERHEAD)  # more than the whole budget: served, never kept
+    page(by_bytes, "huge", 1001 + 2 * ENTRY_OVERHEAD)
     assert built[-2:] == ["huge", "huge"]

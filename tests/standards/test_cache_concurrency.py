@@ -8,53 +8,75 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+from sqlmodel import Session
 
-from service.standards.cache import CacheKey, Entry, RepresentationCache, request_key
+from service.core import changes
+from service.core.db import transaction
+from service.standards import service
+from service.standards.router import CURRENT, representation_key
+from service.web.cache import Built, Entry, PublicCache
 from service.web.http import HTML, JSON, MARKDOWN
 from tests.standards.conftest import DEMO_V1, Api
 
 DOC = "/v1/standards/demo"
 
 
-def test_request_key_is_a_pure_function_of_path_query_and_accept() -> None:
-    assert request_key("/v1/standards/demo/current", "", None) == CacheKey("demo", "current", "", JSON)
-    assert request_key("/v1/standards/demo/versions/2.0", b"lang=pt-br", "text/html") == CacheKey(
-        "demo", "2.0", "pt-BR", HTML
+def _key(version: str, lang: str = "", media: str = JSON) -> Any:
+    return representation_key("demo", version, lang, media)
+
+
+def test_spellings_of_one_request_share_one_entry(demo: Api, app: Any) -> None:
+    """The key is the route's normalised request (path, ``lang``, negotiated media type): every
+    spelling of one representation is one entry; what the app refuses is never stored."""
+    c = demo.client
+    cache: PublicCache = app.state.public_cache
+    assert c.get(f"{DOC}/current").status_code == 200
+    assert cache.stored(_key("current")) is not None
+    for lang in ("pt-br", "pt-BR", "PT-br"):
+        assert (
+            c.get(f"{DOC}/versions/2.0", params={"lang": lang}, headers={"Accept": "text/html"}).status_code
+            == 200
+        )
+    # no pt translation: stored once, under the served language, and found from pt-BR
+    assert cache.stored(_key("2.0", "pt-BR", HTML)) is None
+    assert cache.get(_key("2.0", "pt-BR", HTML)) is cache.stored(_key("2.0", "en", HTML))
+    c.get(
+        f"{DOC}/versions/2.0",
+        params=[("lang", "fr"), ("lang", "iw")],
+        headers={"Accept": "text/markdown;q=1, */*;q=0.1"},
     )
-    assert request_key(
-        "/v1/standards/demo/versions/2.0", "lang=fr&lang=iw", "text/markdown;q=1, */*;q=0.1"
-    ) == (CacheKey("demo", "2.0", "he", MARKDOWN))
-    for path, query, accept in (
-        ("/v1/standards/demo", "", None),
-        ("/v1/standards/demo/versions", "", None),
-        ("/v1/standards/demo/versions/2.0/clauses/A1", "", None),
-        ("/v1/standards/demo/current/", "", None),
-        ("/v1/events", "", None),
-        ("/v1/standards/demo/current", "lang=en_US", None),
-        ("/v1/standards/demo/current", "", "application/xml"),
+    assert cache.get(_key("2.0", "he", MARKDOWN)) is cache.stored(_key("2.0", "en", MARKDOWN))
+    before = len(cache)
+    for path, params, accept, status in (
+        (f"{DOC}/current/", {}, None, 404),
+        (f"{DOC}/current", {"lang": "en_US"}, None, 422),
+        (f"{DOC}/current", {}, "application/xml", 406),
+        (f"{DOC}/versions/9.9", {}, None, 404),
     ):
-        assert request_key(path, query, accept) is None, (path, query, accept)
+        headers = {"Accept": accept} if accept else {}
+        assert c.get(path, params=params, headers=headers).status_code == status, (path, params, accept)
+    assert len(cache) == before
 
 
 def test_published_reads_are_served_from_memory_and_dropped_on_publish(demo: Api, app: Any) -> None:
     c = demo.client
     first = c.get(f"{DOC}/current")
-    cache: RepresentationCache = app.state.standards_cache
-    entry = cache.get(CacheKey("demo", "current", "", JSON))
+    cache: PublicCache = app.state.public_cache
+    entry = cache.get(_key("current"))
     assert entry is not None
-    assert (entry.version, entry.status, entry.body) == ("2.0", "published", first.content)
+    assert (entry.meta.version, entry.meta.status, entry.body) == ("2.0", "published", first.content)
     assert entry.etag == first.headers["etag"]
     c.get(f"{DOC}/versions/1.0", headers={"Accept": "text/html"})
-    assert cache.get(CacheKey("demo", "1.0", "", HTML)) is not None
+    assert cache.get(_key("1.0", media=HTML)) is not None
     c.get(f"{DOC}/versions/1.0", params={"lang": "fr"})
-    assert cache.get(CacheKey("demo", "1.0", "fr", JSON)) is None  # a fallback is stored once, as "en"
-    fallback = cache.lookup(CacheKey("demo", "1.0", "fr", JSON))
-    assert fallback is not None and fallback.content_language == "en"
-    assert fallback is cache.get(CacheKey("demo", "1.0", "en", JSON))
+    assert cache.stored(_key("1.0", "fr")) is None  # a fallback is stored once, as "en"
+    fallback = cache.get(_key("1.0", "fr"))
+    assert fallback is not None and fallback.meta.content_language == "en"
+    assert fallback is cache.get(_key("1.0", "en"))
     again = c.get(f"{DOC}/versions/1.0", params={"lang": "fr-CA"})
     assert again.headers["content-language"] == "en" and again.content == fallback.body
     diff = c.get(f"{DOC}/diff", params={"from": "1.0", "to": "2.0"})
-    diff_entry = cache.get(CacheKey("demo", "diff/1.0/2.0", "", JSON))
+    diff_entry = cache.get(("standards-diff", "demo", "1.0", "2.0"))
     assert diff_entry is not None and diff_entry.body == diff.content
     assert "content-language" not in diff.headers
     assert (
@@ -68,33 +90,46 @@ def test_published_reads_are_served_from_memory_and_dropped_on_publish(demo: Api
     # drafts are never cached
     demo.draft("3.0", based_on="2.0")
     c.get(f"{DOC}/versions/3.0", headers=demo.headers)
-    assert cache.get(CacheKey("demo", "3.0", "", JSON)) is None
+    assert cache.stored(_key("3.0")) is None
+    stored = [k for k in (_key("current"), _key("1.0", media=HTML), _key("1.0", "en")) if cache.stored(k)]
     demo.publish("3.0")
-    assert len(cache) == 0
+    assert [k for k in stored if cache.get(k) is not None] == []  # none is served any more
     assert c.get(f"{DOC}/current").json()["version"] == "3.0"
     assert c.get(f"{DOC}/versions/2.0").json()["status"] == "superseded"
 
 
-def test_epoch_guard_and_cross_replica_refresh(demo: Api, engine: Any) -> None:
-    replica = RepresentationCache(listen=False)  # another process: sees only the database
-    assert replica.refresh_generation(engine) is True
-    assert replica.generation == 2
-    key = CacheKey("demo", "current", "", JSON)
-    stale = Entry(b"{}", '"x"', JSON, "en", "public, max-age=60", None, "2.0", "published")
-    assert replica.put(key, stale) is True
-    assert replica.refresh_generation(engine) is False
-    assert replica.get(key) is stale
+def test_stamp_guard_and_cross_replica_refresh(demo: Api, app: Any, engine: Any) -> None:
+    cache: PublicCache = app.state.public_cache
+    clock = cache.clock
+    clock.apply(clock.poll())
+    stamp = clock.stamp(("standards",))
+    # Another replica publishes: only the database knows (no commit hook of this process runs).
     demo.draft("3.0", based_on="2.0")
-    demo.publish("3.0")
-    assert replica.get(key) is stale  # not told in-process
-    assert replica.refresh_generation(engine) is True
-    assert replica.get(key) is None
-    assert replica.generation == 3
-    # a reader that started before a clear cannot store what it read
-    epoch = replica.epoch
-    replica.clear()
-    assert replica.put(key, stale, epoch=epoch) is False
-    assert replica.get(key) is None
+    with Session(engine) as session:
+        service.publish(session=session, slug="demo", version="3.0", actor="other-replica", base_url="x")
+        session.commit()
+    assert clock.stamp(("standards",)) == stamp  # not told in-process
+    clock.apply(clock.poll())  # what the 0.5 s poll runs
+    assert clock.stamp(("standards",)) != stamp
+    # A representation read before a change is never served after it.
+    stale = Entry(
+        CURRENT, _key("current"), Built(body=b"{}", media_type=JSON, headers={"ETag": '"x"'}), stamp
+    )
+    cache._store(stale)
+    assert cache.stored(_key("current")) is stale and cache.get(_key("current")) is None
+    # ... nor one read while a commit of this process touching its domain was under way.
+    with transaction(engine) as session:
+        changes.touch(session, "standards")
+        in_flight = []
+        real_commit = session.commit
+
+        def commit_and_probe() -> None:
+            in_flight.append(clock.stamp(("standards",)))
+            real_commit()
+
+        session.commit = commit_and_probe  # type: ignore[method-assign]
+    assert in_flight and -1 in in_flight[0]
+    assert -1 not in clock.stamp(("standards",))
 
 
 def _publish_all(api: Api, versions: list[str]) -> dict[str, int]:
@@ -156,12 +191,12 @@ def test_readers_missing_together_share_one_build(demo: Api, app: Any, monkeypat
     builds: list[str] = []
     real_build = standards_router._build
 
-    def counting_build(*args: Any) -> Entry:
+    def counting_build(*args: Any) -> Built:
         builds.append(args[1])
         return real_build(*args)
 
     monkeypatch.setattr(standards_router, "_build", counting_build)
-    cache: RepresentationCache = app.state.standards_cache
+    cache: PublicCache = app.state.public_cache
     cache.clear()
 
     async def read_all(path: str, headers: dict[str, str] | None = None, n: int = 8) -> list[httpx.Response]:

@@ -1,0 +1,572 @@
+"""The public-representation cache: one mechanism for every public read.
+
+A *public read* is a ``GET`` whose answer is the same for every anonymous caller
+(a standards version, ``/current``, a diff, a school's affiliation, a search
+page, the snapshot, a feed…). Its route declares a :class:`Resource` (the route
+template, the change domains its answer depends on, a maximum age) and answers
+through :meth:`PublicCache.serve` with a key it computes from the request (path
+parameters, normalised query, negotiated media type and language) and a blocking
+``build`` that renders the representation. The cache then owns everything else:
+
+- **Storage**: the bytes and the headers as prepared ASGI header lists
+  (:class:`Entry`), in one LRU bounded in entries and bytes
+  (``IMI_CACHE_MAX_ENTRIES``, ``IMI_CACHE_MAX_BYTES``).
+- **Conditional requests** (RFC 9110 §13): a strong ``ETag``; ``If-None-Match``
+  with weak comparison (lists, ``W/``, ``*``) answers 304; ``If-Modified-Since``
+  is honoured where ``Last-Modified`` is sent and ``If-None-Match`` is absent.
+- **Single-flight builds**: anonymous readers that miss one key together share
+  one build (after a publish every reader misses at once).
+- **Invalidation by what changed**: an entry records the generations of its
+  domains (``service.core.changes``) read *before* its build, so it is never
+  labelled newer than its data, and is served only while they are unchanged —
+  at once after a commit in this process, within :data:`POLL_S` of another
+  process's (one small query; DESIGN §4 allows 2 seconds) — and younger than
+  its resource's ``max_age_s``. A resource may add its own check
+  (``still_valid``: the affiliation's signing key) and an entry its own expiry
+  (a credential near its end).
+- **Answering before routing**: :class:`PublicReads`, one ASGI layer inside the
+  edge (so rate limits, logs, metrics and security headers still apply),
+  answers a request whose exact signature — path, query string, ``Accept``,
+  ``Accept-Language`` — a route has answered from a still-valid entry before.
+  The signature maps to the entry's *key*, so a thousand spellings of one
+  header share one entry (the memo of signatures is bounded too). Anything
+  else goes on to the route, which computes the key, builds on a miss, and
+  teaches the layer the signature.
+
+All state is touched on the event loop thread only; builds run in the thread
+pool and their results are stored back on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.core import changes
+from service.web.http import http_date, none_match
+from service.web.telemetry import ROUTE_KEY
+
+#: How stale the view of other processes' writes may get (seconds).
+POLL_S = 0.5
+#: Default bounds of one application's cache.
+MAX_ENTRIES = 50_000
+MAX_BYTES = 64 * 1024 * 1024
+#: Most request signatures remembered for answering before routing.
+MAX_SIGNATURES = 16_384
+#: Bytes counted per entry beyond its body (prepared headers, bookkeeping).
+ENTRY_OVERHEAD = 512
+
+Key = Hashable
+Header = tuple[bytes, bytes]
+Signature = tuple[str, bytes, bytes | None, bytes | None]
+
+
+@dataclass(eq=False)
+class Resource:
+    """A kind of public read.
+
+    ``route`` is its route template (metrics and logs count hits under it);
+    ``domains`` the change domains its answer depends on; ``max_age_s`` how long
+    (seconds) an entry may be served at most, whatever changed; with
+    ``anonymous_only`` a request carrying ``Authorization`` is never answered from
+    the cache (a steward sees more); ``still_valid(entry)`` a last, cheap check.
+    """
+
+    route: str
+    domains: tuple[str, ...]
+    max_age_s: float = 3600.0
+    anonymous_only: bool = False
+    still_valid: Callable[[Entry], bool] | None = field(default=None, compare=False)
+
+
+@dataclass
+class Built:
+    """What a route's ``build`` returns: one representation and its headers.
+
+    ``headers`` are the response headers but ``Content-Type``/``Content-Length``
+    (``ETag`` required). ``last_modified`` (aware) is sent as ``Last-Modified``
+    and enables ``If-Modified-Since``. ``storable=False`` answers without keeping
+    it (a draft, a private answer). ``expires_at`` (Unix seconds) ends the entry
+    early; ``meta`` is the route's own bookkeeping (e.g. the revision it rendered);
+    ``key`` stores it under another key than the one asked for (``?lang=fr`` served in
+    ``en`` is stored once, as ``en``, and found from ``fr`` through an alias).
+    """
+
+    body: bytes
+    media_type: str
+    headers: dict[str, str]
+    last_modified: dt.datetime | None = None
+    storable: bool = True
+    expires_at: float | None = None
+    meta: Any = None
+    #: Store under this key instead of the one asked for (a language fallback).
+    key: Key | None = None
+    #: The stamp of the data it was rendered from, when that is older than the build (a
+    #: variant of another entry: the same page with its own ``Link``).
+    stamp: tuple[int, ...] | None = None
+
+
+def _content_type(media_type: str) -> bytes:
+    if media_type.startswith("text/") and "charset" not in media_type:
+        return f"{media_type}; charset=utf-8".encode()
+    return media_type.encode("latin-1")
+
+
+class Entry:
+    """One stored representation with its prepared 200 and 304 header lists."""
+
+    __slots__ = (
+        "resource",
+        "key",
+        "body",
+        "etag",
+        "headers",
+        "media_type",
+        "last_modified",
+        "meta",
+        "storable",
+        "stamp",
+        "expires_at",
+        "built_at",
+        "size",
+        "seen",
+        "headers_200",
+        "headers_304",
+    )
+
+    def __init__(self, resource: Resource, key: Key, built: Built, stamp: tuple[int, ...]) -> None:
+        self.resource = resource
+        self.key = key
+        self.body = built.body
+        headers = dict(built.headers)
+        if built.last_modified is not None:
+            headers["Last-Modified"] = http_date(built.last_modified)
+        self.headers = headers
+        self.etag = headers["ETag"]
+        self.media_type = built.media_type
+        self.last_modified = built.last_modified
+        self.meta = built.meta
+        self.storable = built.storable
+        self.stamp = stamp
+        self.built_at = time.time()
+        self.expires_at = built.expires_at if built.expires_at is not None else math.inf
+        self.size = len(built.body) + ENTRY_OVERHEAD
+        #: ``(clock version, local version)`` at the last successful validation.
+        self.seen = (-1, -1)
+        self.headers_304: list[Header] = [
+            (k.lower().encode("latin-1"), v.encode("latin-1"))
+            for k, v in headers.items()
+            if k.lower() not in ("content-type", "content-length")
+        ]
+        self.headers_200: list[Header] = [
+            *self.headers_304,
+            (b"content-type", _content_type(built.media_type)),
+            (b"content-length", str(len(built.body)).encode()),
+        ]
+
+    def restamped(self, stamp: tuple[int, ...], *, meta: Any = None) -> Entry:
+        """The same representation, valid under ``stamp`` (a rebuild that found nothing new)."""
+        clone = object.__new__(Entry)
+        for name in Entry.__slots__:
+            setattr(clone, name, getattr(self, name))
+        clone.stamp = stamp
+        clone.seen = (-1, -1)
+        if meta is not None:
+            clone.meta = meta
+        clone.built_at = time.time()
+        return clone
+
+    def not_modified(self, if_none_match: str | None, if_modified_since: str | None) -> bool:
+        """Whether the client's copy is current: ``If-None-Match`` (weak comparison) when sent,
+        else ``If-Modified-Since`` against ``Last-Modified`` (RFC 9110 §13.1.3)."""
+        if if_none_match is not None:
+            return if_none_match == self.etag or none_match(if_none_match, self.etag)
+        if if_modified_since is None or self.last_modified is None:
+            return False
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError, IndexError):
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        return self.last_modified.replace(microsecond=0) <= since
+
+    async def send(self, send: Send, *, not_modified: bool, head: bool) -> None:
+        """Answer 304 (no body) when ``not_modified``, else 200 (no body for ``HEAD``)."""
+        if not_modified:
+            await send({"type": "http.response.start", "status": 304, "headers": self.headers_304})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": self.headers_200})
+        await send({"type": "http.response.body", "body": b"" if head else self.body})
+
+
+class EntryResponse(Response):
+    """A route's answer from an :class:`Entry` (the same bytes and headers as a hit)."""
+
+    def __init__(self, entry: Entry, *, not_modified: bool) -> None:
+        self.entry = entry
+        self.is_not_modified = not_modified
+        self.status_code = 304 if not_modified else 200
+        self.background = None
+        self.body = b"" if not_modified else entry.body
+        self.raw_headers = list(entry.headers_304 if not_modified else entry.headers_200)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.entry.send(send, not_modified=self.is_not_modified, head=False)
+
+
+class Generations:
+    """One database's change generations as this process knows them.
+
+    ``stamp(domains)`` is a tuple of ``(database generation, local epoch)`` per
+    domain; ``version`` grows whenever a poll saw any generation move.
+    """
+
+    def __init__(self, engine: Engine, *, poll_s: float = POLL_S) -> None:
+        self._engine = engine.execution_options(imi_readonly=True)
+        self.poll_s = poll_s
+        self._db: dict[str, int] = {}
+        self.version = 0
+        self.polled_at = float("-inf")
+        self._polling: asyncio.Future[None] | None = None
+
+    def stamp(self, domains: tuple[str, ...]) -> tuple[int, ...]:
+        """The current stamp of ``domains`` (no I/O); it holds ``-1`` while a commit of this
+        process touching one of them is under way."""
+        db = self._db
+        out: list[int] = []
+        for domain in domains:
+            out.append(db.get(domain, 0))
+            out.append(changes.local_epoch(domain))
+        return tuple(out)
+
+    def poll_due(self) -> bool:
+        """Whether the database should be asked again before trusting the stamps."""
+        return time.monotonic() - self.polled_at >= self.poll_s
+
+    def poll(self) -> dict[str, int]:
+        """Read the database's generations (blocking); returns them."""
+        with self._engine.connect() as conn:
+            return changes.read_generations(conn)
+
+    def stamp_now(self, domains: tuple[str, ...]) -> tuple[int, ...]:
+        """:meth:`stamp` after a poll when one is due (blocking: for worker threads)."""
+        if self.poll_due():
+            self.apply(self.poll())
+        return self.stamp(domains)
+
+    def apply(self, generations: dict[str, int]) -> None:
+        """Adopt what :meth:`poll` read (on the event loop)."""
+        if generations != self._db:
+            self._db = generations
+            self.version += 1
+        self.polled_at = time.monotonic()
+
+    async def refresh(self) -> None:
+        """Poll in a worker thread when due; concurrent callers share one poll.
+
+        A failed poll (the database is down) is not retried before the next
+        interval: cached answers stay served meanwhile.
+        """
+        if not self.poll_due():
+            return
+        running = self._polling
+        if running is not None:
+            await asyncio.shield(running)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._polling = future
+        try:
+            self.apply(await run_in_threadpool(self.poll))
+        except Exception:  # noqa: BLE001 - the route path reports an unreachable database
+            self.polled_at = time.monotonic()
+        finally:
+            self._polling = None
+            future.set_result(None)
+
+
+class PublicCache:
+    """One application's public representations (see the module docstring)."""
+
+    def __init__(self, engine: Engine, *, max_entries: int = MAX_ENTRIES, max_bytes: int = MAX_BYTES) -> None:
+        self.clock = Generations(engine)
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Key, Entry] = OrderedDict()
+        self._bytes = 0
+        #: key -> (the key whose entry answers it, that entry's stamp): language fallbacks.
+        self._aliases: dict[Key, tuple[Key, tuple[int, ...]]] = {}
+        #: request signature -> (key, the stamp of the entry it was answered with).
+        self._signatures: dict[Signature, tuple[Key, tuple[int, ...]]] = {}
+        self._flights: dict[tuple[Key, tuple[int, ...]], asyncio.Future[Entry]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes counted for the stored entries (bodies plus a fixed overhead each)."""
+        return self._bytes
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _valid(self, entry: Entry) -> bool:
+        clock = self.clock
+        seen = (clock.version, changes.local_version())
+        if entry.seen != seen:
+            if entry.stamp != clock.stamp(entry.resource.domains):
+                return False
+            entry.seen = seen
+        now = time.time()
+        if now >= entry.expires_at or now - entry.built_at >= entry.resource.max_age_s:
+            return False
+        check = entry.resource.still_valid
+        return check is None or check(entry)
+
+    def get(self, key: Key) -> Entry | None:
+        """The still-valid entry answering ``key`` (following a fallback alias), or ``None``.
+
+        Assumes the generations are fresh enough (:meth:`Generations.refresh`).
+        """
+        entry = self._entries.get(key)
+        if entry is None:
+            alias = self._aliases.get(key)
+            if alias is None:
+                return None
+            entry = self._entries.get(alias[0])
+            if entry is None or entry.stamp != alias[1]:
+                return None
+        if not self._valid(entry):
+            return None
+        self._entries.move_to_end(entry.key)
+        return entry
+
+    def stored(self, key: Key) -> Entry | None:
+        """The entry stored under exactly ``key``, valid or not (tests, diagnostics)."""
+        return self._entries.get(key)
+
+    def recall(self, signature: Signature) -> Entry | None:
+        """The still-valid entry a route answered this exact request signature with."""
+        known = self._signatures.get(signature)
+        if known is None:
+            return None
+        key, stamp = known
+        entry = self._entries.get(key)
+        if entry is None or entry.stamp != stamp or not self._valid(entry):
+            return None
+        self._entries.move_to_end(key)
+        return entry
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def _store(self, entry: Entry) -> None:
+        old = self._entries.pop(entry.key, None)
+        if old is not None:
+            self._bytes -= old.size
+        if entry.size > self.max_bytes:
+            return
+        self._entries[entry.key] = entry
+        self._bytes += entry.size
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= evicted.size
+
+    def _remember(self, signature: Signature, entry: Entry) -> None:
+        if len(self._signatures) >= MAX_SIGNATURES:
+            self._signatures.clear()
+        self._signatures[signature] = (entry.key, entry.stamp)
+
+    def clear(self) -> None:
+        """Drop every entry, alias and remembered signature."""
+        self._entries.clear()
+        self._aliases.clear()
+        self._signatures.clear()
+        self._bytes = 0
+
+    # --- answering --------------------------------------------------------------------------
+
+    async def fetch(
+        self,
+        resource: Resource,
+        key: Key,
+        build: Callable[[Entry | None], Built | Entry],
+        *,
+        shared: bool = True,
+    ) -> Entry:
+        """The entry for ``key``: a valid stored one, else ``build(previous)`` run in the thread pool.
+
+        ``previous`` is the stale entry under ``key`` (or ``None``); ``build`` may
+        return it unchanged to have it re-stamped instead of rendered again (the
+        affiliation's credential is re-signed only when the school changed).
+        ``shared`` builds are joined by concurrent callers of the same key and
+        stamp; pass ``False`` when the caller may see something the public does not.
+        An entry whose ``Built.storable`` is false is returned but not kept; one built
+        under another key (``Built.key``) is found from ``key`` through an alias.
+        """
+        await self.clock.refresh()
+        entry = self.get(key)
+        if entry is not None:
+            return entry
+        stamp = self.clock.stamp(resource.domains)
+        if not shared:
+            return self._keep(await self._build(resource, key, build, stamp), key)
+        flight = (key, stamp)
+        running = self._flights.get(flight)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[Entry] = asyncio.get_running_loop().create_future()
+        self._flights[flight] = future
+        try:
+            entry = self._keep(await self._build(resource, key, build, stamp), key)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it; none waiting is no error
+            raise
+        else:
+            future.set_result(entry)
+            return entry
+        finally:
+            del self._flights[flight]
+
+    async def _build(
+        self,
+        resource: Resource,
+        key: Key,
+        build: Callable[[Entry | None], Built | Entry],
+        stamp: tuple[int, ...],
+    ) -> Entry:
+        previous = self._entries.get(key)
+        result = await run_in_threadpool(build, previous)
+        if isinstance(result, Entry):
+            return result.restamped(stamp)
+        if result.stamp is not None:
+            stamp = result.stamp
+        return Entry(resource, result.key if result.key is not None else key, result, stamp)
+
+    def _keep(self, entry: Entry, key: Key) -> Entry:
+        # -1 in a stamp: a local commit of a domain it depends on was under way while it was
+        # read; it answers this request but is never kept.
+        if entry.storable and -1 not in entry.stamp:
+            self._store(entry)
+            if entry.key != key:
+                self.alias(key, entry)
+        return entry
+
+    def alias(self, key: Key, entry: Entry) -> None:
+        """Answer ``key`` with ``entry`` (stored under another key) while the entry is valid."""
+        if len(self._aliases) >= MAX_SIGNATURES:
+            self._aliases.clear()
+        self._aliases[key] = (entry.key, entry.stamp)
+
+    async def serve(
+        self,
+        request: Request,
+        resource: Resource,
+        key: Key,
+        build: Callable[[Entry | None], Built | Entry],
+    ) -> Response:
+        """Answer ``request`` from the entry for ``key`` (fetched or built), conditionally.
+
+        Requests with ``Authorization`` build on their own for ``anonymous_only``
+        resources, and never share a build. The request's signature is remembered,
+        so the next identical request is answered before routing.
+        """
+        anonymous = b"authorization" not in _header_names(request.scope)
+        if resource.anonymous_only and not anonymous:
+            entry = await self._uncached(resource, key, build)
+        else:
+            entry = await self.fetch(resource, key, build, shared=anonymous)
+            if entry.storable and -1 not in entry.stamp:
+                self._remember(signature_of(request.scope), entry)
+        headers = request.headers
+        return EntryResponse(
+            entry,
+            not_modified=entry.not_modified(headers.get("if-none-match"), headers.get("if-modified-since")),
+        )
+
+    async def _uncached(
+        self, resource: Resource, key: Key, build: Callable[[Entry | None], Built | Entry]
+    ) -> Entry:
+        result = await run_in_threadpool(build, None)
+        if isinstance(result, Entry):
+            return result
+        built = Built(**{**result.__dict__, "storable": False})
+        return Entry(resource, key, built, ())
+
+
+def _header_names(scope: Scope) -> frozenset[bytes]:
+    return frozenset(name for name, _ in scope["headers"])
+
+
+def signature_of(scope: Scope) -> Signature:
+    """``(path, query string, Accept, Accept-Language)`` of a request, as sent."""
+    accept = language = None
+    for name, value in scope["headers"]:
+        if name == b"accept":
+            accept = value
+        elif name == b"accept-language":
+            language = value
+    return (scope["path"], scope.get("query_string", b""), accept, language)
+
+
+def cache_of(app_state: Any) -> PublicCache:
+    """The application's cache (``create_app`` makes it: ``app.state.public_cache``)."""
+    cache: PublicCache = app_state.public_cache
+    return cache
+
+
+class PublicReads:
+    """Pure ASGI middleware: answers ``GET``/``HEAD`` public reads from the app's
+    :class:`PublicCache` before routing (see the module docstring); every miss,
+    every other method and every request the cache cannot answer go on to the app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        cache: PublicCache | None = getattr(scope["app"].state, "public_cache", None)
+        if cache is None or not cache._signatures:
+            await self.app(scope, receive, send)
+            return
+        accept = language = inm = ims = None
+        authorized = False
+        for name, value in scope["headers"]:
+            if name == b"accept":
+                accept = value
+            elif name == b"accept-language":
+                language = value
+            elif name == b"if-none-match":
+                inm = value.decode("latin-1")
+            elif name == b"if-modified-since":
+                ims = value.decode("latin-1")
+            elif name == b"authorization":
+                authorized = True
+        signature = (scope["path"], scope.get("query_string", b""), accept, language)
+        if signature not in cache._signatures:
+            await self.app(scope, receive, send)
+            return
+        if cache.clock.poll_due():
+            await cache.clock.refresh()
+        entry = cache.recall(signature)
+        if entry is None or (authorized and entry.resource.anonymous_only):
+            await self.app(scope, receive, send)
+            return
+        scope[ROUTE_KEY] = entry.resource.route
+        await entry.send(send, not_modified=entry.not_modified(inm, ims), head=scope["method"] == "HEAD")
