@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from service.core import codes
 from service.core.db import transaction
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
@@ -30,7 +31,6 @@ from service.registry.schemas import (
     SchoolPublic,
     SchoolUpdate,
     VerifyResult,
-    country_code,
 )
 from service.registry.verify import Verifier, match
 from service.web import cache
@@ -486,7 +486,7 @@ def verify_school(
     session: SessionDep,
     settings: SettingsDep,
     name: Annotated[str | None, Query(max_length=500)] = None,
-    country: Annotated[str | None, Query(max_length=10)] = None,
+    country: Annotated[str | None, Query(max_length=100)] = None,
     website: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> Response:
     """Up to 10 listed schools that best match, with a score (0–1) and the reasons;
@@ -495,12 +495,7 @@ def verify_school(
     domain (Public Suffix List). At least ``name`` or ``website`` is needed (422)."""
     if not (name and name.strip()) and not (website and website.strip()):
         raise Unprocessable("Give at least `name` or `website`.")
-    code = None
-    if country:
-        try:
-            code = country_code(country)
-        except ValueError as exc:
-            raise Unprocessable(f"`country`: {exc}", extra={"parameter": "country"}) from None
+    code = codes.parameter(codes.country_code, country, "country") if country else None
     index = _verifier(request).index(session)
     found = match(index, name=name, country=code, website=website)
     schools = {

@@ -12,10 +12,9 @@ import unicodedata
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import langcodes
-import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from service.core import codes
 from service.registry.models import PROGRAMMES
 
 _PROGRAMMES_BY_FOLD = {p.casefold(): p for p in PROGRAMMES}
@@ -38,20 +37,9 @@ def clean_text(value: str) -> str:
     return value
 
 
-def country_code(value: str) -> str:
-    """An ISO 3166-1 alpha-2 code, upper-cased (``ch`` → ``CH``); ``ValueError`` otherwise."""
-    code = value.strip().upper()
-    if len(code) != 2 or not code.isascii() or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError("must be an ISO 3166-1 alpha-2 country code, e.g. CH")
-    return code
-
-
-def language_tag(value: str) -> str:
-    """A well-formed, valid BCP 47 tag in canonical form (``pt-br`` → ``pt-BR``)."""
-    tag = value.strip()
-    if not tag or len(tag) > 35 or not tag.isascii() or not langcodes.tag_is_valid(tag):
-        raise ValueError("must be a valid BCP 47 language tag, e.g. de or pt-BR")
-    return str(langcodes.standardize_tag(tag))
+#: Codes are read by ``service.core.codes``: the same spelling rules and messages everywhere.
+country_code = codes.country_code
+language_tag = codes.language_tag
 
 
 def programme_name(value: str) -> str:
@@ -98,8 +86,8 @@ def _phone(value: str) -> str:
 
 Text = Annotated[str, Field(min_length=1, max_length=300), AfterValidator(clean_text)]
 CityText = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(clean_text)]
-Country = Annotated[str, Field(min_length=2, max_length=2, examples=["CH"]), AfterValidator(country_code)]
-LanguageTag = Annotated[str, Field(max_length=35, examples=["de"]), AfterValidator(language_tag)]
+Country = Annotated[str, Field(max_length=100, examples=["CH"]), AfterValidator(country_code)]
+LanguageTag = Annotated[str, Field(max_length=100, examples=["de"]), AfterValidator(language_tag)]
 Programme = Annotated[str, Field(max_length=20, examples=["MBSR"]), AfterValidator(programme_name)]
 HttpUrl = Annotated[str, Field(max_length=500, examples=["https://example.org"]), AfterValidator(http_url)]
 EvidenceUrl = Annotated[str, Field(max_length=2000), AfterValidator(http_url)]

@@ -55,12 +55,13 @@ from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.selectable import TextualSelect
 from sqlmodel import Session
 
+from service.core import codes
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
 from service.registry import folding
 from service.registry import service as registry
 from service.registry.models import STATUSES, School
-from service.registry.schemas import country_code, language_tag, programme_name
+from service.registry.schemas import programme_name
 from service.web.http import decode_cursor, encode_cursor
 
 #: Longest ``q`` accepted (characters); longer is a 422.
@@ -158,9 +159,9 @@ def parse_filters(
     return Filters(
         words=words,
         no_match=no_match,
-        country=_check(country_code, country, "country") if country else None,
+        country=codes.parameter(codes.country_code, country, "country") if country else None,
         programme=_check(programme_name, programme, "programme") if programme else None,
-        language=_check(language_tag, language, "language").lower() if language else None,
+        language=codes.parameter(codes.language_tag, language, "language").lower() if language else None,
         status=status or None,
     )
 

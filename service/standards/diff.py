@@ -120,6 +120,27 @@ def diff_contents(before: dict[str, Any], after: dict[str, Any]) -> dict[str, li
     return {"added": added, "removed": removed, "modified": modified, "moved": moved}
 
 
+def in_language(
+    diff: dict[str, list[dict[str, Any]]], before: dict[str, Any], after: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """``diff`` (computed on the source language) with the clause texts of ``before`` and
+    ``after`` in another language: the same keys, kinds and places, translated ``text``."""
+    old, new = _index(before), _index(after)
+    return {
+        "added": [{**item, "text": new[item["key"]]["text"]} for item in diff["added"]],
+        "removed": [{**item, "text": old[item["key"]]["text"]} for item in diff["removed"]],
+        "modified": [
+            {
+                **item,
+                "before": {**item["before"], "text": old[item["key"]]["text"]},
+                "after": {**item["after"], "text": new[item["key"]]["text"]},
+            }
+            for item in diff["modified"]
+        ],
+        "moved": diff["moved"],
+    }
+
+
 def change_summary(diff: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
     """Only the keys of each list: the ``changes`` member of ``standards.version.published``."""
     return {

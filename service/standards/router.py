@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -34,7 +35,7 @@ from service.standards.schemas import (
     VersionPublic,
     normalise_language,
 )
-from service.web import cache, http
+from service.web import cache, http, languages
 from service.web.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
 from service.web.openapi import problems
 
@@ -43,8 +44,8 @@ router = APIRouter(prefix="/v1/standards", tags=["standards"])
 LangQuery = Annotated[
     str | None,
     Query(
-        description="BCP 47 language tag; without a translation the source language is served "
-        "(see `Content-Language`). Malformed: 422."
+        description="BCP 47 language tag; wins over `Accept-Language` (RFC 4647 lookup). Without "
+        "a translation the source language is served (see `Content-Language`). Malformed: 422."
     ),
 ]
 Slug = Annotated[str, Path(description="document slug, e.g. `training-standards`")]
@@ -63,7 +64,13 @@ _REPRESENTATIONS: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (`If-None-Match` / `If-Modified-Since`)"},
     404: {"description": "Unknown document, version or clause (drafts are 404 for the public)"},
     406: {"description": "None of JSON, Markdown, HTML is acceptable"},
-    422: {"description": "Malformed `lang`"},
+    422: {"description": "Malformed `lang` (with a `hint`: `en_US` → `en-US`)"},
+}
+_DIFF: dict[int | str, dict[str, Any]] = {
+    304: _REPRESENTATIONS[304],
+    404: {"description": "Unknown document or version (drafts are 404 for the public)"},
+    406: {"description": "Only JSON is offered"},
+    422: _REPRESENTATIONS[422],
 }
 _NO_STORE = "no-store"
 _T = TypeVar("_T")
@@ -106,6 +113,9 @@ CURRENT = cache.Resource(route="/v1/standards/{slug}/current", domains=("standar
 VERSION = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
 CLAUSE = cache.Resource(route="/v1/standards/{slug}/versions/{version}/clauses/{key}", domains=("standards",))
 DIFF = cache.Resource(route="/v1/standards/{slug}/diff", domains=("standards",))
+#: The languages a public version is served in, kept beside its representations (never
+#: served itself): ``Accept-Language`` is negotiated among them before the key is made.
+LANGUAGES = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
 
 
 @dataclass(frozen=True)
@@ -117,32 +127,100 @@ class Rendered:
     content_language: str
 
 
-def representation_key(slug: str, version: str, lang: str, media: str) -> tuple[str, ...]:
+def representation_key(
+    slug: str, version: str, lang: str, media: str, *, negotiated: bool = False
+) -> tuple[str, ...]:
     """The cache key of a full-version, ``/current`` or clause read (``version`` may be
-    ``"current"`` or ``"2.0/clauses/B3.1"``); ``lang`` is the normalised tag (``""``: none)."""
-    return ("standards", slug, version, lang, media)
+    ``"current"`` or ``"2.0/clauses/B3.1"``).
+
+    ``lang`` is the normalised ``?lang=`` tag, or for a read without ``?lang=`` the language
+    negotiated from ``Accept-Language`` (``negotiated``), ``""`` when that is the source
+    language: every spelling of the header that comes to one language is one entry. Reads
+    with and without ``?lang=`` are stored apart: only the latter carry ``Vary: Accept-Language``.
+    """
+    key = ("standards", slug, version, lang, media)
+    return (*key, "negotiated") if negotiated and lang else key
+
+
+def _languages_of(request: Request, slug: str, version: str, _previous: object) -> cache.Built:
+    """The source language and translations of a public version (blocking; ``NotFound`` for
+    drafts and unknown versions: those are negotiated in their own build, never stored)."""
+    with transaction(request.app.state.engine, readonly=True) as session:
+        source, available = views.languages(session=session, slug=slug, version=version)
+    return cache.Built(body=b"", media_type=http.JSON, headers={"ETag": '""'}, meta=(source, available))
+
+
+async def _negotiated(request: Request, slug: str, versions: tuple[str, ...], lang: str | None) -> str:
+    """The language part of the key: the normalised ``?lang=`` (422 when malformed), else the
+    language ``Accept-Language`` negotiates among the languages every one of ``versions`` has
+    (``""`` for the source language, or when the versions are not public: then the build
+    negotiates for whoever may read them)."""
+    if lang is not None:
+        return normalise_language(lang)
+    header = request.headers.get("accept-language")
+    if not languages.ranges(header):
+        return ""
+    public = cache.cache_of(request.app.state)
+    found: list[tuple[str, list[str]]] = []
+    for version in versions:
+        try:
+            build = partial(_languages_of, request, slug, version)
+            entry = await public.fetch(LANGUAGES, ("standards-languages", slug, version), build)
+        except NotFound:
+            return ""
+        found.append(entry.meta)
+    source = found[0][0]
+    common = [tag for tag in found[0][1] if all(tag in other for _, other in found[1:])]
+    served = languages.negotiate(header, common, source)
+    return "" if served == source else served
+
+
+def _headers(view_language: str, explicit: bool, cache_control: str, etag: str) -> dict[str, str]:
+    """ETag, Cache-Control, Content-Language and Vary of a standards read."""
+    vary = ", ".join(v for v in ("Accept", "Accept-Encoding", languages.vary(explicit)) if v)
+    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": vary}
+    if view_language:
+        headers["Content-Language"] = view_language
+    return headers
 
 
 def _build(
-    request: Request, slug: str, version: str, lang: str | None, media: str, clause: str | None
+    request: Request,
+    slug: str,
+    version: str,
+    lang: str | None,
+    media: str,
+    clause: str | None,
+    explicit: bool = True,
 ) -> cache.Built:
-    """Render one representation from the database (blocking)."""
+    """Render one representation from the database (blocking).
+
+    ``lang`` is the language to serve (``None``: negotiate ``Accept-Language`` here, for a
+    draft that only an editor may read, or serve the source language).
+    """
     base = _base(request)
+    header = None if explicit else request.headers.get("accept-language")
     with transaction(request.app.state.engine, readonly=True) as session:
 
         def load(editor: bool) -> views.VersionView:
+            tag = lang
+            if tag is None and languages.ranges(header):
+                source, available = views.languages(
+                    session=session, slug=slug, version=version, editor=editor
+                )
+                tag = languages.negotiate(header, available, source)
             if clause is not None:
                 return views.clause_view(
                     session=session,
                     slug=slug,
                     version=version,
                     key=clause,
-                    lang=lang,
+                    lang=tag,
                     editor=editor,
                     base_url=base,
                 )
             return views.version_view(
-                session=session, slug=slug, version=version, lang=lang, editor=editor, base_url=base
+                session=session, slug=slug, version=version, lang=tag, editor=editor, base_url=base
             )
 
         view = _as_reader(request, session, load)
@@ -154,18 +232,13 @@ def _build(
         cache_control = http.CACHE_SHORT
     else:
         cache_control = http.CACHE_IMMUTABLE_VERSION
-    headers = {
-        "ETag": render.representation_etag(media, view.language, view.status, body),
-        "Cache-Control": cache_control,
-        "Vary": "Accept, Accept-Encoding",
-    }
-    if view.language:
-        headers["Content-Language"] = view.language
+    etag = render.representation_etag(media, view.language, view.status, body)
+    headers = _headers(view.language, explicit, cache_control, etag)
     if version == "current":
         headers["Content-Location"] = links.version_url(None, slug, view.version) + (
             f"/clauses/{clause}" if clause else ""
         )
-    served = view.language if lang not in (None, view.language) else None
+    served = view.language if explicit and lang not in (None, view.language) else None
     path_version = version if clause is None else f"{version}/clauses/{clause}"
     return cache.Built(
         body=body,
@@ -182,16 +255,18 @@ def _build(
 async def _serve(
     request: Request, slug: str, version: str, lang: str | None, clause: str | None = None
 ) -> Response:
-    """Negotiate, then answer from the public-representation cache (building on a miss)."""
+    """Negotiate media type and language, then answer from the public-representation cache
+    (building on a miss)."""
     media = http.negotiate(request.headers.get("accept"), render.OFFERED)
-    tag = normalise_language(lang) if lang is not None else None
+    explicit = lang is not None
+    tag = await _negotiated(request, slug, (version,), lang)
     path_version = version if clause is None else f"{version}/clauses/{clause}"
     resource = CLAUSE if clause is not None else (CURRENT if version == "current" else VERSION)
     return await cache.cache_of(request.app.state).serve(
         request,
         resource,
-        representation_key(slug, path_version, tag or "", media),
-        lambda _previous: _build(request, slug, version, tag, media, clause),
+        representation_key(slug, path_version, tag, media, negotiated=not explicit),
+        lambda _previous: _build(request, slug, version, tag or None, media, clause, explicit),
     )
 
 
@@ -309,47 +384,58 @@ async def get_clause(
     return await _serve(request, slug, version, lang, clause=key)
 
 
-@router.get("/{slug}/diff", response_model=DiffPublic, summary="Clause-level diff between two versions")
+@router.get("/{slug}/diff", response_model=DiffPublic, responses=_DIFF, summary="Clause-level diff")
 async def get_diff(
     request: Request,
     slug: Slug,
     from_: Annotated[str, Query(alias="from", description="a version, e.g. `1.0`")],
     to: Annotated[str, Query(description="a version, e.g. `2.0`")],
+    lang: LangQuery = None,
 ) -> Response:
     """Added, removed, modified and moved clauses from `from` to `to` (either direction).
 
+    Clause texts are in `?lang=` or the language `Accept-Language` negotiates, when both
+    versions are translated into it (else the source language; `Content-Language` says).
     Drafts are 404 without `standards:write`; diffs of non-draft versions never change
     (`public, max-age=3600`) and are served from memory.
     """
     http.negotiate(request.headers.get("accept"), [http.JSON])
+    explicit = lang is not None
+    tag = await _negotiated(request, slug, (from_, to), lang)
+    key: tuple[str, ...] = ("standards-diff", slug, from_, to)
+    if tag or explicit:
+        key = (*key, tag, "explicit" if explicit else "negotiated")
     return await cache.cache_of(request.app.state).serve(
-        request,
-        DIFF,
-        ("standards-diff", slug, from_, to),
-        lambda _previous: _build_diff(request, slug, from_, to),
+        request, DIFF, key, lambda _previous: _build_diff(request, slug, from_, to, tag or None, explicit)
     )
 
 
-def _build_diff(request: Request, slug: str, from_version: str, to_version: str) -> cache.Built:
+def _build_diff(
+    request: Request, slug: str, from_version: str, to_version: str, lang: str | None, explicit: bool
+) -> cache.Built:
+    header = None if explicit else request.headers.get("accept-language")
     with transaction(request.app.state.engine, readonly=True) as session:
 
-        def load(editor: bool) -> tuple[dict[str, Any], bool]:
+        def load(editor: bool) -> tuple[dict[str, Any], bool, str]:
             return views.diff(
-                session=session, slug=slug, from_version=from_version, to_version=to_version, editor=editor
+                session=session,
+                slug=slug,
+                from_version=from_version,
+                to_version=to_version,
+                editor=editor,
+                lang=lang,
+                accept_language=header if lang is None else None,
             )
 
-        body, immutable = _as_reader(request, session, load)
+        body, immutable, language = _as_reader(request, session, load)
     data = dumps(body)
+    cache_control = http.CACHE_IMMUTABLE_VERSION if immutable else http.CACHE_PRIVATE
     return cache.Built(
         body=data,
         media_type=http.JSON,
-        headers={
-            "ETag": http.make_etag(data),
-            "Cache-Control": http.CACHE_IMMUTABLE_VERSION if immutable else http.CACHE_PRIVATE,
-            "Vary": "Accept, Accept-Encoding",
-        },
+        headers=_headers(language, explicit, cache_control, http.make_etag(language, data)),
         storable=immutable,
-        meta=Rendered(version=f"{body['from']}->{body['to']}", status="", content_language=""),
+        meta=Rendered(version=f"{body['from']}->{body['to']}", status="", content_language=language),
     )
 
 

@@ -5,65 +5,26 @@ its own GET representation: the read-only members of that representation
 (``status``, ``content_hash``, timestamps, ``links``, ``translations``, …) are
 accepted and ignored, anything else unknown is a 422.
 
-Codes: languages are BCP 47 (RFC 5646) tags, normalised with ``langcodes``
-(``pt-br`` -> ``pt-BR``, ``iw`` -> ``he``); regions are ISO 3166-1 alpha-2
-codes (upper case) or UN M49 numeric codes (three digits).
+Codes are read by ``service.core.codes`` (the same rules and messages as every
+other layer): languages are BCP 47 (RFC 5646) tags in canonical form (``pt-br`` ->
+``pt-BR``, ``iw`` -> ``he``; ``de_CH`` is refused: did you mean ``de-CH``?); regions
+are ISO 3166-1 alpha-2 codes (upper case) or UN M49 numeric codes (three digits).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-import langcodes
-import pycountry
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from service.core.errors import Unprocessable
+from service.core import codes
 from service.web.http import UTCInstant
 
 #: ``major.minor``, no leading zeros (``1.0``, ``2.10``).
 VERSION_PATTERN = r"^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$"
 #: Stable section and clause keys: ``A1.2``, ``TT-3.2``.
 KEY_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38}[A-Za-z0-9])?$"
-_TAG_SHAPE = re.compile(r"^[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
-
-#: UN M49 regions that are not countries (world, continents, sub-regions).
-M49_REGIONS = {
-    "001": "World",
-    "002": "Africa",
-    "011": "Western Africa",
-    "014": "Eastern Africa",
-    "015": "Northern Africa",
-    "017": "Middle Africa",
-    "018": "Southern Africa",
-    "202": "Sub-Saharan Africa",
-    "019": "Americas",
-    "003": "North America",
-    "005": "South America",
-    "013": "Central America",
-    "021": "Northern America",
-    "029": "Caribbean",
-    "419": "Latin America and the Caribbean",
-    "142": "Asia",
-    "030": "Eastern Asia",
-    "034": "Southern Asia",
-    "035": "South-eastern Asia",
-    "143": "Central Asia",
-    "145": "Western Asia",
-    "150": "Europe",
-    "039": "Southern Europe",
-    "151": "Eastern Europe",
-    "154": "Northern Europe",
-    "155": "Western Europe",
-    "009": "Oceania",
-    "053": "Australia and New Zealand",
-    "054": "Melanesia",
-    "057": "Micronesia",
-    "061": "Polynesia",
-}
 
 VersionStr = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 KeyStr = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
@@ -75,34 +36,21 @@ OptText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200
 # --- codes -----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1024)
-def normalise_language(tag: str) -> str:
-    """The normalised form of a well-formed BCP 47 tag (``pt-br`` -> ``pt-BR``).
+def normalise_language(tag: str, *, name: str = "lang") -> str:
+    """The canonical form of a BCP 47 tag (``pt-br`` -> ``pt-BR``), read by ``service.core.codes``.
 
-    Raises :class:`Unprocessable` (422) for a malformed tag (``en_US``,
-    ``x``, ``123456789``).
+    Raises :class:`Unprocessable` (422, with ``parameter`` and a ``hint`` where one is
+    likely) for anything else (``en_US``: did you mean ``en-US``?).
     """
-    if not _TAG_SHAPE.match(tag or "") or not langcodes.tag_is_valid(tag):
-        raise Unprocessable(f"{tag!r} is not a well-formed BCP 47 language tag (e.g. 'de', 'pt-BR').")
-    try:
-        return str(langcodes.standardize_tag(tag))
-    except (ValueError, langcodes.LanguageTagError) as exc:
-        raise Unprocessable(f"{tag!r} is not a well-formed BCP 47 language tag.") from exc
+    return codes.parameter(codes.language_tag, tag, name)
 
 
 def normalise_region(code: str) -> str:
     """An ISO 3166-1 alpha-2 country (``de`` -> ``DE``) or a UN M49 code (``142``).
 
-    Raises :class:`ValueError` for anything else (pydantic turns it into a 422).
+    Raises :class:`ValueError` (``codes.CodeError``) for anything else: a 422 in a body.
     """
-    value = code.strip()
-    if re.fullmatch(r"[0-9]{3}", value):
-        if value in M49_REGIONS or pycountry.countries.get(numeric=value) is not None:
-            return value
-        raise ValueError(f"{code!r} is not a UN M49 region or country code")
-    if re.fullmatch(r"[A-Za-z]{2}", value) and pycountry.countries.get(alpha_2=value.upper()) is not None:
-        return value.upper()
-    raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country or UN M49 code")
+    return codes.region_code(code)
 
 
 # --- write bodies -----------------------------------------------------------------------
@@ -121,10 +69,7 @@ class DocumentCreate(_Strict):
     @field_validator("language")
     @classmethod
     def _lang(cls, value: str) -> str:
-        try:
-            return normalise_language(value)
-        except Unprocessable as exc:
-            raise ValueError(exc.detail) from exc
+        return codes.language_tag(value)
 
 
 class DraftCreate(_Strict):

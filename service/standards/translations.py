@@ -30,6 +30,7 @@ from service.standards.models import (
     StandardsVersion,
 )
 from service.standards.schemas import TranslationPut
+from service.web.languages import lookup
 
 
 def texts_from_body(body: TranslationPut) -> dict[str, Any]:
@@ -102,17 +103,7 @@ def choose_language(requested: str | None, source: str, available: Sequence[str]
     ``de-AT`` is served by ``de`` when only ``de`` exists; an unknown
     language falls back to ``source``.
     """
-    if not requested:
-        return source
-    parts = requested.split("-")
-    while parts:
-        candidate = "-".join(parts)
-        if candidate == source or candidate in available:
-            return candidate
-        parts.pop()
-        if parts and len(parts[-1]) == 1:  # never end on a singleton (RFC 4647 §3.4)
-            parts.pop()
-    return source
+    return lookup([requested], available, source) if requested else source
 
 
 def apply(content: dict[str, Any], texts: dict[str, Any]) -> dict[str, Any]:

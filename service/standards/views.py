@@ -27,6 +27,7 @@ from service.standards.content import load_content
 from service.standards.links import document_url, version_url
 from service.standards.models import DRAFT, PUBLISHED, RELEASED, StandardsDocument, StandardsVersion
 from service.web.http import JSON
+from service.web.languages import negotiate
 
 #: The slug of the IMI Network's document (the registry states alignment against it).
 DEFAULT_DOCUMENT = "training-standards"
@@ -154,6 +155,19 @@ def version_view(
     return build_view(session, doc, ver, lang=lang, editor=editor, base_url=base_url)
 
 
+def languages(*, session: Session, slug: str, version: str, editor: bool = False) -> tuple[str, list[str]]:
+    """``(source language, [translations])`` of one version (``"current"`` resolves), what
+    ``Accept-Language`` is negotiated among; :class:`NotFound` as for :func:`version_view`."""
+    doc = lookup.find_document(session, slug)
+    if version == "current":
+        ver = lookup.current_of(lookup.versions_of(session, doc))
+        if ver is None:
+            raise NotFound(f"{slug!r} has no published version yet.")
+    else:
+        ver = lookup.find_version(session, doc, version, editor=editor)
+    return doc.language, [t.language for t in translations.for_version(session, ver, editor=editor)]
+
+
 def clause_view(
     *,
     session: Session,
@@ -236,18 +250,41 @@ def diff(
     from_version: str,
     to_version: str,
     editor: bool = False,
-) -> tuple[dict[str, Any], bool]:
+    lang: str | None = None,
+    accept_language: str | None = None,
+) -> tuple[dict[str, Any], bool, str]:
     """The clause-level diff between any two versions, either direction.
 
-    Returns ``(body, immutable)``; ``immutable`` is false when a draft is
-    involved. :class:`NotFound` for unknown versions (drafts for non-editors).
+    Which clauses were added, removed, modified or moved is decided on the source
+    language (the normative text). Their texts are shown in ``lang`` (a normalised tag
+    from ``?lang=``) or else the language negotiated from ``accept_language`` — when
+    *both* versions have that translation; otherwise in the source language. Returns
+    ``(body, immutable, language)``; ``immutable`` is false when a draft is involved,
+    ``language`` is the language of the texts (the ``Content-Language``).
+    :class:`NotFound` for unknown versions (drafts for non-editors).
     """
     doc = lookup.find_document(session, slug)
     before = lookup.find_version(session, doc, from_version, editor=editor)
     after = lookup.find_version(session, doc, to_version, editor=editor)
-    changes = diffing.diff_contents(load_content(session, before), load_content(session, after))
+    old, new = load_content(session, before), load_content(session, after)
+    texts = [
+        {t.language: t.texts for t in translations.for_version(session, v, editor=editor)}
+        for v in (before, after)
+    ]
+    common = [tag for tag in texts[0] if tag in texts[1]]
+    if lang is not None:
+        served = translations.choose_language(lang, doc.language, common)
+    else:
+        served = negotiate(accept_language, common, doc.language)
+    changes = diffing.diff_contents(old, new)
+    if served != doc.language:
+        changes = diffing.in_language(
+            changes,
+            translations.apply(old, texts[0][served]),
+            translations.apply(new, texts[1][served]),
+        )
     body = {"document": slug, "from": before.version, "to": after.version, **changes}
-    return body, DRAFT not in (before.status, after.status)
+    return body, DRAFT not in (before.status, after.status), served
 
 
 # --- documents ----------------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_published_reads_are_served_from_memory_and_dropped_on_publish(demo: Api
     diff = c.get(f"{DOC}/diff", params={"from": "1.0", "to": "2.0"})
     diff_entry = cache.get(("standards-diff", "demo", "1.0", "2.0"))
     assert diff_entry is not None and diff_entry.body == diff.content
-    assert "content-language" not in diff.headers
+    assert diff.headers["content-language"] == "en"  # issue 16: Content-Language always (it was absent)
     assert (
         c.get(
             f"{DOC}/diff",
