@@ -16,6 +16,13 @@ Pure functions from the representation dicts built by ``views.py`` to bytes.
 Contributors are listed as ``name (affiliation, region)``, leaving out what is
 empty; a version without contributors gets no list.
 
+The words of ours around the content — the status line (``Version 2.0 · Published
+July 1, 2021 · Effective from …``), a clause's kind and audience (``Requirement ·
+Applies to: teachers``), the "Regional notes" and "Contributors" headings, the dates —
+come from the message catalogue (``service.core.messages``) of the served language, so
+a page in German says ``Anforderung · Gilt für: Lehrende``. Codes stay codes (``DE:``
+before a regional note, ``data-*`` attributes, the JSON's ``status``).
+
 Entity tags: :func:`representation_etag` depends on the media type, the
 served language and the status as well as the bytes, so a status change, a
 translation or another media type always gets another ETag.
@@ -33,6 +40,7 @@ import nh3
 from markdown_it import MarkdownIt
 
 from service.core.jsonutil import dumps
+from service.core.messages import N_, Words, words
 from service.web.http import HTML, JSON, MARKDOWN, make_etag
 
 #: Media types of full-version and clause reads, the default first (DESIGN §3).
@@ -76,10 +84,31 @@ def _md_inline(value: str) -> str:
     return "".join(out)
 
 
-def _date(value: Any) -> str:
+def _when(value: Any) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).date().isoformat()
-    return str(value)
+        return value
+    if isinstance(value, str) and value:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return None
+
+
+#: Status names and clause words: msgids, marked with ``N_`` for extraction.
+_STATUS = {
+    "draft": N_("Draft"),
+    "published": N_("Published"),
+    "superseded": N_("Superseded"),
+    "withdrawn": N_("Withdrawn"),
+}
+_KINDS = {
+    "requirement": N_("Requirement"),
+    "recommendation": N_("Recommendation"),
+    "guidance": N_("Guidance"),
+}
+_AUDIENCES = {
+    "teacher": N_("teachers"),
+    "trainer": N_("trainers"),
+    "training_organisation": N_("training organisations"),
+}
 
 
 def _notes_by_target(rep: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -95,11 +124,29 @@ def _credit(person: dict[str, Any]) -> str:
     return f"{person['name']} ({details})" if details else person["name"]
 
 
-def _status_line(rep: dict[str, Any]) -> str:
-    parts = [f"Version {rep['version']}", rep["status"]]
-    if rep.get("published_at"):
-        parts.append(_date(rep["published_at"]))
+def _status_line(rep: dict[str, Any], w: Words) -> str:
+    """``Version 2.0 · Published July 1, 2021 · Effective from July 1, 2021`` in ``w``'s words
+    (the status name itself when it is not ``published``: ``Draft``, ``Superseded``, …)."""
+    parts = [w.gettext("Version %(version)s") % {"version": rep["version"]}]
+    if rep["status"] != "published":
+        parts.append(w.gettext(_STATUS.get(rep["status"], rep["status"])))
+    published, effective, withdrawn = (
+        _when(rep.get(name)) for name in ("published_at", "effective_from", "withdrawn_at")
+    )
+    if published is not None:
+        parts.append(w.gettext("Published %(date)s") % {"date": w.date(published)})
+    if effective is not None:
+        parts.append(w.gettext("Effective from %(date)s") % {"date": w.date(effective)})
+    if withdrawn is not None:
+        parts.append(w.gettext("Withdrawn %(date)s") % {"date": w.date(withdrawn)})
     return " · ".join(parts)
+
+
+def _kind_line(clause: dict[str, Any], w: Words) -> str:
+    """``Requirement · Applies to: teachers`` in ``w``'s words."""
+    kind = w.gettext(_KINDS.get(clause["kind"], clause["kind"]))
+    audience = w.gettext(_AUDIENCES.get(clause["applies_to"], clause["applies_to"]))
+    return f"{kind} · " + w.gettext("Applies to: %(audience)s") % {"audience": audience}
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -113,35 +160,38 @@ def version_json(rep: dict[str, Any]) -> bytes:
 def version_markdown(rep: dict[str, Any]) -> bytes:
     """The Markdown representation: headings + clause text, regional notes as quotes."""
     notes = _notes_by_target(rep)
-    lines = [f"# {_md_inline(rep['title'])}", "", f"_{_md_inline(_status_line(rep))}_", ""]
+    w = words(rep["language"])
+    lines = [f"# {_md_inline(rep['title'])}", "", f"_{_md_inline(_status_line(rep, w))}_", ""]
     if rep.get("summary"):
         lines += [_md_inline(rep["summary"]), ""]
     for section in rep["sections"]:
         lines += [f"## {_md_inline(section['key'])} {_md_inline(section['title'])}", ""]
         if section.get("intro"):
             lines += [_md_inline(section["intro"]), ""]
-        lines += _md_notes(notes.get(section["key"], []))
+        lines += _md_notes(notes.get(section["key"], []), w)
         for clause in section["clauses"]:
             lines += [
                 f"### {_md_inline(clause['key'])}",
                 "",
-                _md_kind(clause),
+                _md_kind(clause, w),
                 "",
             ]
             lines += [clause["text"].strip(), ""]
-            lines += _md_notes(notes.get(clause["key"], []))
+            lines += _md_notes(notes.get(clause["key"], []), w)
     if rep.get("contributors"):
-        lines += ["## Contributors", ""]
+        heading = w.gettext("Contributors")
+        lines += [f"## {_md_inline(heading)}", ""]
         lines += [f"- {_md_inline(_credit(p))}" for p in rep["contributors"]]
     return ("\n".join(lines).rstrip() + "\n").encode()
 
 
-def _md_kind(clause: dict[str, Any]) -> str:
-    return f"*{_md_inline(clause['kind'])} · {_md_inline(clause['applies_to'])}*"
+def _md_kind(clause: dict[str, Any], w: Words) -> str:
+    return f"*{_md_inline(_kind_line(clause, w))}*"
 
 
-def _md_notes(notes: list[dict[str, Any]]) -> list[str]:
-    out: list[str] = []
+def _md_notes(notes: list[dict[str, Any]], w: Words) -> list[str]:
+    label = w.gettext("Regional notes")
+    out: list[str] = [f"**{_md_inline(label)}**", ""] if notes else []
     for note in notes:
         out += [f"> **{_md_inline(note['region'])}:** {_md_inline(note['text'])}", ""]
     return out
@@ -151,12 +201,13 @@ def version_html(rep: dict[str, Any]) -> bytes:
     """The embeddable HTML fragment of a version."""
     notes = _notes_by_target(rep)
     lang = rep["language"]
+    w = words(lang)
     parts = [
         f'<article class="imi-standards" lang="{_esc(lang)}" dir="{text_direction(lang)}"'
         f' id="imi-{_esc(rep["document"])}-{_esc(rep["version"])}" data-version="{_esc(rep["version"])}"'
         f' data-status="{_esc(rep["status"])}">',
         f"<header><h1>{_esc(rep['title'])}</h1>",
-        f'<p class="imi-meta">{_esc(_status_line(rep))}</p>',
+        f'<p class="imi-meta"{_lang_attr(w, lang)}>{_esc(_status_line(rep, w))}</p>',
     ]
     if rep.get("summary"):
         parts.append(f'<p class="imi-summary">{_esc(rep["summary"])}</p>')
@@ -166,13 +217,14 @@ def version_html(rep: dict[str, Any]) -> bytes:
         parts.append(f"<h2>{_esc(section['key'])} {_esc(section['title'])}</h2>")
         if section.get("intro"):
             parts.append(f'<p class="imi-intro">{_esc(section["intro"])}</p>')
-        parts += _html_notes(notes.get(section["key"], []))
+        parts += _html_notes(notes.get(section["key"], []), w, lang)
         for clause in section["clauses"]:
-            parts.append(_clause_html(clause, notes.get(clause["key"], [])))
+            parts.append(_clause_html(clause, notes.get(clause["key"], []), w, lang))
         parts.append("</section>")
     if rep.get("contributors"):
-        # The heading is not translated (contributors are not part of a translation): say so.
-        parts.append('<footer class="imi-contributors"><h2 lang="en">Contributors</h2>')
+        # The heading is in the catalogue's language, which may not be the page's: say so.
+        heading = w.gettext("Contributors")
+        parts.append(f'<footer class="imi-contributors"><h2 lang="{w.language}">{_esc(heading)}</h2>')
         parts.append("<ul>")
         parts += [f"<li>{_esc(_credit(p))}</li>" for p in rep["contributors"]]
         parts.append("</ul></footer>")
@@ -180,21 +232,30 @@ def version_html(rep: dict[str, Any]) -> bytes:
     return ("\n".join(parts) + "\n").encode()
 
 
-def _clause_html(clause: dict[str, Any], notes: list[dict[str, Any]]) -> str:
+def _lang_attr(w: Words, page_language: str) -> str:
+    """`` lang="en"`` when our words are not in the page's language (no catalogue for it)."""
+    return "" if w.language.lower() == page_language.lower() else f' lang="{w.language}"'
+
+
+def _clause_html(clause: dict[str, Any], notes: list[dict[str, Any]], w: Words, lang: str) -> str:
     return "\n".join(
         [
             f'<div class="imi-clause imi-{_esc(clause["kind"])}" id="clause-{_esc(clause["key"])}"'
             f' data-kind="{_esc(clause["kind"])}" data-applies-to="{_esc(clause["applies_to"])}">',
             f"<h3>{_esc(clause['key'])}</h3>",
+            f'<p class="imi-kind"{_lang_attr(w, lang)}>{_esc(_kind_line(clause, w))}</p>',
             f'<div class="imi-text">{markdown_to_html(clause["text"])}</div>',
-            *_html_notes(notes),
+            *_html_notes(notes, w, lang),
             "</div>",
         ]
     )
 
 
-def _html_notes(notes: list[dict[str, Any]]) -> list[str]:
-    return [
+def _html_notes(notes: list[dict[str, Any]], w: Words, lang: str) -> list[str]:
+    if not notes:
+        return []
+    label = w.gettext("Regional notes")
+    return [f'<h4 class="imi-regional-notes"{_lang_attr(w, lang)}>{_esc(label)}</h4>'] + [
         f'<aside class="imi-regional-note" data-region="{_esc(n["region"])}">'
         f"<strong>{_esc(n['region'])}:</strong> {_esc(n['text'])}</aside>"
         for n in notes
@@ -215,14 +276,15 @@ def render_version(rep: dict[str, Any], media_type: str) -> bytes:
 
 def render_clause(rep: dict[str, Any], media_type: str) -> bytes:
     """A clause view (``views.clause_view``) in ``media_type``."""
+    w = words(rep["language"])
     if media_type == MARKDOWN:
-        lines = [f"### {_md_inline(rep['key'])}", "", _md_kind(rep), ""]
+        lines = [f"### {_md_inline(rep['key'])}", "", _md_kind(rep, w), ""]
         lines += [rep["text"].strip(), ""]
-        lines += _md_notes(rep["regional_notes"])
+        lines += _md_notes(rep["regional_notes"], w)
         return ("\n".join(lines).rstrip() + "\n").encode()
     if media_type == HTML:
         lang = rep["language"]
-        inner = _clause_html(rep, rep["regional_notes"])
+        inner = _clause_html(rep, rep["regional_notes"], w, lang)
         fragment = (
             f'<article class="imi-standards" lang="{_esc(lang)}" dir="{text_direction(lang)}"'
             f' data-version="{_esc(rep["version"])}" data-status="{_esc(rep["status"])}">\n'
