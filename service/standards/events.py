@@ -34,10 +34,11 @@ def version_published(
 ) -> None:
     """``standards.version.published``: ``version`` superseded ``previous`` (``None`` for the first).
 
-    ``changes`` lists the clause keys added, removed, modified and moved from
-    ``before`` (the previous content; ``{}`` for the first version, so every
-    clause is added) to ``after``. A new major version asks schools to
-    reaffirm their alignment (``reaffirmation_required``).
+    ``summary`` is the editor's summary of the version (the one given at publish, else
+    the draft's; ``None`` when empty), beside ``changes``: the clause keys added,
+    removed, modified and moved from ``before`` (the previous content; ``{}`` for the
+    first version, so every clause is added) to ``after``. A new major version asks
+    schools to reaffirm their alignment (``reaffirmation_required``).
     """
     assert version.effective_from is not None  # publishing sets it
     outbox.emit(
@@ -50,6 +51,7 @@ def version_published(
             "previous_version": previous.version if previous else None,
             "reaffirmation_required": previous is not None and version.major > previous.major,
             "effective_from": isoformat(version.effective_from),
+            "summary": version.summary or None,
             "changes": diffing.change_summary(diffing.diff_contents(before, after)),
             "links": {
                 "version": version_url(base_url, slug, version.version),

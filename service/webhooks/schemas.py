@@ -49,6 +49,11 @@ class VersionPublishedData(_Open):
     previous_version: str | None = Field(default=None, description="the version it supersedes")
     reaffirmation_required: bool = Field(description="true for a major version: schools must re-affirm")
     effective_from: dt.datetime | None = None
+    summary: str | None = Field(
+        default=None,
+        description="the editor's summary of the version (given at publish, else the draft's); "
+        "`changes` lists the clause keys",
+    )
     changes: ChangeSummary = Field(default_factory=ChangeSummary)
     links: Links = Field(default_factory=Links)
 

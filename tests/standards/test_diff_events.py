@@ -115,6 +115,7 @@ def test_published_events_carry_the_change_summary(demo: Api) -> None:
         "previous_version": "1.0",
         "reaffirmation_required": True,
         "effective_from": v2["effective_from"],
+        "summary": "The second edition.",  # issue 16: the editor's summary reaches subscribers
         "changes": {
             "added": ["S1.4", "S2.3"],
             "removed": ["S2.2"],
