@@ -17,7 +17,7 @@ from service.core import codes
 from service.core.db import transaction
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.registry import affiliation, alignment, search, service
+from service.registry import affiliation, alignment, fuzzy, search, service
 from service.registry.models import School
 from service.registry.schemas import (
     Affiliation,
@@ -102,20 +102,65 @@ def _school_response(
 # --- schools ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Matchers:
+    """An application's fuzzy matchers: the term vocabulary (typos in search words) and the
+    name index of ``/v1/verify`` (suggestions), both following the schools' changes."""
+
+    vocabulary: fuzzy.Vocabularies
+    verifier: Verifier
+
+
+def _matchers(request: Request) -> Matchers:
+    state = request.app.state
+    found = getattr(state, "imi_matchers", None)
+    if found is None:
+        clock = cache.cache_of(state).clock
+        found = Matchers(fuzzy.Vocabularies(lambda: clock.stamp_now(("school",))), _verifier(request))
+        state.imi_matchers = found
+    return found
+
+
+def _page(
+    session: Any,
+    matchers: Matchers,
+    filters: search.Filters,
+    cursor: str | None,
+    size: int,
+    *,
+    steward: bool,
+    base: str,
+) -> tuple[bytes, str | None]:
+    """One search page with its suggestions when it found nothing (blocking)."""
+    rows, next_cursor = search.search(
+        session=session,
+        filters=filters,
+        include_delisted=steward,
+        cursor=cursor,
+        limit=size,
+        vocabulary=matchers.vocabulary,
+    )
+    suggested = None
+    if not rows and cursor is None:
+        suggested = search.suggestions(matchers.verifier.index(session), filters, base_url=base)
+    return search.page_body(rows, next_cursor, base_url=base, suggested=suggested), next_cursor
+
+
 def _search_as_caller(
     request: Request, filters: search.Filters, cursor: str | None, size: int
 ) -> tuple[bytes, str | None, bool]:
     """A page for a request with ``Authorization``: ``(body, next_cursor, steward)`` (blocking)."""
     state = request.app.state
+    matchers = _matchers(request)
     with transaction(state.engine, readonly=True) as session:
         principal = optional_principal(
             request, session, state.settings, state.keys, request.headers.get("authorization")
         )
         steward = service.is_steward(principal)
-        rows, next_cursor = search.search(
-            session=session, filters=filters, include_delisted=steward, cursor=cursor, limit=size
+        body, next_cursor = _page(
+            session, matchers, filters, cursor, size, steward=steward, base=state.settings.public_base_url
         )
-    return search.page_body(rows, next_cursor, base_url=state.settings.public_base_url), next_cursor, steward
+    return body, next_cursor, steward
 
 
 #: Anonymous search pages (``service/web/cache.py``): any school event may change a page.
@@ -132,14 +177,11 @@ class Page:
 
 
 def _search_page(
-    engine: Engine, filters: search.Filters, cursor: str | None, size: int, base: str
+    engine: Engine, matchers: Matchers, filters: search.Filters, cursor: str | None, size: int, base: str
 ) -> cache.Built:
     """An anonymous page (blocking): the body, once per normalised query."""
     with transaction(engine, readonly=True) as session:
-        rows, next_cursor = search.search(
-            session=session, filters=filters, include_delisted=False, cursor=cursor, limit=size
-        )
-    body = search.page_body(rows, next_cursor, base_url=base)
+        body, next_cursor = _page(session, matchers, filters, cursor, size, steward=False, base=base)
     return cache.Built(
         body=body,
         media_type=JSON,
@@ -164,7 +206,10 @@ def _page_as_asked(page: cache.Entry, base: str, link_params: Any) -> cache.Buil
 )
 async def list_schools(
     request: Request,
-    q: Annotated[str | None, Query(description="Words, each a prefix of a word of the name or city")] = None,
+    q: Annotated[
+        str | None,
+        Query(description="Words, each a prefix of a word of the name or city; typos are forgiven after"),
+    ] = None,
     country: Annotated[str | None, Query(description="ISO 3166-1 alpha-2")] = None,
     programme: Annotated[str | None, Query(description="e.g. MBSR")] = None,
     language: Annotated[str | None, Query(description="BCP 47; `de` also finds `de-CH`")] = None,
@@ -176,8 +221,11 @@ async def list_schools(
 
     ``q`` matches when every word of the query is a prefix of some word of
     the school's name, alternate names or city, after folding case, accents,
-    width, compatibility forms and the Turkish i. Anonymous pages are served
-    from the public-representation cache, which follows every change (``service/web/cache.py``).
+    width, compatibility forms and the Turkish i. These come first; then, in name
+    order, the schools found only when a typo is forgiven (one edit in words of 4–7
+    letters, two from 8: `zurik` finds Zürich). A query that finds nothing answers
+    200 with `suggestions`: the closest names. Anonymous pages are served from the
+    public-representation cache, which follows every change (``service/web/cache.py``).
     """
     # An `async def` with one thread hop for the database work: every sync dependency
     # (session, settings, principal) would cost a hop of its own.
@@ -198,10 +246,11 @@ async def list_schools(
     if "authorization" not in request.headers:
         # One page per normalised query; each spelling of it gets the page with its own Link.
         public = cache.cache_of(state)
+        matchers = _matchers(request)
         page = await public.fetch(
             SEARCH,
             ("schools", filters, cursor, size),
-            lambda _previous: _search_page(state.engine, filters, cursor, size, base),
+            lambda _previous: _search_page(state.engine, matchers, filters, cursor, size, base),
         )
         return await public.serve(
             request,

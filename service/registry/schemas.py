@@ -196,11 +196,23 @@ class SchoolPublic(BaseModel):
     contact: Contact | None = None
 
 
+class Suggestion(BaseModel):
+    """A listed school whose name is close to a query that found nothing."""
+
+    name: str
+    school_id: str
+    country: str
+    score: float = Field(description="0–1, best first")
+    links: dict[str, str]
+
+
 class SchoolList(BaseModel):
-    """A page of schools; follow ``next_cursor`` (or the ``Link`` header) for the next."""
+    """A page of schools; follow ``next_cursor`` (or the ``Link`` header) for the next.
+    ``suggestions`` (closest names) is empty unless ``data`` is."""
 
     data: list[SchoolPublic]
     next_cursor: str | None
+    suggestions: list[Suggestion] = Field(default_factory=list)
 
 
 class HistoryEntry(BaseModel):

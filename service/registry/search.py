@@ -58,10 +58,11 @@ from sqlmodel import Session
 from service.core import codes
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.registry import folding
+from service.registry import folding, fuzzy
 from service.registry import service as registry
 from service.registry.models import STATUSES, School
 from service.registry.schemas import programme_name
+from service.registry.verify import MatchIndex
 from service.web.http import decode_cursor, encode_cursor
 
 #: Longest ``q`` accepted (characters); longer is a 422.
@@ -74,6 +75,10 @@ DRIVE_FACTOR = 2.0
 #: Words whose ranges hold at most this × the rarest word's entries are intersected with it;
 #: commoner words are checked per candidate instead.
 INTERSECT_FACTOR = 4
+#: Most suggestions on a page that found nothing, and the least name score (0–100, the
+#: ``token_sort_ratio`` of ``/v1/verify``) they need: unrelated names score under 55.
+MAX_SUGGESTIONS = 5
+SUGGESTION_CUTOFF = 60.0
 #: How long planning statistics (the registry's size, words' entry counts) are reused, in seconds.
 STATS_TTL_S = 60.0
 #: Most words whose entry counts are kept per database.
@@ -193,13 +198,28 @@ def _statement(sql: str, *, page: bool) -> TextClause | TextualSelect:
     return found
 
 
-def _word(alias: str, i: int) -> str:
-    return f"{alias}.term >= :w{i} AND {alias}.term < :x{i}"
+#: Ranges per query word in the forgiving tier (``None``: each word is its own range only).
+Shape = tuple[int, ...] | None
 
 
-def _word_exists(i: int, school_id: str) -> str:
+def _word(alias: str, i: int, shape: Shape = None) -> str:
+    """Word ``i``'s condition on ``alias.term``: its own range, or (``shape``) the OR of its
+    ranges ``:w{i}_{j}`` … ``:x{i}_{j}`` (its own and its typo alternatives)."""
+    if shape is None:
+        return f"{alias}.term >= :w{i} AND {alias}.term < :x{i}"
+    ranges = [f"({alias}.term >= :w{i}_{j} AND {alias}.term < :x{i}_{j})" for j in range(shape[i])]
+    return "(" + " OR ".join(ranges) + ")"
+
+
+def _word_exists(i: int, school_id: str, shape: Shape = None) -> str:
     t = f"t{i}"
-    return f"EXISTS (SELECT 1 FROM school_terms {t} WHERE {t}.school_id = {school_id} AND {_word(t, i)})"
+    cond = _word(t, i, shape)
+    return f"EXISTS (SELECT 1 FROM school_terms {t} WHERE {t}.school_id = {school_id} AND {cond})"
+
+
+def _not_exact(count: int, school_id: str) -> str:
+    """The forgiving tier leaves out the schools the exact tier found (every word by its own range)."""
+    return "NOT (" + " AND ".join(_word_exists(i, school_id) for i in range(count)) + ")"
 
 
 def _facet_conditions(filters: Filters, school_id: str) -> list[str]:
@@ -227,23 +247,33 @@ def _where(conds: list[str]) -> str:
     return " WHERE " + " AND ".join(conds) if conds else ""
 
 
-def _walk_sql(filters: Filters, *, public: bool, after: bool) -> str:
+def _walk_sql(filters: Filters, *, public: bool, after: bool, shape: Shape = None) -> str:
     conds = ["s.listing = 'listed'"] if public else []
     if filters.country:
         conds.append("s.country = :country")
     if filters.status:
         conds.append("s.alignment_status = :status")
     conds += _facet_conditions(filters, "s.id")
-    conds += [_word_exists(i, "s.id") for i in range(len(filters.words))]
+    conds += [_word_exists(i, "s.id", shape) for i in range(len(filters.words))]
+    if shape is not None:
+        conds.append(_not_exact(len(filters.words), "s.id"))
     if after:
         conds.append(_after("s.name_key", "s.id"))
     return f"SELECT {_SELECT} FROM schools s{_where(conds)} ORDER BY s.name_key, s.id LIMIT :limit"
 
 
-def _drive_sql(filters: Filters, *, intersect: list[int], check: list[int], public: bool, after: bool) -> str:
+def _drive_sql(
+    filters: Filters,
+    *,
+    intersect: list[int],
+    check: list[int],
+    public: bool,
+    after: bool,
+    shape: Shape = None,
+) -> str:
     arms = []
     for i in intersect:
-        conds = [_word("r", i)]
+        conds = [_word("r", i, shape)]
         if public:
             conds.append("r.listing = 'listed'")
         if after:
@@ -263,7 +293,9 @@ def _drive_sql(filters: Filters, *, intersect: list[int], check: list[int], publ
         if filters.status:
             conds.append("f.alignment_status = :status")
     conds += _facet_conditions(filters, "p.school_id")
-    conds += [_word_exists(i, "p.school_id") for i in check]
+    conds += [_word_exists(i, "p.school_id", shape) for i in check]
+    if shape is not None:
+        conds.append(_not_exact(len(filters.words), "p.school_id"))
     if conds:
         page = (
             f"SELECT p.name_key, p.school_id FROM ({candidates}) p{join}{_where(conds)}"
@@ -281,6 +313,15 @@ def _probe_sql(count: int) -> str:
     parts = [
         f"(SELECT count(*) FROM (SELECT 1 FROM school_terms c WHERE {_word('c', i)} LIMIT :cap) c{i})"
         for i in range(count)
+    ]
+    return "SELECT " + ", ".join(parts)
+
+
+def _forgiving_probe_sql(shape: tuple[int, ...]) -> str:
+    """Like :func:`_probe_sql`, each word with all its ranges (the forgiving tier's plan)."""
+    parts = [
+        f"(SELECT count(*) FROM (SELECT 1 FROM school_terms c WHERE {_word('c', i, shape)} LIMIT :cap) c{i})"
+        for i in range(len(shape))
     ]
     return "SELECT " + ", ".join(parts)
 
@@ -378,21 +419,55 @@ def search(
     include_delisted: bool,
     cursor: str | None,
     limit: int,
+    vocabulary: fuzzy.Vocabularies | None = None,
 ) -> tuple[list[Any], str | None]:
-    """One page of schools in ``(name_key, id)`` order and the cursor of the next page.
+    """One page of schools and the cursor of the next page.
 
+    Two tiers: first the schools every query word finds by its own prefix, in
+    ``(name_key, id)`` order; then — with a ``vocabulary`` — the schools found only
+    when typos are forgiven (:mod:`service.registry.fuzzy`), in the same order. A page
+    may end one tier and start the next; the cursor says which tier it continues.
     The rows are :data:`PageRow` tuples (the attributes
     :func:`service.registry.service.public_dict` reads). 422 for a cursor this
     API did not issue.
     """
     position = decode_cursor(cursor)
-    if position is not None and not (
-        isinstance(position.get("n"), str) and isinstance(position.get("i"), str)
-    ):
-        raise Unprocessable("The cursor is not one this API issued.")
+    tier = 0
+    if position is not None:
+        tier = position.get("t", 0)
+        named = isinstance(position.get("n"), str) and isinstance(position.get("i"), str)
+        if tier not in (0, 1) or not (named or (tier == 1 and position.keys() == {"t"})):
+            raise Unprocessable("The cursor is not one this API issued.")
+        if not named:
+            position = None
     if filters.no_match:
         return [], None
-    params: dict[str, Any] = {"limit": limit + 1}
+    params = _params(filters, position)
+    rows: list[Any] = []
+    if tier == 0:
+        rows = _tier(session, filters, params, public=not include_delisted, limit=limit, shape=None)
+        if len(rows) > limit:
+            page = rows[:limit]
+            return page, encode_cursor({"n": page[-1].name_key, "i": page[-1].id})
+        if not filters.words or vocabulary is None:
+            return rows, None
+        position = None
+        params = _params(filters, None)
+    shape = _alternatives(session, filters, vocabulary, params) if vocabulary is not None else None
+    if shape is None:
+        return rows, None
+    room = limit - len(rows)
+    more = _tier(session, filters, params, public=not include_delisted, limit=room, shape=shape)
+    page = rows + more[:room]
+    if len(more) <= room:
+        return page, None
+    if room == 0:
+        return page, encode_cursor({"t": 1})
+    return page, encode_cursor({"t": 1, "n": page[-1].name_key, "i": page[-1].id})
+
+
+def _params(filters: Filters, position: dict[str, Any] | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
     for i, word in enumerate(filters.words):
         params[f"w{i}"], params[f"x{i}"] = word, _successor(word)
     if filters.country:
@@ -406,24 +481,60 @@ def search(
         params.update(language=lang, language_lo=lang + "-", language_hi=lang + ".")
     if position is not None:
         params.update(after_name=position["n"], after_id=position["i"])
-    public, after = not include_delisted, position is not None
+    return params
+
+
+def _alternatives(
+    session: Session, filters: Filters, vocabulary: fuzzy.Vocabularies, params: dict[str, Any]
+) -> tuple[int, ...] | None:
+    """Add each word's ranges (its own, then its typo alternatives) to ``params``; their
+    count per word, or ``None`` when no word has an alternative."""
+    found = vocabulary.current(session)
+    alternatives = [found.alternatives(word) for word in filters.words]
+    if not any(alternatives):
+        return None
+    for i, (word, extra) in enumerate(zip(filters.words, alternatives, strict=True)):
+        for j, prefix in enumerate([word, *(p for p, _distance in extra)]):
+            params[f"w{i}_{j}"], params[f"x{i}_{j}"] = prefix, _successor(prefix)
+    return tuple(1 + len(extra) for extra in alternatives)
+
+
+def _tier(
+    session: Session,
+    filters: Filters,
+    params: dict[str, Any],
+    *,
+    public: bool,
+    limit: int,
+    shape: Shape,
+) -> list[Any]:
+    """Up to ``limit + 1`` rows of one tier after ``params``' position (if any)."""
+    after = "after_name" in params
     plan = None
     if filters.words:
-        counts, none = _word_counts(session, filters.words)
+        if shape is None:
+            counts, none = _word_counts(session, filters.words)
+        else:
+            counts, none = _forgiving_counts(session, shape, params)
         if none:
-            return [], None
+            return []
         plan = _plan(session, counts, limit)
     if plan is None:
-        sql = _walk_sql(filters, public=public, after=after)
+        sql = _walk_sql(filters, public=public, after=after, shape=shape)
     else:
-        sql = _drive_sql(filters, intersect=plan[0], check=plan[1], public=public, after=after)
-    rows: list[Any] = [_page_row(row) for row in session.execute(_statement(sql, page=True), params)]
-    page = rows[:limit]
-    next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor({"n": last.name_key, "i": last.id})
-    return page, next_cursor
+        sql = _drive_sql(filters, intersect=plan[0], check=plan[1], public=public, after=after, shape=shape)
+    found = session.execute(_statement(sql, page=True), {**params, "limit": limit + 1})
+    return [_page_row(row) for row in found]
+
+
+def _forgiving_counts(
+    session: Session, shape: tuple[int, ...], params: dict[str, Any]
+) -> tuple[list[int], bool]:
+    """Each word's index entries over all its ranges (at most ``SELECTIVE + 1``), and whether
+    one has none; counted in one statement (the forgiving tier runs on a miss of the page cache)."""
+    probe = _statement(_forgiving_probe_sql(shape), page=False)
+    counts = [int(c) for c in session.execute(probe, {**params, "cap": SELECTIVE + 1}).one()]
+    return counts, 0 in counts
 
 
 def _page_row(row: Any) -> Any:
@@ -433,7 +544,45 @@ def _page_row(row: Any) -> Any:
     return PageRow._make(values)
 
 
-def page_body(rows: list[Any], next_cursor: str | None, *, base_url: str) -> bytes:
-    """The serialised page ``{"data": [...], "next_cursor": ...}`` (public representations)."""
+def suggestions(index: MatchIndex, filters: Filters, *, base_url: str) -> list[dict[str, Any]]:
+    """For a page that found nothing: listed schools whose names are close to the query
+    words (the ``/v1/verify`` index and scorer, every filter but ``q`` left aside), best first, at most
+    :data:`MAX_SUGGESTIONS`, each ``{"name", "school_id", "country", "score", "links"}``."""
+    if not filters.words:
+        return []
+    query = " ".join(filters.words)
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for position, score in fuzzy.name_matches(
+        query, index.choices, limit=4 * MAX_SUGGESTIONS, cutoff=SUGGESTION_CUTOFF
+    ):
+        owner = index.owners[position]
+        if owner in seen:
+            continue
+        seen.add(owner)
+        school = index.candidates[owner]
+        out.append(
+            {
+                "name": school.names[0][1],
+                "school_id": school.school_id,
+                "country": school.country,
+                "score": round(score / 100, 3),
+                "links": {"school": registry.school_url(base_url, school.school_id)},
+            }
+        )
+        if len(out) >= MAX_SUGGESTIONS:
+            break
+    return out
+
+
+def page_body(
+    rows: list[Any],
+    next_cursor: str | None,
+    *,
+    base_url: str,
+    suggested: list[dict[str, Any]] | None = None,
+) -> bytes:
+    """The serialised page ``{"data": [...], "next_cursor": ..., "suggestions": [...]}``
+    (public representations; ``suggestions`` is empty unless ``data`` is)."""
     data = [registry.public_dict(row, base_url=base_url) for row in rows]
-    return dumps({"data": data, "next_cursor": next_cursor})
+    return dumps({"data": data, "next_cursor": next_cursor, "suggestions": suggested or []})

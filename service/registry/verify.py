@@ -1,7 +1,7 @@
 """``GET /v1/verify``: which registered school is meant by a name, a country and a website?
 
-The one module that knows the fuzzy matcher (rapidfuzz) and the Public Suffix
-List (``publicsuffixlist``, bundled with the package: nothing is downloaded at
+Names are scored by ``service.registry.fuzzy`` (the one module that knows rapidfuzz); this
+module knows the Public Suffix List (``publicsuffixlist``, bundled with the package: nothing is downloaded at
 run time; unknown TLDs follow the list's default rule ``*``).
 
 Scoring (0.0–1.0), per candidate school:
@@ -32,9 +32,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
-from rapidfuzz import fuzz, process
 
-from service.registry import folding
+from service.registry import folding, fuzzy
 
 CHOSEN_SCORE = 0.9
 MIN_SCORE = 0.5
@@ -158,10 +157,7 @@ def match(index: MatchIndex, *, name: str | None, country: str | None, website: 
         return []
     name_scores: dict[int, tuple[float, str]] = {}
     if query:
-        hits = process.extract(
-            query, index.choices, scorer=fuzz.token_sort_ratio, limit=_NAME_POOL, score_cutoff=40
-        )
-        for _choice, score, position in hits:
+        for position, score in fuzzy.name_matches(query, index.choices, limit=_NAME_POOL, cutoff=40):
             owner = index.owners[position]
             best = name_scores.get(owner)
             if best is None or score / 100 > best[0]:

@@ -1,0 +1,138 @@
+"""The one module that knows the fuzzy matcher (rapidfuzz): typo-tolerant words for search,
+scored names for ``/v1/verify`` and for search suggestions.
+
+**Typos in search words.** A query word may differ from the start of an indexed term by
+a few edits (insertions, deletions, substitutions, and transpositions of neighbours —
+the optimal string alignment distance): none for words of up to 3 letters, one for 4–7,
+two from 8 (:func:`allowed_edits`); words without a letter (numbers) never. What is
+compared is the word against *prefixes* of terms of nearby lengths, because search is
+by prefix: ``zurik`` is one edit from ``zuri``/``zuric`` (Zürich), ``centrr`` one from
+``centr`` (Centre, Centro). Each close prefix becomes one more range on the same index
+the exact search uses (``service/registry/search.py``), so fuzzy matches obey every filter
+and the listing rule in SQL.
+
+The prefixes come from a :class:`Vocabulary`: the distinct folded terms of the registry
+(with a letter), grouped per prefix length on first use, rebuilt when schools changed —
+at once while a build is cheap, at most every few seconds when it is not (a large
+registry): a term added since can miss a typo match for that long, never an exact one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+#: Most alternative prefixes taken for one query word (the closest, then the shortest).
+MAX_ALTERNATIVES = 24
+#: A vocabulary that took longer than this to build (seconds) is rebuilt at most every
+#: ``REBUILD_FACTOR`` × its build time (capped at ``MAX_STALE_S``) after schools changed.
+CHEAP_BUILD_S = 0.02
+REBUILD_FACTOR = 20.0
+MAX_STALE_S = 30.0
+
+
+def allowed_edits(word: str) -> int:
+    """How many edits a query word may be away from a term: 0 up to 3 letters, 1 up to 7,
+    then 2; 0 for a word without any letter (a number is meant exactly)."""
+    if not any(ch.isalpha() for ch in word):
+        return 0
+    n = len(word)
+    return 0 if n <= 3 else 1 if n <= 7 else 2
+
+
+class Vocabulary:
+    """Distinct folded terms (with a letter) of one registry, by prefix length."""
+
+    def __init__(self, terms: Sequence[str], stamp: Hashable, built_in_s: float) -> None:
+        self.terms = [t for t in terms if any(ch.isalpha() for ch in t)]
+        self.stamp = stamp
+        self.built_in_s = built_in_s
+        self.built_at = time.monotonic()
+        self._by_length: dict[int, list[str]] = {}
+        self._lock = threading.Lock()
+
+    def prefixes(self, length: int) -> list[str]:
+        """The distinct ``length``-character prefixes of the terms (built once per length)."""
+        found = self._by_length.get(length)
+        if found is None:
+            with self._lock:
+                found = self._by_length.get(length)
+                if found is None:
+                    found = sorted({t[:length] for t in self.terms if len(t) >= length})
+                    self._by_length[length] = found
+        return found
+
+    def alternatives(self, word: str) -> list[tuple[str, int]]:
+        """Prefixes within :func:`allowed_edits` of ``word`` that its own range does not
+        cover, as ``(prefix, distance)``: the closest first, none covered by another."""
+        edits = allowed_edits(word)
+        if edits == 0:
+            return []
+        n = len(word)
+        found: list[tuple[str, int]] = []
+        for length in range(max(1, n - edits), n + edits + 1):
+            choices = self.prefixes(length)
+            if not choices:
+                continue
+            for prefix, distance, _index in process.extract(
+                word, choices, scorer=OSA.distance, score_cutoff=edits, limit=None
+            ):
+                if not prefix.startswith(word):  # those are in the word's own range already
+                    found.append((prefix, int(distance)))
+        found.sort(key=lambda pair: (pair[1], len(pair[0]), pair[0]))
+        kept: list[tuple[str, int]] = []
+        for prefix, distance in found:
+            if not any(prefix.startswith(other) for other, _ in kept):
+                kept.append((prefix, distance))
+            if len(kept) >= MAX_ALTERNATIVES:
+                break
+        return kept
+
+
+class Vocabularies:
+    """The per-application :class:`Vocabulary`, rebuilt from the database when ``stamp()``
+    (blocking; the change generations of the schools) moved — see the module docstring."""
+
+    def __init__(self, stamp: Callable[[], Hashable]) -> None:
+        self.stamp = stamp
+        self._current: Vocabulary | None = None
+        self._lock = threading.Lock()
+
+    def _fresh_enough(self, vocabulary: Vocabulary, stamp: Hashable) -> bool:
+        if vocabulary.stamp == stamp:
+            return True
+        if vocabulary.built_in_s < CHEAP_BUILD_S:
+            return False
+        allowed = min(MAX_STALE_S, REBUILD_FACTOR * vocabulary.built_in_s)
+        return time.monotonic() - vocabulary.built_at < allowed
+
+    def current(self, session: Any) -> Vocabulary:
+        """The vocabulary to use now (built from ``session`` when stale)."""
+        stamp = self.stamp()
+        found = self._current
+        if found is not None and self._fresh_enough(found, stamp):
+            return found
+        with self._lock:
+            found = self._current
+            if found is not None and self._fresh_enough(found, stamp):
+                return found
+            began = time.perf_counter()
+            terms = session.execute(sa.text("SELECT DISTINCT term FROM school_terms")).scalars().all()
+            self._current = Vocabulary(terms, stamp, time.perf_counter() - began)
+            return self._current
+
+
+# --- scoring whole names (``/v1/verify`` and search suggestions) ----------------------------
+
+
+def name_matches(query: str, choices: Sequence[str], *, limit: int, cutoff: float) -> list[tuple[int, float]]:
+    """``(position in choices, score 0–100)`` of the names closest to ``query`` by
+    ``token_sort_ratio`` (word order does not matter), at least ``cutoff``, best first."""
+    hits = process.extract(query, choices, scorer=fuzz.token_sort_ratio, limit=limit, score_cutoff=cutoff)
+    return [(position, float(score)) for _choice, score, position in hits]
