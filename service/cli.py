@@ -19,6 +19,31 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
 
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
+#: ``--debug``: show tracebacks of operator errors (a missing database) instead of one line.
+_debug = False
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="show a traceback for every error")] = False,
+) -> None:
+    """IMI Standards API. Only `serve` and `migrate` create a database; every other command
+    needs a migrated one and says so in one line (exit 2) when it is missing."""
+    global _debug
+    _debug = debug
+
+
+def _ready(settings: Settings) -> None:
+    """Stop with one line on stderr and exit status 2 unless the database is usable."""
+    from service.core.db import DatabaseNotReady, check_ready
+
+    try:
+        check_ready(settings.database_url)
+    except DatabaseNotReady as exc:
+        if _debug:
+            raise
+        _err(f"error: {exc}")
+        raise typer.Exit(2) from None
 
 
 def _log_setup(settings: Settings) -> None:
@@ -49,6 +74,7 @@ def load_sample_cmd() -> None:
     from service.sample.loader import load_sample
 
     settings = get_settings()
+    _ready(settings)
     _log_setup(settings)
     engine = make_engine(settings.database_url)
     loaded = load_sample(engine=engine, settings=settings)
@@ -140,6 +166,7 @@ def worker(
     from service.ops.heartbeat import touch_heartbeat
 
     settings = get_settings()
+    _ready(settings)
     _log_setup(settings)
 
     async def main() -> None:
@@ -172,6 +199,7 @@ def export_cmd(
     from service.ops.backup import export_to_file
 
     settings = get_settings()
+    _ready(settings)
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         summary = export_to_file(engine, file, public=public)
@@ -193,6 +221,7 @@ def import_cmd(
     from service.ops.backup import BackupError, import_from_file
 
     settings = get_settings()
+    _ready(settings)
     engine = make_engine(settings.database_url, pool_size=1)
     try:
         summary = import_from_file(engine, file, replace=replace)
@@ -236,6 +265,7 @@ def _session():  # type: ignore[no-untyped-def]
     from service.core.db import make_engine, transaction
 
     settings = get_settings()
+    _ready(settings)
     engine = make_engine(settings.database_url)
     return transaction(engine)
 

@@ -7,6 +7,7 @@ can write while the server runs; PostgreSQL is the shared production store.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -227,6 +228,66 @@ def run_migrations(url: str) -> None:
                     conn.commit()
     finally:
         engine.dispose()
+
+
+class DatabaseNotReady(Exception):
+    """The configured database cannot be used: missing, unreachable or not migrated.
+
+    ``str(exc)`` is one line for an operator: the database (password hidden), the setting
+    ``IMI_DATABASE_URL`` and what to run (``imi-api migrate``).
+    """
+
+
+def describe_url(url: str) -> str:
+    """``url`` with its password hidden, and a relative SQLite path also made absolute."""
+    shown = sa.engine.make_url(url).render_as_string(hide_password=True)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).is_absolute():
+            shown += f" (= {Path(path).resolve()})"
+    return shown
+
+
+def check_ready(url: str) -> None:
+    """Raise :class:`DatabaseNotReady` unless the database at ``url`` exists, answers and is
+    migrated (to the newest revision, or a newer one of a later release). Never creates a
+    database: commands other than ``serve`` and ``migrate`` call this first."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    where = f"{describe_url(url)} (IMI_DATABASE_URL)"
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise DatabaseNotReady(
+                f"there is no database at {where}: create it with `imi-api migrate` "
+                "(or `imi-api serve`), or set IMI_DATABASE_URL to yours"
+            )
+        # Read-only: looking must not turn an empty file into a database (WAL header and all).
+        uri = f"file:{Path(path).resolve()}?mode=ro"
+        engine = sa.create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True))
+    else:
+        engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            heads = set(MigrationContext.configure(conn).get_current_heads())
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        raise DatabaseNotReady(
+            f"cannot use the database {where}: {reason}; check that it runs and IMI_DATABASE_URL, "
+            "then run `imi-api migrate`"
+        ) from exc
+    finally:
+        engine.dispose()
+    script = ScriptDirectory.from_config(alembic_config(url))
+    known = {rev.revision for rev in script.walk_revisions()}
+    if not heads:
+        raise DatabaseNotReady(f"the database {where} is not migrated: run `imi-api migrate` first")
+    if heads <= known and heads != set(script.get_heads()):
+        raise DatabaseNotReady(
+            f"the database {where} is at revision {', '.join(sorted(heads))}, older than this release: "
+            "run `imi-api migrate`"
+        )
 
 
 def migrations_current(engine: Engine) -> bool:

@@ -1,0 +1,103 @@
+"""The command line fails safe (issue 16), tested through the real ``imi-api`` command in a
+subprocess: no command but ``serve`` and ``migrate`` creates a database; a missing or
+unmigrated database, or an unreachable PostgreSQL, is one line naming the database,
+``IMI_DATABASE_URL`` and ``imi-api migrate``, exit status 2, no traceback (``--debug``
+shows one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+IMI_API = str(Path(sys.executable).parent / "imi-api")
+
+#: Every command that needs a database but must never create one.
+COMMANDS = [
+    ["clients", "create", "--name", "Editor", "--scope", "standards:write"],
+    ["clients", "list"],
+    ["clients", "revoke", "cli_x"],
+    ["clients", "rotate-secret", "cli_x"],
+    ["load-sample"],
+    ["export", "backup.jsonl"],
+    ["import", "backup.jsonl"],
+    ["worker"],
+]
+
+
+def _run(cwd: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMI_")}
+    env["IMI_KEYS_DIR"] = str(cwd / "keys")
+    if url is not None:
+        env["IMI_DATABASE_URL"] = url
+    return subprocess.run(
+        [IMI_API, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for needle in ("IMI_DATABASE_URL", "imi-api migrate", *needles):
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_a_missing_database_is_one_line_and_nothing_is_created(tmp_path: Path, command: list[str]) -> None:
+    (tmp_path / "backup.jsonl").write_text("")
+    line = _one_line(_run(tmp_path, *command), str(tmp_path / "var" / "imi.db"), "sqlite:///./var/imi.db")
+    assert line.startswith("error: there is no database at ")
+    assert not (tmp_path / "var").exists()  # nothing created, not even the folder
+
+
+def test_an_unmigrated_database_is_one_line_then_migrate_makes_it_work(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    db.touch()
+    url = f"sqlite:///{db}"
+    create = ["clients", "create", "--name", "Editor", "--scope", "standards:write"]
+    line = _one_line(_run(tmp_path, *create, url=url), url)
+    assert "not migrated" in line
+    assert db.stat().st_size == 0  # untouched
+
+    debug = _run(tmp_path, "--debug", *create, url=url)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "DatabaseNotReady" in debug.stderr
+
+    migrated = _run(tmp_path, "migrate", url=url)
+    assert migrated.returncode == 0, migrated.stderr
+    created = _run(tmp_path, *create, url=url)
+    assert created.returncode == 0, created.stderr
+    assert set(json.loads(created.stdout)) == {"client_id", "client_secret"}
+
+
+def test_an_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://imi:s3cret@127.0.0.1:1/imi"
+    line = _one_line(_run(tmp_path, "clients", "list", url=url), "postgresql+psycopg://imi:***@127.0.0.1:1/imi")
+    assert "s3cret" not in line and "cannot use the database" in line
+
+
+def test_a_missing_or_unmigrated_postgresql_database_is_one_line(tmp_path: Path, pg_admin_url: str) -> None:
+    base = pg_admin_url.rpartition("/")[0]
+    missing = f"{base}/imi_missing_{uuid.uuid4().hex[:8]}"
+    _one_line(_run(tmp_path, "clients", "list", url=missing), missing.rpartition("/")[2], "does not exist")
+
+    name = f"imi_empty_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        line = _one_line(_run(tmp_path, "load-sample", url=f"{base}/{name}"), name)
+        assert "not migrated" in line
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
