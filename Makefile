@@ -23,10 +23,15 @@ $(DEV_STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@ $(RUN_STAMP)
 
-# Serve the API on http://127.0.0.1:8000 with the sample data, SQLite and the
-# in-process webhook worker; webhooks may reach only this machine.
+# Serve the API on http://$(HOST):$(PORT) (default 127.0.0.1:8000; `make run PORT=8001`) with the
+# sample data, SQLite and the in-process webhook worker; webhooks may reach only this machine.
+# IMI_PUBLIC_BASE_URL (links, token issuer and audience) follows: PUBLIC_BASE_URL=… overrides it.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: $(RUN_STAMP)
-	IMI_LOAD_SAMPLE=true IMI_WEBHOOK_TARGETS=loopback $(BIN)/imi-api serve
+	IMI_LOAD_SAMPLE=true IMI_WEBHOOK_TARGETS=loopback IMI_PUBLIC_BASE_URL=$(PUBLIC_BASE_URL) \
+	  $(BIN)/imi-api serve --host $(HOST) --port $(PORT)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check service tests bench examples
