@@ -1,0 +1,95 @@
+"""The message catalogues (``service/core/messages.py``): complete for the code, compiled from
+the ``.po`` files alone, picked by RFC 4647 lookup; and the codes module's one set of rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from service.core import codes, messages
+
+
+def test_every_catalogue_translates_every_message_of_the_code() -> None:
+    wanted = messages.extract()
+    assert {"Effective from %(date)s", "Applies to: %(audience)s", "Regional notes", "Published"} <= wanted
+    assert set(messages.catalogues()) >= {"de"}  # the sample's translation languages, and more
+    for language in messages.catalogues():
+        compiled = messages.compiled(language)
+        for message in wanted:
+            translated = compiled.gettext(message)
+            assert translated, (language, message)
+            placeholders = re.findall(r"%\(\w+\)s", message)
+            assert re.findall(r"%\(\w+\)s", translated) == placeholders, (language, message)
+        assert messages.words(language).date is not None
+
+
+def test_words_are_picked_by_lookup_and_dates_follow_the_locale() -> None:
+    assert messages.words("de-CH").language == "de"
+    assert messages.words("pt-BR").language == "en"  # no catalogue: English
+    day = dt.datetime(2021, 7, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-2)))  # July 2 in UTC
+    assert messages.words("de").date(day) == "2. Juli 2021"
+    assert messages.words("en").date(day) == "July 2, 2021"
+    assert messages.words("fr").gettext("Effective from %(date)s") == "En vigueur à partir du %(date)s"
+    assert messages.words("xx").gettext("Regional notes") == "Regional notes"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "hint"),
+    [
+        ("de-ch", "de-CH", None),
+        ("PT-br", "pt-BR", None),
+        ("iw", "he", None),
+        ("de_CH", None, "de-CH"),
+        ("en_US", None, "en-US"),
+        ("German", None, "de"),
+        ("Deutsch", None, "de"),
+        ("x", None, None),
+        ("", None, None),
+        ("a" * 10_000, None, None),
+    ],
+)
+def test_language_tags(value: str, expected: str | None, hint: str | None) -> None:
+    if expected is not None:
+        assert codes.language_tag(value) == expected
+        return
+    with pytest.raises(codes.CodeError) as caught:
+        codes.language_tag(value)
+    assert caught.value.hint == hint
+    assert len(str(caught.value)) < 200
+    if hint:
+        assert str(caught.value).endswith(f"did you mean {hint}?")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected", "hint"),
+    [
+        ("ch", "CH", None),
+        (" de ", "DE", None),
+        ("Germany", None, "DE"),
+        ("DEU", None, "DE"),
+        ("276", None, "DE"),
+        ("Deutschland", None, "DE"),
+        ("Allemagne", None, "DE"),
+        ("Schweiz", None, "CH"),
+        ("ZZ", None, None),
+        ("x" * 10_000, None, None),
+    ],
+)
+def test_country_codes(value: str, expected: str | None, hint: str | None) -> None:
+    if expected is not None:
+        assert codes.country_code(value) == expected
+        return
+    with pytest.raises(codes.CodeError) as caught:
+        codes.country_code(value)
+    assert caught.value.hint == hint
+    assert len(str(caught.value)) < 200
+
+
+def test_regions_take_countries_and_m49() -> None:
+    assert [codes.region_code(v) for v in ("de", "142", "419", "276")] == ["DE", "142", "419", "276"]
+    for value, hint in (("Asia", "142"), ("Europe", "150"), ("Germany", "DE"), ("999", None)):
+        with pytest.raises(codes.CodeError) as caught:
+            codes.region_code(value)
+        assert caught.value.hint == hint
