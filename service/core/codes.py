@@ -241,4 +241,6 @@ def parameter(read: Callable[[str], str], value: str, name: str) -> str:
         extra: dict[str, str] = {"parameter": name}
         if exc.hint:
             extra["hint"] = exc.hint
-        raise Unprocessable(f"`{name}`: {exc}.", extra=extra) from None
+        message = str(exc)
+        ending = "" if message.endswith("?") else "."
+        raise Unprocessable(f"`{name}`: {message}{ending}", extra=extra) from None

@@ -150,7 +150,7 @@ def test_codes_are_read_the_same_everywhere(
         details["country"].add(body["detail"])
     for country, hint in (("deu", "DE"), ("276", "DE"), ("Deutschland", "DE"), ("Suisse", "CH")):
         body = assert_problem(client.get("/v1/schools", params={"country": country}), 422)
-        assert body["hint"] == hint and f"did you mean {hint}?" in body["detail"]
+        assert body["hint"] == hint and body["detail"].endswith(f"did you mean {hint}?")
     body = assert_problem(client.get("/v1/schools", params={"language": "de_CH"}), 422)
     assert (body["parameter"], body["hint"]) == ("language", "de-CH")
     details["language"].add(body["detail"])
