@@ -12,7 +12,11 @@ the exact search uses (``service/registry/search.py``), so fuzzy matches obey ev
 and the listing rule in SQL.
 
 The prefixes come from a :class:`Vocabulary`: the distinct folded terms of the registry
-(with a letter), grouped per prefix length on first use, rebuilt when schools changed —
+(with a letter), grouped per prefix length and per first and per second letter on first
+use — a prefix is compared only when it shares the word's first or its second letter, so a
+typo in one of the first two letters is forgiven but not in both, and a lookup reads a
+small share of a large vocabulary (200,000 distinct terms: about 3 ms instead of 75). It is
+rebuilt when schools changed —
 at once while a build is cheap, at most every few seconds when it is not (a large
 registry): a term added since can miss a typo match for that long, never an exact one.
 """
@@ -54,19 +58,30 @@ class Vocabulary:
         self.stamp = stamp
         self.built_in_s = built_in_s
         self.built_at = time.monotonic()
-        self._by_length: dict[int, list[str]] = {}
+        self._by_length: dict[int, tuple[dict[str, list[str]], dict[str, list[str]]]] = {}
         self._lock = threading.Lock()
 
-    def prefixes(self, length: int) -> list[str]:
-        """The distinct ``length``-character prefixes of the terms (built once per length)."""
+    def prefixes(self, length: int, word: str) -> list[str]:
+        """The distinct ``length``-character prefixes of the terms that share ``word``'s first
+        or second character (grouped once per length)."""
         found = self._by_length.get(length)
         if found is None:
             with self._lock:
                 found = self._by_length.get(length)
                 if found is None:
-                    found = sorted({t[:length] for t in self.terms if len(t) >= length})
+                    first: dict[str, list[str]] = {}
+                    second: dict[str, list[str]] = {}
+                    for prefix in sorted({t[:length] for t in self.terms if len(t) >= length}):
+                        first.setdefault(prefix[0], []).append(prefix)
+                        if length > 1:
+                            second.setdefault(prefix[1], []).append(prefix)
+                    found = (first, second)
                     self._by_length[length] = found
-        return found
+        by_first, by_second = found
+        shared = by_first.get(word[0], [])
+        if len(word) > 1:
+            shared = shared + [p for p in by_second.get(word[1], []) if p[0] != word[0]]
+        return shared
 
     def alternatives(self, word: str) -> list[tuple[str, int]]:
         """Prefixes within :func:`allowed_edits` of ``word`` that its own range does not
@@ -77,7 +92,7 @@ class Vocabulary:
         n = len(word)
         found: list[tuple[str, int]] = []
         for length in range(max(1, n - edits), n + edits + 1):
-            choices = self.prefixes(length)
+            choices = self.prefixes(length, word)
             if not choices:
                 continue
             for prefix, distance, _index in process.extract(
