@@ -27,7 +27,7 @@ from service.standards.content import load_content
 from service.standards.links import document_url, version_url
 from service.standards.models import DRAFT, PUBLISHED, RELEASED, StandardsDocument, StandardsVersion
 from service.web.http import JSON
-from service.web.languages import negotiate
+from service.web.languages import choose
 
 #: The slug of the IMI Network's document (the registry states alignment against it).
 DEFAULT_DOCUMENT = "training-standards"
@@ -272,10 +272,7 @@ def diff(
         for v in (before, after)
     ]
     common = [tag for tag in texts[0] if tag in texts[1]]
-    if lang is not None:
-        served = translations.choose_language(lang, doc.language, common)
-    else:
-        served = negotiate(accept_language, common, doc.language)
+    served = choose(lang, accept_language, common, doc.language).language
     changes = diffing.diff_contents(old, new)
     if served != doc.language:
         changes = diffing.in_language(

@@ -20,15 +20,26 @@ diffs; feeds, badges and review reports later)::
   lets a recipient do with an invalid field. A request is never refused for its
   ``Accept-Language``: the fallback is the document's own language (200).
 
-``?lang=`` wins over the header (the routes decide that: an explicit choice in the URL is
-cacheable without ``Vary``); see :func:`vary` for the header a response then needs.
+``?lang=`` wins over the header: an explicit choice in the URL is cacheable without
+``Vary``. :func:`choose` does both for a route that knows its languages::
+
+    choice = languages.choose(lang, request.headers.get("accept-language"), available, default="en")
+    headers = {"Content-Language": choice.language}
+    if choice.vary:
+        headers["Vary"] = "Accept, Accept-Encoding, " + choice.vary
+
+A cached route keys its representation on ``choice.language`` and ``choice.explicit``, never
+on the raw header (``service/web/cache.py``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
+
+from service.core import codes
 
 #: Characters of ``Accept-Language`` read (longer headers are cut: browsers send < 200).
 MAX_HEADER = 1024
@@ -113,3 +124,27 @@ def vary(explicit: bool) -> str | None:
     """The ``Vary`` member a response needs for language: ``Accept-Language`` unless the
     language was chosen in the URL (``?lang=``), because then the header did not matter."""
     return None if explicit else "Accept-Language"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The language a read serves: ``language`` (an available tag or the default), and whether
+    ``?lang=`` chose it (``explicit``) rather than ``Accept-Language``."""
+
+    language: str
+    explicit: bool
+
+    @property
+    def vary(self) -> str | None:
+        """``Accept-Language`` when the header decided (see :func:`vary`)."""
+        return vary(self.explicit)
+
+
+def choose(lang: str | None, header: str | None, available: Iterable[str], default: str) -> Choice:
+    """The language for ``?lang=`` (``lang``: read by ``service.core.codes``, a 422 problem when
+    malformed, then looked up) or else ``Accept-Language`` (``header``), among ``available``;
+    ``default`` when nothing fits."""
+    if lang is not None:
+        tag = codes.parameter(codes.language_tag, lang, "lang")
+        return Choice(language=lookup([tag], available, default), explicit=True)
+    return Choice(language=negotiate(header, available, default), explicit=False)

@@ -240,3 +240,14 @@ def test_ranges_and_lookup_follow_the_rfcs() -> None:
     assert languages.negotiate("de;q=0", ["de"], "en") == "en"
     assert languages.negotiate(None, ["de"], "en") == "en"
     assert languages.vary(explicit=True) is None and languages.vary(explicit=False) == "Accept-Language"
+
+
+def test_choose_is_the_one_call_for_other_reads() -> None:
+    choice = languages.choose(None, "de-CH, en;q=0.5", ["de"], "en")
+    assert (choice.language, choice.explicit, choice.vary) == ("de", False, "Accept-Language")
+    choice = languages.choose("DE-at", "en", ["de"], "en")
+    assert (choice.language, choice.explicit, choice.vary) == ("de", True, None)
+    assert languages.choose("fr", None, ["de"], "en").language == "en"
+    with pytest.raises(Exception) as caught:
+        languages.choose("de_CH", None, ["de"], "en")
+    assert getattr(caught.value, "status", None) == 422 and caught.value.extra["hint"] == "de-CH"  # type: ignore[attr-defined]
