@@ -46,7 +46,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -56,7 +55,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core import changes
-from service.web.http import http_date, none_match
+from service.web.http import http_date, none_match, unmodified_since
 from service.web.telemetry import ROUTE_KEY
 
 #: How stale the view of other processes' writes may get (seconds).
@@ -194,15 +193,7 @@ class Entry:
         else ``If-Modified-Since`` against ``Last-Modified`` (RFC 9110 §13.1.3)."""
         if if_none_match is not None:
             return if_none_match == self.etag or none_match(if_none_match, self.etag)
-        if if_modified_since is None or self.last_modified is None:
-            return False
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError, IndexError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=dt.UTC)
-        return self.last_modified.replace(microsecond=0) <= since
+        return unmodified_since(if_modified_since, self.last_modified)
 
     async def send(self, send: Send, *, not_modified: bool, head: bool) -> None:
         """Answer 304 (no body) when ``not_modified``, else 200 (no body for ``HEAD``)."""
