@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -336,30 +336,6 @@ def rotate_secret(
     )
     session.flush()
     return endpoint, secret
-
-
-class EndpointSecrets(Protocol):
-    """What signing needs of an endpoint: a :class:`WebhookEndpoint` or a row of these columns."""
-
-    @property
-    def secret_enc(self) -> str: ...
-    @property
-    def previous_secret_enc(self) -> str | None: ...
-    @property
-    def previous_secret_expires_at(self) -> dt.datetime | None: ...
-
-
-def signing_keys(endpoint: EndpointSecrets, *, keys_dir: Path, now: dt.datetime) -> list[bytes]:
-    """The HMAC keys that sign for ``endpoint`` now: the current secret, then the previous
-    one while its overlap lasts."""
-    keys = [signing.secret_key(secretbox.decrypt(keys_dir, endpoint.secret_enc))]
-    if (
-        endpoint.previous_secret_enc
-        and endpoint.previous_secret_expires_at is not None
-        and endpoint.previous_secret_expires_at > now
-    ):
-        keys.append(signing.secret_key(secretbox.decrypt(keys_dir, endpoint.previous_secret_enc)))
-    return keys
 
 
 # --- fan-out ---------------------------------------------------------------------------------

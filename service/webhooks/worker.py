@@ -54,7 +54,7 @@ from sqlmodel import Session, col
 from service.core import jobs
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
-from service.webhooks import delivery
+from service.webhooks import delivery, signing
 from service.webhooks import service as webhook_service
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from service.webhooks.sender import Sender
@@ -604,7 +604,7 @@ class DeliveryWorker:
         """``endpoint``: a row with ``id``, ``updated_at`` and the secret columns."""
         cached = self._keys.get(endpoint.id)
         if cached is None or cached[0] != endpoint.updated_at:
-            keys = webhook_service.signing_keys(
+            keys = signing.signing_keys(
                 endpoint, keys_dir=self.settings.keys_dir, now=dt.datetime.min.replace(tzinfo=dt.UTC)
             )
             cached = (endpoint.updated_at, keys, endpoint.previous_secret_expires_at)
