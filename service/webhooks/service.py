@@ -36,6 +36,7 @@ from service.events import service as events
 from service.events.models import Event
 from service.security import secretbox
 from service.webhooks import signing
+from service.webhooks.claims import not_leased
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
 from service.webhooks.schemas import EVENT_CATALOGUE, EndpointUpdate
 
@@ -217,12 +218,6 @@ def list_endpoints(
 def get_endpoint(*, session: Session, owner: str, endpoint_id: str) -> WebhookEndpoint:
     """One of ``owner``'s endpoints; :class:`NotFound` for any other id (others' included)."""
     return _owned(session, owner, endpoint_id)
-
-
-def not_leased(now: dt.datetime) -> sa.ColumnElement[bool]:
-    """SQL: no worker is sending the delivery (no lease, or its lease ran out by ``now``)."""
-    lease = col(WebhookDelivery.lease_expires_at)
-    return sa.or_(lease.is_(None), lease < now)
 
 
 def disable_endpoint(session: Session, *, endpoint: WebhookEndpoint, reason: str, actor: str) -> None:

@@ -4,15 +4,13 @@ Runs in-process under ``imi-api serve`` (:func:`start_in_process`: tasks on
 the server's event loop) or alone as ``imi-api worker`` (:func:`service.main.run_worker`,
 until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
 
-- **Claiming.** A worker claims due deliveries (pending, ``next_attempt_at``
-  passed, no live lease) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (on
-  SQLite the claim runs under ``BEGIN IMMEDIATE``, which serialises it) and
-  stamps them with a lease (``IMI_WEBHOOK_LEASE_S``). It claims only as many as
-  it has free slots, at most a few per endpoint and none for an endpoint it is
-  already sending to, so a claimed delivery starts at once and its lease
-  (longer than the attempt deadline) cannot run out while it waits. A worker
-  killed mid-delivery loses nothing: its leases expire and another worker
-  claims the deliveries again (at-least-once).
+- **Claiming** (:mod:`service.webhooks.claims`: the SQL, the leases). A
+  worker claims due deliveries under a lease, only as many as it has free
+  slots, so a claimed delivery starts at once and its lease (longer than the
+  attempt deadline) cannot run out while it waits; a worker killed
+  mid-delivery loses nothing (at-least-once).
+- **Sending** one attempt is :func:`service.webhooks.delivery.attempt`, on
+  the lane's :class:`~service.webhooks.sender.Sender`.
 - **Isolation.** Endpoints that are currently failing are served from their
   own lane of slots and connections, so dead receivers (each attempt up to the
   deadline) never take the slots healthy ones use.
@@ -40,7 +38,7 @@ import random
 import socket
 import time
 import weakref
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -54,9 +52,10 @@ from sqlmodel import Session, col
 from service.core import jobs
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
-from service.webhooks import delivery, signing
+from service.webhooks import delivery
 from service.webhooks import service as webhook_service
-from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from service.webhooks.claims import Claimed, Claims
+from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from service.webhooks.sender import Sender
 
 log = logging.getLogger("service.webhooks.worker")
@@ -73,9 +72,6 @@ WATCH_S = 0.02
 WATCHED_POLL_S = 1.0
 #: Seconds between runs of the periodic job registry check.
 JOBS_TICK_S = 1.0
-#: Deliveries of one endpoint in flight at once in one worker, per lane: a failing endpoint gets
-#: one, so receivers that hang (each attempt up to the deadline) hold one slot each.
-PER_ENDPOINT = {"healthy": 5, "failing": 1}
 #: Results are written at most this often (seconds), in one transaction per batch.
 RECORD_BATCH_S = 0.02
 #: ``Retry-After`` is honoured up to this many seconds (or the schedule's longest delay).
@@ -84,21 +80,6 @@ RETRY_AFTER_MAX_S = 3600.0
 JITTER = 0.1
 
 jobs.register("webhooks.prune", 3600.0, webhook_service.prune)
-
-
-@dataclass
-class Claimed:
-    """A delivery this worker holds a lease on, with what it needs to send it."""
-
-    delivery_id: str
-    endpoint_id: str
-    msg_id: str
-    attempt_count: int
-    schedule_base: int
-    url: str
-    keys: list[bytes]
-    body: bytes
-    lane: str
 
 
 @dataclass
@@ -156,6 +137,7 @@ class DeliveryWorker:
         # prefetches one lane's worth), so the lease outlasts two deadlines.
         self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, 2 * settings.webhook_timeout_s + 2))
         self.is_pg = engine.dialect.name == "postgresql"
+        self._claims = Claims(engine=engine, worker_id=self.id, lease=self.lease, keys_dir=settings.keys_dir)
         self._sizes = {"healthy": healthy_slots, "failing": failing_slots}
         self.lanes: dict[str, Sender] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -164,8 +146,6 @@ class DeliveryWorker:
         self._endpoint_busy: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Result] = []
-        self._bodies: OrderedDict[str, bytes] = OrderedDict()
-        self._keys: dict[str, tuple[dt.datetime, list[bytes], dt.datetime | None]] = {}
         # SQLite has one writer at a time: a second thread would only wait in the busy handler
         # (which sleeps in growing steps); PostgreSQL claims and records side by side.
         self._db = ThreadPoolExecutor(max_workers=2 if self.is_pg else 1, thread_name_prefix="webhooks-db")
@@ -235,7 +215,7 @@ class DeliveryWorker:
             await self._in_db(self._record, self._results)
             self._results = []
         with contextlib.suppress(Exception):
-            await self._in_db(self._release_leases)
+            await self._in_db(self._claims.release)
         for sender in self.lanes.values():
             await sender.aclose()
         self._db.shutdown(wait=True)
@@ -308,7 +288,7 @@ class DeliveryWorker:
             if any(n > 0 for n in free.values()):
                 try:
                     claimed, next_due = await self._in_db(
-                        self._claim, free, dict(self._endpoint_busy), not self._found_work
+                        self._claims.claim, free, dict(self._endpoint_busy), not self._found_work, POLL_S
                     )
                 except Exception:  # noqa: BLE001 - the database may be briefly away; keep trying
                     log.exception("claiming deliveries failed")
@@ -443,176 +423,6 @@ class DeliveryWorker:
         with transaction(self.engine, readonly=True) as session:
             stmt = sa.select(sa.func.count()).where(col(WebhookDelivery.status) == "pending")
             return int(session.execute(stmt).scalar_one())
-
-    def _next_due(self, session: Session, now: dt.datetime) -> dt.datetime | None:
-        stmt = sa.select(sa.func.min(WebhookDelivery.next_attempt_at)).where(
-            col(WebhookDelivery.status) == "pending",
-            webhook_service.not_leased(now),
-        )
-        value: dt.datetime | None = session.execute(stmt).scalar()
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value
-
-    def _claim(
-        self, free: dict[str, int], busy: dict[str, int], probe: bool = True
-    ) -> tuple[list[Claimed], float | None]:
-        """Claim up to ``free[lane]`` due deliveries per lane; returns them and the seconds until
-        the next one is due (``None`` when nothing is scheduled)."""
-        now = utcnow()
-        if probe:
-            # A read-only look first: idle polls take no write lock (SQLite) and lock no rows.
-            with transaction(self.engine, readonly=True) as session:
-                next_due = self._next_due(session, now)
-            if next_due is None:
-                return [], None
-            if next_due > now:
-                return [], (next_due - now).total_seconds()
-        claimed: list[Claimed] = []
-        with transaction(self.engine) as session:
-            # Shared by both lanes: another worker may flip an endpoint between "healthy" and
-            # "failing" between the two lanes' statements, and a row must never be taken twice.
-            chosen: dict[str, tuple[str, str, str, int, int, str]] = {}
-            taken: Counter[str] = Counter()
-            for lane, n in free.items():
-                if n > 0:
-                    self._pick(session, lane, n, busy, now, chosen, taken)
-            rows = list(chosen.values())
-            if not rows:
-                return [], POLL_S
-            ids = [r[0] for r in rows]
-            session.execute(
-                sa.update(WebhookDelivery)
-                .where(col(WebhookDelivery.id).in_(ids))
-                .values(lease_owner=self.id, lease_expires_at=now + self.lease)
-            )
-            endpoint_ids = sorted({r[1] for r in rows})
-            e = WebhookEndpoint
-            # Plain rows, not ORM objects: loading 60-120 endpoint objects per claim was a fifth of it.
-            endpoints: dict[str, Any] = {
-                r.id: r
-                for r in session.execute(
-                    sa.select(
-                        col(e.id),
-                        col(e.url),
-                        col(e.updated_at),
-                        col(e.secret_enc),
-                        col(e.previous_secret_enc),
-                        col(e.previous_secret_expires_at),
-                    ).where(col(e.id).in_(endpoint_ids))
-                )
-            }
-            wanted = sorted({r[2] for r in rows} - set(self._bodies))
-            if wanted:
-                for mid, body in session.execute(
-                    sa.select(col(WebhookMessage.id), col(WebhookMessage.body)).where(
-                        col(WebhookMessage.id).in_(wanted)
-                    )
-                ).all():
-                    self._remember_body(mid, body.encode())
-            for delivery_id, endpoint_id, msg_id, attempts, base, lane in rows:
-                endpoint = endpoints[endpoint_id]
-                claimed.append(
-                    Claimed(
-                        delivery_id=delivery_id,
-                        endpoint_id=endpoint_id,
-                        msg_id=msg_id,
-                        attempt_count=attempts,
-                        schedule_base=base,
-                        url=endpoint.url,
-                        keys=self._signing_keys(endpoint, now),
-                        body=self._bodies[msg_id],
-                        lane=lane,
-                    )
-                )
-        return claimed, 0.0
-
-    def _pick(
-        self,
-        session: Session,
-        lane: str,
-        n: int,
-        busy: dict[str, int],
-        now: dt.datetime,
-        chosen: dict[str, tuple[str, str, str, int, int, str]],
-        taken: Counter[str],
-    ) -> None:
-        """Up to ``n`` due deliveries of ``lane``, at most :data:`PER_ENDPOINT` in flight per
-        endpoint. Candidates come oldest-due first from the index; endpoints that reach their
-        share are excluded from the next round, so one endpoint's backlog cannot hide the others."""
-        cap = PER_ENDPOINT[lane]
-        full = {e for e, k in busy.items() if k >= cap}
-        start = len(chosen)
-        for _round in range(3):
-            want = n - (len(chosen) - start)
-            if want <= 0:
-                break
-            # A little more than wanted: most candidates are usable (one delivery per endpoint is
-            # the fan-out case); rounds that skipped full endpoints exclude them and look again.
-            limit = min(1000, want + want // 4 + 8)
-            candidates = session.execute(self._claim_stmt(lane, limit, sorted(full), now)).all()
-            for r in candidates:
-                delivery_id, endpoint_id = r[0], r[1]
-                if delivery_id in chosen:
-                    continue
-                if busy.get(endpoint_id, 0) + taken[endpoint_id] >= cap:
-                    full.add(endpoint_id)
-                    continue
-                taken[endpoint_id] += 1
-                chosen[delivery_id] = (r[0], r[1], r[2], r[3], r[4], lane)
-                if len(chosen) - start >= n:
-                    break
-            if len(candidates) < limit:
-                break
-
-    def _claim_stmt(self, lane: str, limit: int, exclude: list[str], now: dt.datetime) -> Any:
-        d, e = WebhookDelivery, WebhookEndpoint
-        failing = col(e.failing_since).is_not(None) if lane == "failing" else col(e.failing_since).is_(None)
-        stmt = (
-            sa.select(
-                col(d.id), col(d.endpoint_id), col(d.message_id), col(d.attempt_count), col(d.schedule_base)
-            )
-            .join(e, col(e.id) == col(d.endpoint_id))
-            .where(
-                col(d.status) == "pending",
-                col(d.next_attempt_at) <= now,
-                webhook_service.not_leased(now),
-                # A ping goes even to a disabled endpoint: `test` checks a receiver before re-enabling.
-                sa.or_(col(e.enabled).is_(True), col(d.event_type) == "webhook.ping"),
-                failing,
-            )
-            # Not also by id: the due index is (status, next_attempt_at), and a fan-out's deliveries
-            # all share one due time, so a tie-break made SQLite sort all of them on every claim.
-            .order_by(col(d.next_attempt_at))
-            .limit(limit)
-        )
-        if exclude:
-            stmt = stmt.where(col(d.endpoint_id).not_in(exclude))
-        if self.is_pg:
-            # Rows another worker holds are skipped, and PostgreSQL re-checks the conditions on
-            # a row's newest version after locking it, so a just-leased row is never taken twice.
-            stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
-        return stmt
-
-    def _remember_body(self, msg_id: str, body: bytes) -> None:
-        self._bodies[msg_id] = body
-        self._bodies.move_to_end(msg_id)
-        while len(self._bodies) > 2048:
-            self._bodies.popitem(last=False)
-
-    def _signing_keys(self, endpoint: Any, now: dt.datetime) -> list[bytes]:
-        """``endpoint``: a row with ``id``, ``updated_at`` and the secret columns."""
-        cached = self._keys.get(endpoint.id)
-        if cached is None or cached[0] != endpoint.updated_at:
-            keys = signing.signing_keys(
-                endpoint, keys_dir=self.settings.keys_dir, now=dt.datetime.min.replace(tzinfo=dt.UTC)
-            )
-            cached = (endpoint.updated_at, keys, endpoint.previous_secret_expires_at)
-            self._keys[endpoint.id] = cached
-        _, keys, previous_until = cached
-        if len(keys) > 1 and (previous_until is None or previous_until <= now):
-            return keys[:1]
-        return list(keys)
 
     def _record(self, batch: list[Result]) -> None:
         """Write a batch of outcomes: attempts, delivery states, endpoint failure state."""
@@ -764,14 +574,6 @@ class DeliveryWorker:
                 webhook_service.disable_endpoint(
                     session, endpoint=endpoint, reason="the receiver answered 410 Gone", actor="system"
                 )
-
-    def _release_leases(self) -> None:
-        with transaction(self.engine) as session:
-            session.execute(
-                sa.update(WebhookDelivery)
-                .where(col(WebhookDelivery.lease_owner) == self.id, col(WebhookDelivery.status) == "pending")
-                .values(lease_owner=None, lease_expires_at=None)
-            )
 
 
 class InProcessWorker:
