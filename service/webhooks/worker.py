@@ -14,8 +14,10 @@ until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
 - **Isolation.** Endpoints that are currently failing are served from their
   own lane of slots and connections, so dead receivers (each attempt up to the
   deadline) never take the slots healthy ones use.
-- **Recording.** Outcomes are written in batches (one transaction for many
-  attempts), only for deliveries whose lease this worker still holds.
+- **Recording** (:mod:`service.webhooks.outcomes`: the next state, the
+  writes). Outcomes are written in batches (one transaction for many
+  attempts, at most every :data:`RECORD_BATCH_S`), only for deliveries whose
+  lease this worker still holds.
 - **Waking.** After a commit that created deliveries the in-process worker is
   woken at once (a SQLAlchemy ``after_commit`` hook on the session flag set by
   the service). On SQLite a worker also notices other processes' commits within
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
 import os
@@ -41,13 +42,12 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from service.core import jobs
 from service.core.config import Settings
@@ -55,7 +55,8 @@ from service.core.db import transaction, utcnow
 from service.webhooks import delivery
 from service.webhooks import service as webhook_service
 from service.webhooks.claims import Claimed, Claims
-from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from service.webhooks.models import WebhookDelivery
+from service.webhooks.outcomes import Recorder, Result, next_state
 from service.webhooks.sender import Sender
 
 log = logging.getLogger("service.webhooks.worker")
@@ -74,24 +75,8 @@ WATCHED_POLL_S = 1.0
 JOBS_TICK_S = 1.0
 #: Results are written at most this often (seconds), in one transaction per batch.
 RECORD_BATCH_S = 0.02
-#: ``Retry-After`` is honoured up to this many seconds (or the schedule's longest delay).
-RETRY_AFTER_MAX_S = 3600.0
-#: Jitter added to a scheduled delay: up to this fraction of it (never less than scheduled).
-JITTER = 0.1
 
 jobs.register("webhooks.prune", 3600.0, webhook_service.prune)
-
-
-@dataclass
-class Result:
-    """A finished attempt waiting to be recorded."""
-
-    claimed: Claimed
-    outcome: delivery.Outcome
-    at: dt.datetime
-    finished: dt.datetime
-    status: str
-    next_attempt_at: dt.datetime | None
 
 
 _live: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
@@ -138,6 +123,9 @@ class DeliveryWorker:
         self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, 2 * settings.webhook_timeout_s + 2))
         self.is_pg = engine.dialect.name == "postgresql"
         self._claims = Claims(engine=engine, worker_id=self.id, lease=self.lease, keys_dir=settings.keys_dir)
+        self._outcomes = Recorder(
+            engine=engine, worker_id=self.id, disable_after_s=settings.webhook_disable_after_s
+        )
         self._sizes = {"healthy": healthy_slots, "failing": failing_slots}
         self.lanes: dict[str, Sender] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -212,7 +200,7 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recorder
         if self._results:
-            await self._in_db(self._record, self._results)
+            await self._in_db(self._outcomes.record, self._results)
             self._results = []
         with contextlib.suppress(Exception):
             await self._in_db(self._claims.release)
@@ -371,29 +359,12 @@ class DeliveryWorker:
                 del self._endpoint_busy[item.endpoint_id]
         self.sent += 1
         finished = utcnow()
-        status, next_at = self._next_state(item, outcome, finished)
+        status, next_at = next_state(item, outcome, finished, self.schedule)
         self._results.append(Result(item, outcome, at, finished, status, next_at))
         assert self._results_ready is not None and self._wake is not None
         self._results_ready.set()
         if self._refill(item.lane, self._free()[item.lane]):
             self._wake.set()
-
-    def _next_state(
-        self, item: Claimed, outcome: delivery.Outcome, finished: dt.datetime
-    ) -> tuple[str, dt.datetime | None]:
-        if outcome.kind == "success":
-            return "succeeded", None
-        if outcome.kind == "gone":
-            return "failed", None
-        index = item.attempt_count + 1 - item.schedule_base
-        if index >= len(self.schedule) or index < 0:
-            return "failed", None
-        delay = self.schedule[index]
-        delay += random.uniform(0.0, delay * JITTER)
-        if outcome.retry_after is not None:
-            # Honour Retry-After, bounded by the longest scheduled delay (or an hour if longer).
-            delay = max(delay, min(outcome.retry_after, max(max(self.schedule), RETRY_AFTER_MAX_S)))
-        return "pending", finished + dt.timedelta(seconds=delay)
 
     async def _record_loop(self) -> None:
         assert self._results_ready is not None and self._wake is not None
@@ -407,7 +378,7 @@ class DeliveryWorker:
             if not batch:
                 continue
             try:
-                await self._in_db(self._record, batch)
+                await self._in_db(self._outcomes.record, batch)
             except Exception:  # noqa: BLE001 - keep the results and try again
                 log.exception("recording %d attempts failed; retrying", len(batch))
                 self._results = batch + self._results
@@ -423,157 +394,6 @@ class DeliveryWorker:
         with transaction(self.engine, readonly=True) as session:
             stmt = sa.select(sa.func.count()).where(col(WebhookDelivery.status) == "pending")
             return int(session.execute(stmt).scalar_one())
-
-    def _record(self, batch: list[Result]) -> None:
-        """Write a batch of outcomes: attempts, delivery states, endpoint failure state."""
-        now = utcnow()
-        with transaction(self.engine) as session:
-            ids = [r.claimed.delivery_id for r in batch]
-            # The deliveries whose lease this worker still holds, and whether their endpoint is
-            # still enabled (one statement: this runs for every batch).
-            owned_stmt = (
-                sa.select(col(WebhookDelivery.id), col(WebhookEndpoint.enabled))
-                .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
-                .where(col(WebhookDelivery.id).in_(ids), col(WebhookDelivery.lease_owner) == self.id)
-            )
-            if self.is_pg:
-                owned_stmt = owned_stmt.with_for_update(of=WebhookDelivery)
-            enabled: dict[str, bool] = {d: e for d, e in session.execute(owned_stmt).all()}
-            # An endpoint disabled while its attempts were in flight: they are recorded as they
-            # went, and one that did not succeed ends failed (no retry), as disabling ended the rest.
-            rows = [
-                r
-                if enabled[r.claimed.delivery_id] or r.status != "pending"
-                else dataclasses.replace(r, status="failed", next_attempt_at=None)
-                for r in batch
-                if r.claimed.delivery_id in enabled
-            ]
-            if not rows:
-                return
-            session.execute(
-                sa.insert(WebhookAttempt.__table__),  # type: ignore[attr-defined]  # Core: no ORM bookkeeping
-                [
-                    {
-                        "delivery_id": r.claimed.delivery_id,
-                        "number": r.claimed.attempt_count + 1,
-                        "at": r.at,
-                        "status_code": r.outcome.status_code,
-                        "duration_ms": r.outcome.duration_ms,
-                        "response_excerpt": r.outcome.excerpt,
-                        "error": r.outcome.error,
-                        "next_attempt_at": r.next_attempt_at,
-                    }
-                    for r in rows
-                ],
-            )
-            table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-            session.execute(
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("b_id"))
-                .values(
-                    status=sa.bindparam("b_status"),
-                    attempt_count=sa.bindparam("b_count"),
-                    next_attempt_at=sa.bindparam("b_next"),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    updated_at=sa.bindparam("b_now"),
-                    delivered_at=sa.case(
-                        (sa.bindparam("b_ok"), sa.bindparam("b_at")), else_=table.c.delivered_at
-                    ),
-                    last_status_code=sa.bindparam("b_code"),
-                    last_error=sa.bindparam("b_error"),
-                ),
-                [
-                    {
-                        "b_id": r.claimed.delivery_id,
-                        "b_status": r.status,
-                        "b_count": r.claimed.attempt_count + 1,
-                        "b_next": r.next_attempt_at,
-                        "b_now": now,
-                        "b_ok": r.outcome.kind == "success",
-                        "b_at": r.finished,
-                        "b_code": r.outcome.status_code,
-                        "b_error": r.outcome.error,
-                    }
-                    for r in sorted(rows, key=lambda r: r.claimed.delivery_id)
-                ],
-            )
-            self._record_endpoints(session, rows, now)
-
-    def _record_endpoints(self, session: Session, rows: list[Result], now: dt.datetime) -> None:
-        by_endpoint: dict[str, list[Result]] = {}
-        for r in sorted(rows, key=lambda r: r.finished):
-            by_endpoint.setdefault(r.claimed.endpoint_id, []).append(r)
-        ok: list[dict[str, Any]] = []
-        bad: list[dict[str, Any]] = []
-        gone: list[str] = []
-        for endpoint_id, results in sorted(by_endpoint.items()):
-            last = results[-1]
-            if any(r.outcome.kind == "gone" for r in results):
-                gone.append(endpoint_id)
-            if last.outcome.kind == "success":
-                ok.append({"b_id": endpoint_id, "b_at": last.finished})
-            else:
-                successes = [i for i, r in enumerate(results) if r.outcome.kind == "success"]
-                first_fail = results[successes[-1] + 1 if successes else 0].at
-                bad.append(
-                    {
-                        "b_id": endpoint_id,
-                        "b_first": first_fail,
-                        "b_at": last.finished,
-                        "b_reset": bool(successes),
-                    }
-                )
-        table = WebhookEndpoint.__table__  # type: ignore[attr-defined]
-        if ok:
-            session.execute(
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("b_id"))
-                .values(failing_since=None, last_success_at=sa.bindparam("b_at")),
-                ok,
-            )
-        if bad:
-            session.execute(
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("b_id"))
-                .values(
-                    failing_since=sa.case(
-                        (sa.bindparam("b_reset"), sa.bindparam("b_first")),
-                        else_=sa.func.coalesce(table.c.failing_since, sa.bindparam("b_first")),
-                    ),
-                    last_failure_at=sa.bindparam("b_at"),
-                ),
-                bad,
-            )
-        limit = now - dt.timedelta(seconds=self.settings.webhook_disable_after_s)
-        too_long = [
-            e
-            for e in session.execute(
-                sa.select(WebhookEndpoint).where(
-                    col(WebhookEndpoint.id).in_([b["b_id"] for b in bad] or [""]),
-                    col(WebhookEndpoint.enabled).is_(True),
-                    col(WebhookEndpoint.failing_since) <= limit,
-                )
-            ).scalars()
-            if e.id not in gone
-        ]
-        for endpoint in too_long:
-            since = endpoint.failing_since
-            webhook_service.disable_endpoint(
-                session,
-                endpoint=endpoint,
-                reason=f"failing continuously since {since.isoformat() if since else '?'}",
-                actor="system",
-            )
-        if gone:
-            for endpoint in session.execute(
-                sa.select(WebhookEndpoint).where(
-                    col(WebhookEndpoint.id).in_(gone), col(WebhookEndpoint.enabled).is_(True)
-                )
-            ).scalars():
-                webhook_service.disable_endpoint(
-                    session, endpoint=endpoint, reason="the receiver answered 410 Gone", actor="system"
-                )
 
 
 class InProcessWorker:
