@@ -19,8 +19,8 @@ until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
   attempts, at most every :data:`RECORD_BATCH_S`), only for deliveries whose
   lease this worker still holds.
 - **Waking.** After a commit that created deliveries the in-process worker is
-  woken at once (a SQLAlchemy ``after_commit`` hook on the session flag set by
-  the service). On SQLite a worker also notices other processes' commits within
+  woken at once (a SQLAlchemy ``after_commit`` hook on the session flag
+  :data:`service.webhooks.fanout.WAKE_FLAG`). On SQLite a worker also notices other processes' commits within
   :data:`WATCH_S` (a commit changes the write-ahead log file, which costs a
   ``stat``, not a query, to watch) and polls only every :data:`WATCHED_POLL_S`
   seconds; on PostgreSQL it polls every :data:`POLL_S` seconds with a
@@ -52,7 +52,7 @@ from sqlmodel import col
 from service.core import jobs
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
-from service.webhooks import delivery
+from service.webhooks import delivery, fanout
 from service.webhooks import service as webhook_service
 from service.webhooks.claims import Claimed, Claims
 from service.webhooks.models import WebhookDelivery
@@ -84,14 +84,14 @@ _live: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 
 @sa.event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
-    if session.info.pop(webhook_service.WAKE_FLAG, False):
+    if session.info.pop(fanout.WAKE_FLAG, False):
         for worker in list(_live):
             worker.notify()
 
 
 @sa.event.listens_for(OrmSession, "after_rollback")
 def _after_rollback(session: OrmSession) -> None:
-    session.info.pop(webhook_service.WAKE_FLAG, None)
+    session.info.pop(fanout.WAKE_FLAG, None)
 
 
 class DeliveryWorker:
@@ -409,7 +409,7 @@ class InProcessWorker:
 
 async def start_in_process(*, settings: Settings, engine: Engine) -> InProcessWorker:
     """Start the worker as tasks on the running event loop (``imi-api serve``)."""
-    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    fanout.configure(first_delay_s=settings.retry_schedule[0])
     worker = DeliveryWorker(settings=settings, engine=engine)
     await worker.start()
     return InProcessWorker(worker)
