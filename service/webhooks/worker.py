@@ -52,8 +52,7 @@ from sqlmodel import col
 from service.core import jobs
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
-from service.webhooks import delivery, fanout
-from service.webhooks import service as webhook_service
+from service.webhooks import deliveries, delivery, fanout
 from service.webhooks.claims import Claimed, Claims
 from service.webhooks.models import WebhookDelivery
 from service.webhooks.outcomes import Recorder, Result, next_state
@@ -76,7 +75,7 @@ JOBS_TICK_S = 1.0
 #: Results are written at most this often (seconds), in one transaction per batch.
 RECORD_BATCH_S = 0.02
 
-jobs.register("webhooks.prune", 3600.0, webhook_service.prune)
+jobs.register("webhooks.prune", 3600.0, deliveries.prune)
 
 
 _live: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
