@@ -28,7 +28,7 @@ from service.web.http import (
     json_response,
     page_response,
 )
-from service.webhooks import deliveries, schemas, service, urlguard
+from service.webhooks import deliveries, recovery, schemas, service, urlguard
 from service.webhooks.models import WebhookDelivery
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -317,7 +317,7 @@ def recover(
     """Re-queue the endpoint's failed deliveries created since ``since`` (each gets the full
     retry schedule again) and create deliveries for events since then, of its types, that it
     never got — older than its registration included (at most 10,000 per call)."""
-    requeued, created = service.recover(
+    requeued, created = recovery.recover(
         session=session, owner=principal.client_id, endpoint_id=endpoint_id, since=since
     )
     return json_response(

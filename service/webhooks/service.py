@@ -1,11 +1,16 @@
-"""Webhook endpoints, test pings, retries, recovery, and the delivery log.
+"""Webhook endpoints: register, list, read, update, disable, delete, rotate the secret; the
+event-type catalogue they subscribe from.
 
 Plain functions with keyword-only arguments; the caller owns the transaction.
 URL address checks are asynchronous (they may resolve names) and happen in
 the caller before :func:`create_endpoint`/:func:`update_endpoint`
 (``urlguard.check_url``); the worker checks again at every attempt.
 
-The fan-out of events into deliveries is :mod:`service.webhooks.fanout`.
+The rest of the domain, by noun: events become deliveries in ``fanout.py``;
+the delivery log, test pings, retries and the queue gauges are in
+``deliveries.py``; catching up after an outage is ``recovery.py``; the worker
+(``worker.py``) claims (``claims.py``), sends (``delivery.py``) and records
+(``outcomes.py``); the keys that sign are chosen in ``signing.py``.
 """
 
 from __future__ import annotations
@@ -21,21 +26,18 @@ from sqlmodel import Session, col, select
 
 from service.core import audit
 from service.core.db import utcnow
-from service.core.errors import Conflict, NotFound, Unprocessable
+from service.core.errors import NotFound, Unprocessable
 from service.core.ids import new_id
 from service.core.jsonutil import isoformat
 from service.events import service as events
-from service.events.models import Event
 from service.security import secretbox
-from service.webhooks import fanout, signing
+from service.webhooks import signing
 from service.webhooks.claims import not_leased
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from service.webhooks.schemas import EVENT_CATALOGUE, EndpointUpdate
 
 #: At most this many endpoints per association.
 MAX_ENDPOINTS_PER_OWNER = 1000
-#: ``recover`` creates deliveries for at most this many missed events per call.
-RECOVER_MAX_EVENTS = 10_000
 
 
 # --- representations ------------------------------------------------------------------
@@ -289,55 +291,3 @@ def rotate_secret(
     )
     session.flush()
     return endpoint, secret
-
-
-# --- test, retry, recover ------------------------------------------------------------------------
-
-
-def recover(*, session: Session, owner: str, endpoint_id: str, since: dt.datetime) -> tuple[int, int]:
-    """Re-queue the endpoint's failed deliveries created at or after ``since`` (each gets the
-    whole retry schedule again), and create deliveries for events at or after ``since`` of its
-    types that it never received (at most 10,000 per call; call again with a later ``since``).
-
-    Returns ``(requeued, created)``. 409 when the endpoint is disabled.
-    """
-    endpoint = _owned(session, owner, endpoint_id)
-    if not endpoint.enabled:
-        raise Conflict('The endpoint is disabled: re-enable it (PATCH {"enabled": true}) first.')
-    now = utcnow()
-    requeued = session.execute(
-        sa.update(WebhookDelivery)
-        .where(
-            col(WebhookDelivery.endpoint_id) == endpoint.id,
-            col(WebhookDelivery.status) == "failed",
-            col(WebhookDelivery.created_at) >= since,
-        )
-        .values(
-            status="pending",
-            schedule_base=WebhookDelivery.attempt_count,
-            next_attempt_at=now,
-            updated_at=now,
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    have = select(WebhookDelivery.message_id).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
-    stmt = select(Event).where(col(Event.timestamp) >= since, col(Event.id).not_in(have))
-    if endpoint.event_types:
-        stmt = stmt.where(col(Event.type).in_(list(endpoint.event_types)))
-    missed = list(session.exec(stmt.order_by(col(Event.sequence)).limit(RECOVER_MAX_EVENTS)))
-    rows = [
-        fanout.delivery_row(
-            endpoint_id=endpoint.id, message=fanout.message_for_event(session, e), due=now, now=now
-        )
-        for e in missed
-    ]
-    fanout.insert_deliveries(session, rows)
-    if requeued:
-        session.info[fanout.WAKE_FLAG] = True
-    audit.record(
-        session,
-        actor=owner,
-        action="webhook_endpoint.recover",
-        target=endpoint.id,
-        details={"since": isoformat(since), "requeued": int(requeued or 0), "created": len(rows)},
-    )
-    return int(requeued or 0), len(rows)
