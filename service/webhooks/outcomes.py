@@ -27,8 +27,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from service.core.db import transaction, utcnow
-from service.webhooks import delivery
 from service.webhooks import service as webhook_service
+from service.webhooks.attempt import Outcome
 from service.webhooks.claims import Claimed
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -43,7 +43,7 @@ class Result:
     """A finished attempt waiting to be recorded."""
 
     claimed: Claimed
-    outcome: delivery.Outcome
+    outcome: Outcome
     at: dt.datetime
     finished: dt.datetime
     status: str
@@ -51,7 +51,7 @@ class Result:
 
 
 def next_state(
-    item: Claimed, outcome: delivery.Outcome, finished: dt.datetime, schedule: Sequence[float]
+    item: Claimed, outcome: Outcome, finished: dt.datetime, schedule: Sequence[float]
 ) -> tuple[str, dt.datetime | None]:
     """The delivery's state after ``outcome``: ``("succeeded", None)``, ``("failed", None)``
     (410 Gone, or the retry ``schedule`` (seconds) is used up), or ``("pending", when)``

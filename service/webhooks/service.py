@@ -9,7 +9,7 @@ the caller before :func:`create_endpoint`/:func:`update_endpoint`
 The rest of the domain, by noun: events become deliveries in ``fanout.py``;
 the delivery log, test pings, retries and the queue gauges are in
 ``deliveries.py``; catching up after an outage is ``recovery.py``; the worker
-(``worker.py``) claims (``claims.py``), sends (``delivery.py``) and records
+(``worker.py``) claims (``claims.py``), sends (``attempt.py``) and records
 (``outcomes.py``); the keys that sign are chosen in ``signing.py``.
 """
 

@@ -9,7 +9,7 @@ until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
   slots, so a claimed delivery starts at once and its lease (longer than the
   attempt deadline) cannot run out while it waits; a worker killed
   mid-delivery loses nothing (at-least-once).
-- **Sending** one attempt is :func:`service.webhooks.delivery.attempt`, on
+- **Sending** one attempt is :func:`service.webhooks.attempt.attempt`, on
   the lane's :class:`~service.webhooks.sender.Sender`.
 - **Isolation.** Endpoints that are currently failing are served from their
   own lane of slots and connections, so dead receivers (each attempt up to the
@@ -52,7 +52,8 @@ from sqlmodel import col
 from service.core import jobs
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
-from service.webhooks import deliveries, delivery, fanout
+from service.webhooks import deliveries, fanout
+from service.webhooks.attempt import attempt
 from service.webhooks.claims import Claimed, Claims
 from service.webhooks.models import WebhookDelivery
 from service.webhooks.outcomes import Recorder, Result, next_state
@@ -342,7 +343,7 @@ class DeliveryWorker:
         try:
             async with self._slots[item.lane]:
                 at = utcnow()
-                outcome = await delivery.attempt(
+                outcome = await attempt(
                     self.lanes[item.lane],
                     url=item.url,
                     msg_id=item.msg_id,
