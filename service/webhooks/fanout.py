@@ -8,8 +8,8 @@ commits is delivered, one that rolls back never is. Matching: the endpoint is
 enabled, was created at or before the event, and lists the event's type in
 ``event_types`` (an empty list means every type).
 
-Whatever creates deliveries sets :data:`WAKE_FLAG` on the session, so the
-in-process worker is woken as soon as the transaction commits. The message
+Whatever creates or re-queues deliveries sets :data:`WAKE_FLAG` on the
+session, so the in-process worker is woken as soon as the transaction commits. The message
 and delivery-row builders here are shared by the test ping and ``recover``.
 """
 

@@ -20,11 +20,12 @@ until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
   lease this worker still holds.
 - **Waking.** After a commit that created deliveries the in-process worker is
   woken at once (a SQLAlchemy ``after_commit`` hook on the session flag
-  :data:`service.webhooks.fanout.WAKE_FLAG`). On SQLite a worker also notices other processes' commits within
-  :data:`WATCH_S` (a commit changes the write-ahead log file, which costs a
-  ``stat``, not a query, to watch) and polls only every :data:`WATCHED_POLL_S`
-  seconds; on PostgreSQL it polls every :data:`POLL_S` seconds with a
-  read-only query. It sleeps until the next scheduled attempt when nothing is due.
+  :data:`service.webhooks.fanout.WAKE_FLAG`). On SQLite a worker also
+  notices other processes' commits within :data:`WATCH_S` (a commit changes
+  the write-ahead log file, which costs a ``stat``, not a query, to watch) and
+  polls only every :data:`WATCHED_POLL_S` seconds; on PostgreSQL it polls
+  every :data:`POLL_S` seconds with a read-only query. It sleeps until the
+  next scheduled attempt when nothing is due.
 - **Periodic jobs.** Each tick also runs ``service.core.jobs.run_due``.
 """
 
