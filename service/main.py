@@ -36,7 +36,7 @@ from service.web import openapi as openapi_doc
 from service.web.idempotency import IdempotencyMiddleware
 from service.web.middleware import BodyLimit, HeadAsGet
 from service.web.oauth import router as auth_router
-from service.webhooks import service as webhook_service
+from service.webhooks import fanout as webhook_fanout
 from service.webhooks import worker as webhook_worker
 from service.webhooks.router import register_openapi_webhooks
 from service.webhooks.router import router as webhooks_router
@@ -112,7 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register_openapi_webhooks(app.webhooks)
     openapi_doc.install(app)  # errors are documented as problem+json
     # The fan-out listener schedules first attempts retry_schedule[0] after the event.
-    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    webhook_fanout.configure(first_delay_s=settings.retry_schedule[0])
     app.include_router(audit_router)
     app.include_router(metrics_router)
 
@@ -135,7 +135,7 @@ async def run_worker(settings: Settings) -> None:
     Lives in the wiring module: importing it registers every domain's listeners
     and periodic jobs (the registry's lapse job); retention jobs depend on ``settings``.
     """
-    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    webhook_fanout.configure(first_delay_s=settings.retry_schedule[0])
     retention.register_jobs(settings)
     engine = make_engine(settings.database_url, pool_size=4)
     worker = webhook_worker.DeliveryWorker(settings=settings, engine=engine)

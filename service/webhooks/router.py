@@ -28,7 +28,7 @@ from service.web.http import (
     json_response,
     page_response,
 )
-from service.webhooks import schemas, service, urlguard
+from service.webhooks import deliveries, recovery, schemas, service, urlguard
 from service.webhooks.models import WebhookDelivery
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -70,7 +70,7 @@ def _page(
 def _queued(request: Request, delivery: WebhookDelivery) -> Response:
     """202 with a delivery just queued (no attempts yet), never stored by caches."""
     return json_response(
-        request.headers, service.delivery_public(delivery, []), status_code=202, cache_control=_NO_STORE
+        request.headers, deliveries.delivery_public(delivery, []), status_code=202, cache_control=_NO_STORE
     )
 
 
@@ -233,7 +233,7 @@ def rotate_secret(
 )
 def send_test(endpoint_id: str, request: Request, session: SessionDep, principal: WebhooksManage) -> Response:
     """Queue an unsequenced ``webhook.ping`` to the endpoint; follow it in ``…/deliveries``."""
-    d = service.send_test(session=session, owner=principal.client_id, endpoint_id=endpoint_id)
+    d = deliveries.send_test(session=session, owner=principal.client_id, endpoint_id=endpoint_id)
     return _queued(request, d)
 
 
@@ -255,7 +255,7 @@ def list_deliveries(
     """Newest first, each with every attempt (time, status code, duration, response
     excerpt ≤ 1 KiB, error, next attempt); filter with ``status``."""
     size = clamp_limit(limit)
-    rows = service.list_deliveries(
+    rows = deliveries.list_deliveries(
         session=session,
         owner=principal.client_id,
         endpoint_id=endpoint_id,
@@ -269,7 +269,7 @@ def list_deliveries(
         request,
         settings,
         f"/v1/webhooks/endpoints/{endpoint_id}/deliveries",
-        [service.delivery_public(d, attempts) for d, attempts in page],
+        [deliveries.delivery_public(d, attempts) for d, attempts in page],
         nxt,
         [("status", status), ("limit", size)],
         cache_control=_NO_STORE,
@@ -291,7 +291,7 @@ def retry_delivery(
     principal: WebhooksManage,
 ) -> Response:
     """Send this delivery once more, now (one attempt, same ``webhook-id`` and body)."""
-    d = service.retry_delivery(
+    d = deliveries.retry_delivery(
         session=session,
         owner=principal.client_id,
         endpoint_id=endpoint_id,
@@ -317,7 +317,7 @@ def recover(
     """Re-queue the endpoint's failed deliveries created since ``since`` (each gets the full
     retry schedule again) and create deliveries for events since then, of its types, that it
     never got — older than its registration included (at most 10,000 per call)."""
-    requeued, created = service.recover(
+    requeued, created = recovery.recover(
         session=session, owner=principal.client_id, endpoint_id=endpoint_id, since=since
     )
     return json_response(

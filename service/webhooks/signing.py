@@ -6,15 +6,24 @@ Secrets are ``whsec_`` + base64 of 32 random bytes; the key is the decoded
 bytes. Byte-identical to the ``standardwebhooks`` library's ``Webhook.sign``
 (the tests check both agree), but signs the body bytes directly instead of
 round-tripping them through ``str``.
+
+Which keys sign for an endpoint (:func:`signing_keys`): its current secret,
+and after a rotation the previous one while the overlap lasts; both are stored
+encrypted (:mod:`service.security.secretbox`).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Protocol
+
+from service.security import secretbox
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -51,3 +60,28 @@ def headers(keys: Iterable[bytes], msg_id: str, timestamp: int, body: bytes) -> 
         "content-type": "application/json",
         "content-length": str(len(body)),
     }
+
+
+class EndpointSecrets(Protocol):
+    """What signing needs of an endpoint: a :class:`~service.webhooks.models.WebhookEndpoint`
+    or a row of these columns."""
+
+    @property
+    def secret_enc(self) -> str: ...
+    @property
+    def previous_secret_enc(self) -> str | None: ...
+    @property
+    def previous_secret_expires_at(self) -> dt.datetime | None: ...
+
+
+def signing_keys(endpoint: EndpointSecrets, *, keys_dir: Path, now: dt.datetime) -> list[bytes]:
+    """The HMAC keys that sign for ``endpoint`` now: the current secret, then the previous
+    one while its overlap lasts."""
+    keys = [secret_key(secretbox.decrypt(keys_dir, endpoint.secret_enc))]
+    if (
+        endpoint.previous_secret_enc
+        and endpoint.previous_secret_expires_at is not None
+        and endpoint.previous_secret_expires_at > now
+    ):
+        keys.append(secret_key(secretbox.decrypt(keys_dir, endpoint.previous_secret_enc)))
+    return keys
