@@ -4,8 +4,8 @@ A worker claims due deliveries (pending, ``next_attempt_at`` passed, no live
 lease: :func:`not_leased`) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (on
 SQLite the claim runs under ``BEGIN IMMEDIATE``, which serialises it) and
 stamps them with a lease (``IMI_WEBHOOK_LEASE_S``). It claims only as many as
-it has free slots, at most a few per endpoint (:data:`PER_ENDPOINT`) and none
-for an endpoint it is already sending to, so a claimed delivery starts at once
+it has free slots, at most a few in flight per endpoint (:data:`PER_ENDPOINT`: five for a
+healthy endpoint, one for a failing one), so a claimed delivery starts at once
 and its lease (longer than the attempt deadline) cannot run out while it
 waits. A worker killed mid-delivery loses nothing: its leases expire and
 another worker claims the deliveries again (at-least-once). A worker that

@@ -32,9 +32,6 @@ from service.webhooks.claims import not_leased
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookMessage
 from service.webhooks.service import get_endpoint
 
-EXCERPT_BYTES = 1024
-
-
 # --- representations ------------------------------------------------------------------------------
 
 
@@ -162,11 +159,6 @@ def list_deliveries(
         for a in attempts:
             by_id[a.delivery_id].append(a)
     return [(d, by_id[d.id]) for d in deliveries]
-
-
-def excerpt(data: bytes) -> str:
-    """At most 1 KiB of a response body as text (invalid UTF-8 replaced)."""
-    return data[:EXCERPT_BYTES].decode("utf-8", errors="replace")
 
 
 def prune(session: Session, now: dt.datetime, *, keep_days: int = 30) -> int:

@@ -141,7 +141,6 @@ class DeliveryWorker:
         self._stopping = False
         self._sending_done = False
         self._wake: asyncio.Event | None = None
-        self._recorded: asyncio.Event | None = None
         self._results_ready: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
@@ -156,7 +155,6 @@ class DeliveryWorker:
         """Start claiming and sending on the running loop."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._recorded = asyncio.Event()
         self._results_ready = asyncio.Event()
         for lane, count in self._sizes.items():
             self.lanes[lane] = Sender()
