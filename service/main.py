@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.keys = keys
-    app.state.public_cache = cache.PublicCache(
+    app.state.public_cache = public_cache = cache.PublicCache(
         engine, max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes
     )
 
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)
-    app.add_middleware(cache.PublicReads)
+    app.add_middleware(cache.PublicReads, cache=public_cache)
     # Outermost: security headers and CORS, request id + metrics + logs, rate limits.
     edge.install(app, settings)
     retention.register_jobs(settings)

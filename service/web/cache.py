@@ -141,7 +141,8 @@ class Entry:
         "expires_at",
         "built_at",
         "size",
-        "seen",
+        "seen_clock",
+        "seen_local",
         "headers_200",
         "headers_304",
     )
@@ -163,8 +164,8 @@ class Entry:
         self.built_at = time.time()
         self.expires_at = built.expires_at if built.expires_at is not None else math.inf
         self.size = len(built.body) + ENTRY_OVERHEAD
-        #: ``(clock version, local version)`` at the last successful validation.
-        self.seen = (-1, -1)
+        #: The clock's and this process's change versions at the last successful validation.
+        self.seen_clock = self.seen_local = -1
         self.headers_304: list[Header] = [
             (k.lower().encode("latin-1"), v.encode("latin-1"))
             for k, v in headers.items()
@@ -182,7 +183,7 @@ class Entry:
         for name in Entry.__slots__:
             setattr(clone, name, getattr(self, name))
         clone.stamp = stamp
-        clone.seen = (-1, -1)
+        clone.seen_clock = clone.seen_local = -1
         if meta is not None:
             clone.meta = meta
         clone.built_at = time.time()
@@ -317,11 +318,12 @@ class PublicCache:
 
     def _valid(self, entry: Entry) -> bool:
         clock = self.clock
-        seen = (clock.version, changes.local_version())
-        if entry.seen != seen:
+        # The generations are compared only when anything changed since the last validation.
+        local = changes.local_version()
+        if entry.seen_clock != clock.version or entry.seen_local != local:
             if entry.stamp != clock.stamp(entry.resource.domains):
                 return False
-            entry.seen = seen
+            entry.seen_clock, entry.seen_local = clock.version, local
         now = time.time()
         if now >= entry.expires_at or now - entry.built_at >= entry.resource.max_age_s:
             return False
@@ -350,11 +352,9 @@ class PublicCache:
         """The entry stored under exactly ``key``, valid or not (tests, diagnostics)."""
         return self._entries.get(key)
 
-    def recall(self, signature: Signature) -> Entry | None:
-        """The still-valid entry a route answered this exact request signature with."""
-        known = self._signatures.get(signature)
-        if known is None:
-            return None
+    def recall(self, known: tuple[Key, tuple[int, ...]]) -> Entry | None:
+        """The still-valid entry a route answered a request signature with; ``known`` is what
+        the signature maps to: ``(key, the stamp of the entry it was answered with)``."""
         key, stamp = known
         entry = self._entries.get(key)
         if entry is None or entry.stamp != stamp or not self._valid(entry):
@@ -521,19 +521,17 @@ def cache_of(app_state: Any) -> PublicCache:
 
 
 class PublicReads:
-    """Pure ASGI middleware: answers ``GET``/``HEAD`` public reads from the app's
-    :class:`PublicCache` before routing (see the module docstring); every miss,
-    every other method and every request the cache cannot answer go on to the app."""
+    """Pure ASGI middleware: answers ``GET``/``HEAD`` public reads from ``cache`` (the app's
+    :class:`PublicCache`) before routing (see the module docstring); every miss, every other
+    method and every request the cache cannot answer go on to the app."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, cache: PublicCache) -> None:
         self.app = app
+        self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
-        cache: PublicCache | None = getattr(scope["app"].state, "public_cache", None)
-        if cache is None or not cache._signatures:
+        cache = self.cache
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not cache._signatures:
             await self.app(scope, receive, send)
             return
         accept = language = inm = ims = None
@@ -549,13 +547,13 @@ class PublicReads:
                 ims = value.decode("latin-1")
             elif name == b"authorization":
                 authorized = True
-        signature = (scope["path"], scope.get("query_string", b""), accept, language)
-        if signature not in cache._signatures:
+        known = cache._signatures.get((scope["path"], scope.get("query_string", b""), accept, language))
+        if known is None:
             await self.app(scope, receive, send)
             return
         if cache.clock.poll_due():
             await cache.clock.refresh()
-        entry = cache.recall(signature)
+        entry = cache.recall(known)
         if entry is None or (authorized and entry.resource.anonymous_only):
             await self.app(scope, receive, send)
             return
