@@ -26,6 +26,7 @@ The limits are kept as far as aiohttp's public options allow:
 from __future__ import annotations
 
 import contextvars
+import functools
 import socket
 import ssl
 from collections.abc import Sequence
@@ -61,6 +62,12 @@ class _CheckedResolver(AbstractResolver):
 
     async def close(self) -> None:
         pass
+
+
+@functools.lru_cache(maxsize=4096)
+def _yarl(url: str) -> yarl.URL:
+    # Endpoints are few and their URLs fixed (delivery.py caches its httpx.URL the same way).
+    return yarl.URL(url, encoded=True)
 
 
 def _head_error(exc: BaseException) -> bool:
@@ -126,7 +133,7 @@ class AiohttpSender:
         tls = self._ssl_context() if url.scheme == "https" else None
         try:
             async with session.post(
-                yarl.URL(str(url), encoded=True),
+                _yarl(str(url)),
                 data=body,
                 headers=headers,
                 allow_redirects=False,
