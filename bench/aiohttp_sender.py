@@ -19,6 +19,10 @@ The limits are kept as far as aiohttp's public options allow:
 - idle connections: aiohttp's pool (kept :data:`~service.webhooks.sender.KEEPALIVE_S`, a stale
   kept-alive connection retried once); it has no cap on idle connections per origin or in all.
 
+Run against tests/webhooks/test_sender.py (its ``Sender`` replaced by this class), it passed 18
+of the 19 tests on 2026-12-06; the one that fails is the cap on idle connections (aiohttp keeps
+every idle connection until its keep-alive timeout).
+
 ``python -m bench.aiohttp_sender worker`` runs ``imi-api worker`` with this sender, and
 :func:`app_from_env` is the API's uvicorn factory with it (bench/fanout.py, ``BENCH_SENDERS``).
 """
