@@ -1,7 +1,7 @@
 """aiohttp's client behind the webhook sender's interface, to measure it against
 ``service/webhooks/sender.py`` (issue 13): same ``post()``/``aclose()``/``idle_connections()``,
 same :class:`~service.webhooks.sender.Answer` and :class:`~service.webhooks.sender.SendError`, so
-``delivery.attempt`` classifies its answers exactly as it does the hand-written sender's.
+``attempt.attempt`` classifies its answers exactly as it does the hand-written sender's.
 
 The limits are kept as far as aiohttp's public options allow:
 
@@ -70,7 +70,7 @@ class _CheckedResolver(AbstractResolver):
 
 @functools.lru_cache(maxsize=4096)
 def _yarl(url: str) -> yarl.URL:
-    # Endpoints are few and their URLs fixed (delivery.py caches its httpx.URL the same way).
+    # Endpoints are few and their URLs fixed (attempt.py caches its httpx.URL the same way).
     return yarl.URL(url, encoded=True)
 
 

@@ -42,7 +42,7 @@ async def _posts(
 ) -> tuple[float, float]:
     """POST :data:`POSTS` times through a new sender; returns (CPU seconds, wall seconds)."""
     from service.webhooks import signing
-    from service.webhooks.delivery import READ_LIMIT, USER_AGENT
+    from service.webhooks.attempt import READ_LIMIT, USER_AGENT
 
     endpoints = sorted(secrets)
     keys = {n: signing.secret_key(s) for n, s in secrets.items()}
