@@ -98,9 +98,11 @@ def uvicorn_server(
     factory: bool = True,
     ready_path: str = "/",
     port: int | None = None,
+    quiet: bool = False,
 ) -> Iterator[Server]:
     """Run ``uvicorn target`` (uvloop + httptools, no access log) like production does,
-    on ``port`` or a free one."""
+    on ``port`` or a free one; ``quiet`` sends the server's stderr (its JSON logs) to
+    /dev/null, as a log shipper would take them away."""
     port = port or free_port()
     cmd = [
         PYTHON,
@@ -122,7 +124,8 @@ def uvicorn_server(
     if factory:
         cmd.append("--factory")
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env)
+    stderr = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stderr=stderr)
     server = Server(proc=proc, port=port)
     try:
         wait_ready(server.base + ready_path)
@@ -205,6 +208,13 @@ def prepare_sample_database(tmp: Path) -> dict[str, str]:
 def temp_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="imi-bench-") as tmp:
         yield Path(tmp)
+
+
+def median(values: list[float]) -> float:
+    """The median of ``values`` (the middle one of an odd count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def fmt(value: float | None, digits: int = 2) -> str:

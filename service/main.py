@@ -33,6 +33,7 @@ from service.snapshot.router import router as snapshot_router
 from service.standards.router import router as standards_router
 from service.web import cache, edge
 from service.web import openapi as openapi_doc
+from service.web.front import ProblemOnError, ServiceApp
 from service.web.idempotency import IdempotencyMiddleware
 from service.web.middleware import BodyLimit, HeadAsGet
 from service.web.oauth import router as auth_router
@@ -64,7 +65,7 @@ def build_keys(settings: Settings) -> KeyStore:
 GIL_SWITCH_INTERVAL_S = 0.0001
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     """Build the ASGI application for ``settings`` (default: from the environment).
 
     The database must already be migrated (``imi-api migrate`` or ``serve``).
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await worker.stop()
             engine.dispose()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="IMI Standards API",
         version="1.0.0",
         description=DESCRIPTION,
@@ -116,15 +117,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(metrics_router)
 
-    # Innermost first. Public reads cached in memory are answered before routing, right inside
-    # the edge layer (rate limits, logs, metrics, headers), so the layers that only matter for
-    # other requests (bodies, idempotency keys) cost them nothing.
+    # FastAPI's own stack, innermost first; ProblemOnError turns an escaped exception into a
+    # problem response (inside FastAPI's ServerErrorMiddleware, which would answer plain text).
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)
-    app.add_middleware(cache.PublicReads, cache=public_cache)
-    # Outermost: security headers and CORS, request id + metrics + logs, rate limits.
-    edge.install(app, settings)
+    app.add_middleware(ProblemOnError)
+    # In front of FastAPI (service/web/front.py): the edge (security headers and CORS, request
+    # id, metrics, logs, rate limits) around the public-representation cache, so a cached read
+    # is answered without entering FastAPI at all.
+    edge.install(app, settings, inner=lambda inner: cache.PublicReads(inner, cache=public_cache))
     retention.register_jobs(settings)
     return app
 

@@ -27,8 +27,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +35,7 @@ from service.core.config import Settings
 from service.core.errors import problem_body
 from service.core.logs import request_id_var
 from service.core.metrics import HttpStats
+from service.web.front import ServiceApp
 from service.web.ratelimit import RateLimiter
 from service.web.telemetry import REQUEST_ID_KEY, RequestRecorder, error_answer, request_id_from
 
@@ -323,20 +323,22 @@ async def _respond(send: Send, status: int, headers: list[Header], body: bytes) 
     await send({"type": "http.response.body", "body": body})
 
 
-def install(app: Any, settings: Settings) -> None:
-    """Put :class:`Edge` outermost around ``app`` (a FastAPI app), with the rate
-    limiter for ``settings`` and request statistics in ``app.state.http_stats``
-    (``GET /metrics`` reads them). Call it after every other ``add_middleware``.
-    """
+def install(app: ServiceApp, settings: Settings, *, inner: Callable[[ASGIApp], ASGIApp]) -> None:
+    """Put :class:`Edge` in front of ``app`` around ``inner(app's own stack)`` (the cache's
+    layer), with the rate limiter for ``settings`` and request statistics in
+    ``app.state.http_stats`` (``GET /metrics`` reads them)."""
     app.state.http_stats = stats = HttpStats()
-    app.add_middleware(
-        Edge,
-        https=settings.public_base_url.startswith("https://"),
-        trusted_proxies=settings.trusted_proxy_list,
-        limiter=RateLimiter(
-            reads=settings.rate_limit_reads,
-            strict=settings.rate_limit_strict,
-            storage=settings.rate_limit_storage,
-        ),
-        recorder=RequestRecorder(stats),
+    limiter = RateLimiter(
+        reads=settings.rate_limit_reads,
+        strict=settings.rate_limit_strict,
+        storage=settings.rate_limit_storage,
+    )
+    app.install_front(
+        lambda stack: Edge(
+            inner(stack),
+            https=settings.public_base_url.startswith("https://"),
+            trusted_proxies=settings.trusted_proxy_list,
+            limiter=limiter,
+            recorder=RequestRecorder(stats),
+        )
     )
