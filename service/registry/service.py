@@ -15,6 +15,7 @@ listener on ``standards.version.published`` and the periodic
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -398,19 +399,25 @@ def erase_contact(*, session: Session, school_id: str, actor: Principal) -> None
     audit.record(session, actor=actor.client_id, action="school.contact.erase", target=school.id, details={})
 
 
-def listed_schools_for_snapshot(*, session: Session, base_url: str) -> list[dict[str, Any]]:
+def listed_schools_for_snapshot(
+    *, session: Session, base_url: str, batch: int = 500
+) -> Iterator[dict[str, Any]]:
     """Every listed school (public representation) with ``affiliation``:
     ``{"affiliated", "status", "aligned_version", "reaffirmation_due_by"}``, ordered by name.
 
     For ``GET /v1/snapshot``; no credentials (fetch ``links.affiliation`` for a signed one).
+    Rows come from a cursor ``batch`` at a time (a server-side cursor on PostgreSQL), so a
+    registry of any size is never held in memory at once.
     """
     from service.registry.models import AFFILIATED_STATUSES
 
-    rows = session.exec(
-        select(School).where(col(School.listing) == "listed").order_by(col(School.name_key), col(School.id))
-    ).all()
-    out = []
-    for school in rows:
+    stmt = (
+        select(School)
+        .where(col(School.listing) == "listed")
+        .order_by(col(School.name_key), col(School.id))
+        .execution_options(yield_per=batch)
+    )
+    for school in session.exec(stmt):
         body = public_dict(school, base_url=base_url)
         body["affiliation"] = {
             "affiliated": school.alignment_status in AFFILIATED_STATUSES,
@@ -418,5 +425,6 @@ def listed_schools_for_snapshot(*, session: Session, base_url: str) -> list[dict
             "aligned_version": school.aligned_version,
             "reaffirmation_due_by": ts(school.reaffirmation_due_by),
         }
-        out.append(body)
-    return out
+        # Read once: a school already written out needs no place in the identity map.
+        session.expunge(school)
+        yield body

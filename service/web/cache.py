@@ -44,14 +44,14 @@ import datetime as dt
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core import changes
@@ -489,6 +489,69 @@ class PublicCache:
             not_modified=entry.not_modified(headers.get("if-none-match"), headers.get("if-modified-since")),
         )
 
+    async def serve_streamed(
+        self,
+        request: Request,
+        resource: Resource,
+        key: Key,
+        open_stream: Callable[[], Streamed],
+        *,
+        keep_up_to: int | None = None,
+    ) -> Response:
+        """Answer ``request`` from a valid entry for ``key``, else by streaming ``open_stream()``.
+
+        For representations too large to build in memory (the snapshot of a large registry):
+        the chunks go to the client as they are read (chunked transfer), and only a body of at
+        most ``keep_up_to`` bytes (default: a quarter of the cache) is kept as an entry once
+        it was read to its end. A matching ``If-None-Match`` is answered 304 before any body
+        is read. Streams are not shared between concurrent readers.
+        """
+        await self.clock.refresh()
+        signature = signature_of(request.scope)
+        entry = self.get(key)
+        headers = request.headers
+        if entry is not None:
+            self._remember(signature, entry)
+            return EntryResponse(
+                entry,
+                not_modified=entry.not_modified(
+                    headers.get("if-none-match"), headers.get("if-modified-since")
+                ),
+            )
+        stamp = self.clock.stamp(resource.domains)
+        stream = await run_in_threadpool(open_stream)
+        if none_match(headers.get("if-none-match"), stream.headers["ETag"]):
+            await run_in_threadpool(stream.close)
+            return Response(status_code=304, headers=stream.headers)
+        limit = self.max_bytes // 4 if keep_up_to is None else keep_up_to
+        loop = asyncio.get_running_loop()
+
+        def tee() -> Iterator[bytes]:
+            kept: list[bytes] | None = []
+            size = 0
+            try:
+                for chunk in stream.chunks:
+                    if kept is not None:
+                        size += len(chunk)
+                        if size <= limit:
+                            kept.append(chunk)
+                        else:
+                            kept = None  # too large to keep: stream it, keep nothing
+                    yield chunk
+            finally:
+                stream.close()
+            # Reached only when every chunk was read (an early close raises above).
+            if kept is not None:
+                built = Built(body=b"".join(kept), media_type=stream.media_type, headers=stream.headers)
+                loop.call_soon_threadsafe(self._keep_read, Entry(resource, key, built, stamp), signature)
+
+        return StreamingResponse(tee(), headers=stream.headers, media_type=stream.media_type)
+
+    def _keep_read(self, entry: Entry, signature: Signature) -> None:
+        kept = self._keep(entry, entry.key)
+        if kept.storable and -1 not in kept.stamp and self._entries.get(kept.key) is kept:
+            self._remember(signature, kept)
+
     async def _uncached(
         self, resource: Resource, key: Key, build: Callable[[Entry | None], Built | Entry]
     ) -> Entry:
@@ -497,6 +560,19 @@ class PublicCache:
             return result
         built = Built(**{**result.__dict__, "storable": False})
         return Entry(resource, key, built, ())
+
+
+@dataclass
+class Streamed:
+    """What a streamed build opens (blocking): the response ``headers`` but ``Content-Type``/
+    ``Content-Length`` (``ETag`` required: it must be known before the first byte, so it is
+    derived from the state being read, not from the bytes), the ``media_type``, the body's
+    ``chunks`` and ``close()``, which ends the read early."""
+
+    headers: dict[str, str]
+    media_type: str
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
 
 
 def _header_names(scope: Scope) -> frozenset[bytes]:
