@@ -39,16 +39,12 @@ def _backfill() -> None:
             # Only strings: jsonb ->> also renders numbers and objects as text.
             typed = "data::jsonb" + "".join(f"->'{p}'" for p in parts)
             return f"CASE WHEN jsonb_typeof({typed}) = 'string' THEN {expr} END"
-        return (
-            f"CASE WHEN json_type(data, '$.{path}') = 'text' THEN json_extract(data, '$.{path}') END"
-        )
+        return f"CASE WHEN json_type(data, '$.{path}') = 'text' THEN json_extract(data, '$.{path}') END"
 
     for name, length in _ATTRIBUTES:
         value = member(name)
         if name == "status":
-            value = (
-                f"COALESCE({value}, CASE WHEN type LIKE 'school.%' THEN {member('alignment.status')} END)"
-            )
+            value = f"COALESCE({value}, CASE WHEN type LIKE 'school.%' THEN {member('alignment.status')} END)"
         op.execute(f"UPDATE events SET {name} = NULLIF(SUBSTR({value}, 1, {length}), '')")
 
 
