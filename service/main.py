@@ -22,6 +22,7 @@ from service.core.config import Settings, get_settings
 from service.core.db import make_engine
 from service.core.logs import configure_logging
 from service.events.router import router as events_router
+from service.feeds.router import router as feeds_router
 from service.ops import retention
 from service.ops.audit import router as audit_router
 from service.ops.metrics import router as metrics_router
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry_router)
     app.include_router(events_router)
     app.include_router(snapshot_router)
+    app.include_router(feeds_router)
     app.include_router(webhooks_router)
     register_openapi_webhooks(app.webhooks)
     openapi_doc.install(app)  # errors are documented as problem+json
