@@ -39,7 +39,7 @@ from service.web.middleware import BodyLimit, HeadAsGet
 from service.web.oauth import router as auth_router
 from service.webhooks import fanout as webhook_fanout
 from service.webhooks import worker as webhook_worker
-from service.webhooks.router import register_openapi_webhooks
+from service.webhooks.contracts import register_openapi_webhooks
 from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("service")

@@ -335,36 +335,4 @@ def recover(
     )
 
 
-# --- the OpenAPI ``webhooks`` section -------------------------------------------------------------
-
-
-def register_openapi_webhooks(webhooks: APIRouter) -> None:
-    """Describe every event type in the OpenAPI document's ``webhooks`` section (OpenAPI 3.1)."""
-    from pydantic import create_model
-
-    for name, (model, description) in schemas.EVENT_CATALOGUE.items():
-        envelope = create_model(  # type: ignore[call-overload]
-            "Event_" + name.replace(".", "_"),
-            __base__=schemas.EventEnvelope,
-            __doc__=f"`{name}`: {description}",
-            data=(model, ...),
-        )
-
-        def receiver(body: Any) -> None:  # pragma: no cover - documentation only
-            return None
-
-        receiver.__annotations__ = {"body": envelope, "return": None}
-        webhooks.post(
-            name,
-            summary=description,
-            description=(
-                f"POSTed to your endpoint for `{name}`, signed per Standard Webhooks "
-                "(`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answer 2xx within "
-                "the deadline; `410 Gone` disables the endpoint."
-            ),
-            status_code=204,
-            responses={204: {"description": "received"}},
-        )(receiver)
-
-
 assert set(EVENT_TYPES) <= set(schemas.EVENT_CATALOGUE)
