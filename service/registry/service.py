@@ -123,13 +123,12 @@ def public_dict(school: School, *, base_url: str, private: bool = False) -> dict
 
 
 def emit_school_event(session: Session, event_type: str, school: School, *, base_url: str) -> None:
-    """``school.listed`` / ``updated`` / ``delisted``: the public record, with ``school_id`` as the
-    catalogue documents it; the event's ``status`` attribute is the alignment status (for the
-    feeds' ``status`` filter)."""
+    """``school.listed`` / ``updated`` / ``delisted``: the public record; the event's ``status``
+    attribute is the alignment status (for the feeds' ``status`` filter)."""
     events.emit(
         session,
         event_type,
-        {"school_id": school.id, **public_dict(school, base_url=base_url)},
+        public_dict(school, base_url=base_url),
         attributes={"status": school.alignment_status},
     )
 

@@ -27,7 +27,6 @@ _SCHOOL_LINKS = {
     "history": f"{BASE}/v1/schools/{_SCHOOL}/alignment/history",
 }
 _SCHOOL_RECORD: dict[str, Any] = {
-    "school_id": _SCHOOL,
     "id": _SCHOOL,
     "name": "Stille Zee Mindfulness",
     "alternate_names": [],

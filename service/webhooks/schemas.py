@@ -71,10 +71,22 @@ class TranslationPublishedData(_Open):
     links: Links = Field(default_factory=Links)
 
 
-class SchoolData(_Open):
-    """``school.listed`` / ``school.updated`` / ``school.delisted``: the public school record."""
+class AlignmentData(_Open):
+    """A school's alignment as its public record shows it."""
 
-    school_id: str
+    status: str = Field(description="none | aligned | reaffirmation_due | lapsed | withdrawn | suspended")
+    version: str | None = Field(default=None, description="the version the school states alignment with")
+    stated_at: dt.datetime | None = None
+    stated_by: str | None = None
+    evidence_url: str | None = None
+    reaffirmation_due_by: dt.datetime | None = None
+
+
+class SchoolData(_Open):
+    """``school.listed`` / ``school.updated`` / ``school.delisted``: the public school record, as
+    ``GET /v1/schools/{id}`` shows it (never ``contact``)."""
+
+    id: str = Field(description="the school's id, sch_…")
     name: str
     country: str = Field(description="ISO 3166-1 alpha-2")
     city: str | None = None
@@ -82,6 +94,10 @@ class SchoolData(_Open):
     programmes: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
     listing: str = Field(description="listed | delisted")
+    alternate_names: list[dict[str, Any]] = Field(default_factory=list, description="{value, lang}")
+    alignment: AlignmentData | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
     links: Links = Field(default_factory=Links)
 
 
