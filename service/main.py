@@ -39,7 +39,7 @@ from service.web.middleware import BodyLimit, HeadAsGet
 from service.web.oauth import router as auth_router
 from service.webhooks import fanout as webhook_fanout
 from service.webhooks import worker as webhook_worker
-from service.webhooks.contracts import register_openapi_webhooks
+from service.webhooks.contracts import publish_contracts, register_openapi_webhooks
 from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("service")
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     register_openapi_webhooks(app.webhooks)
     openapi_doc.install(app)  # errors are documented as problem+json
+    publish_contracts(app)  # webhook payloads: the catalogue's very schemas, with examples
     # The fan-out listener schedules first attempts retry_schedule[0] after the event.
     webhook_fanout.configure(first_delay_s=settings.retry_schedule[0])
     app.include_router(audit_router)

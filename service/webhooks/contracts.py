@@ -5,16 +5,16 @@ Every event type of the catalogue (``schemas.EVENT_CATALOGUE``, the same models
 operation: the request body is the event envelope with that type's ``data``, the
 three Standard Webhooks headers are documented as required header parameters
 (both signature schemes), and each operation carries an example payload
-(:data:`EXAMPLES`; the tests validate them against the schemas). Client
-generators then know every payload a receiver gets.
+(:data:`EXAMPLES`; the tests validate them against the schemas). The component
+schemas of the payloads are the catalogue's own (:func:`publish_contracts`).
+Client generators then know every payload a receiver gets.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header
-from fastapi.openapi.models import Example
+from fastapi import APIRouter, FastAPI, Header
 from pydantic import create_model
 
 from service.webhooks import schemas
@@ -116,6 +116,38 @@ def example_payload(name: str, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def publish_contracts(app: FastAPI) -> None:
+    """Finish the ``webhooks`` section of ``app``'s document: the component schemas of every
+    event's ``data`` become exactly the JSON Schemas the catalogue serves
+    (``model_json_schema()``, references pointed at the components), and each operation gets
+    its example body.
+
+    Done on the generated document because FastAPI renders the same models a little
+    differently (it drops ``"default": null``) and drops ``null`` members from examples
+    (a ping's ``"sequence": null``); the contract is one schema and real bodies. Call
+    after every other ``app.openapi`` wrapper is installed."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for model, _description in schemas.EVENT_CATALOGUE.values():
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(schema.pop("$defs", {}))
+                components[model.__name__] = schema
+            for name, item in document.get("webhooks", {}).items():
+                if name in EXAMPLES:
+                    body = item["post"]["requestBody"]["content"]["application/json"]
+                    description = schemas.EVENT_CATALOGUE[name][1]
+                    value = example_payload(name, EXAMPLES[name])
+                    body["examples"] = {name: {"summary": description, "value": value}}
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def register_openapi_webhooks(webhooks: APIRouter) -> None:
     """Describe every event type in the OpenAPI document's ``webhooks`` section (OpenAPI 3.1)."""
     for name, (model, description) in schemas.EVENT_CATALOGUE.items():
@@ -124,11 +156,6 @@ def register_openapi_webhooks(webhooks: APIRouter) -> None:
             __base__=schemas.EventEnvelope,
             __doc__=f"`{name}`: {description}",
             data=(model, ...),
-        )
-        examples: dict[str, Example] | None = (
-            {name: Example(summary=description, value=example_payload(name, EXAMPLES[name]))}
-            if name in EXAMPLES
-            else None
         )
 
         def receiver(  # pragma: no cover - documentation only
@@ -140,7 +167,7 @@ def register_openapi_webhooks(webhooks: APIRouter) -> None:
             return None
 
         receiver.__annotations__ = {
-            "body": Annotated[envelope, Body(openapi_examples=examples)],
+            "body": envelope,
             "webhook_id": Annotated[str, Header(alias="webhook-id", description=WEBHOOK_ID)],
             "webhook_timestamp": Annotated[
                 str, Header(alias="webhook-timestamp", description=WEBHOOK_TIMESTAMP, pattern=r"^[0-9]+$")
