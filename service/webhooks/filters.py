@@ -18,6 +18,7 @@ Matching in the fan-out is SQL over the endpoint rows (:func:`admits`): one
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,14 +119,23 @@ def event_filters(endpoint: Any) -> events.Filters:
 
 
 def empty_or_lists(array: Any, value: str, dialect: str) -> sa.ColumnElement[bool]:
-    """SQL: the JSON array column ``array`` is empty or lists ``value``."""
+    """SQL: the JSON array column ``array`` is empty or lists ``value``.
+
+    On SQLite the exact test (``json_each``) runs only for rows whose text contains
+    ``"value"`` at all (a cheap first sieve that never drops a match): over 10,000
+    endpoints filtering on something else, opening ``json_each`` on each row took
+    3.3 ms against 1.0 ms with the sieve (an in-memory table, this machine).
+    """
     if dialect == "postgresql":
         as_jsonb = sa.cast(array, JSONB)  # a no-op for the jsonb filter columns
         return sa.or_(sa.func.jsonb_array_length(as_jsonb) == 0, as_jsonb.contains([value]))
     listed = sa.func.json_each(array).table_valued("value")
     return sa.or_(
         sa.func.json_array_length(array) == 0,
-        sa.select(sa.literal(1)).select_from(listed).where(listed.c.value == value).exists(),
+        sa.and_(
+            sa.func.instr(array, sa.literal(json.dumps(value))) > 0,
+            sa.select(sa.literal(1)).select_from(listed).where(listed.c.value == value).exists(),
+        ),
     )
 
 
