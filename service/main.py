@@ -27,6 +27,7 @@ from service.ops import retention
 from service.ops.audit import router as audit_router
 from service.ops.metrics import router as metrics_router
 from service.ops.probes import router as ops_router
+from service.registry.embeds import router as embeds_router
 from service.registry.router import router as registry_router
 from service.security import clients as auth_service
 from service.security.keys import KeyStore
@@ -107,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(standards_router)
     app.include_router(registry_router)
+    app.include_router(embeds_router)
     app.include_router(events_router)
     app.include_router(snapshot_router)
     app.include_router(feeds_router)

@@ -14,10 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from service.core.db import transaction
-from service.core.errors import NotAcceptable, Unprocessable
+from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.registry import affiliation, alignment, badge, page, search, service, wording
-from service.registry.codes import read_code
+from service.registry import affiliation, alignment, embeds, search, service
 from service.registry.models import School
 from service.registry.schemas import (
     Affiliation,
@@ -47,7 +46,6 @@ from service.web.deps import (
 )
 from service.web.http import (
     CACHE_SHORT,
-    HTML,
     JSON,
     clamp_limit,
     conditional_response,
@@ -55,7 +53,6 @@ from service.web.http import (
     encode_cursor,
     json_response,
     make_etag,
-    negotiate,
     next_link,
     page_response,
 )
@@ -447,40 +444,14 @@ def alignment_history(
 # --- verification ---------------------------------------------------------------------------
 
 
-#: ``?lang=`` of the badge and the verification page.
-LangQuery = Annotated[
-    str | None,
-    Query(description="BCP 47; falls back to English (see `Content-Language`). Malformed: 422."),
-]
-
-
-def _language(lang: str | None) -> str:
-    """The catalogue language to answer in for ``?lang=`` (422 when malformed)."""
-    return wording.choose(read_code("language", lang, parameter="lang") if lang is not None else None)
-
-
-def _wants_html(accept: str | None) -> bool:
-    """Whether ``Accept`` prefers the HTML page to JSON (a browser following the badge's link);
-    anything the two do not satisfy gets JSON, as before HTML was offered."""
-    try:
-        return negotiate(accept, (JSON, HTML)) == HTML
-    except NotAcceptable:
-        return False
-
-
 @router.get(
     "/schools/{school_id}/affiliation",
     response_model=Affiliation,
     tags=["verification"],
     summary="Is this school affiliated now? (signed)",
-    responses={
-        200: {
-            "description": "The answer; with `Accept: text/html` a self-contained verification page.",
-            "content": {HTML: {"schema": {"type": "string"}}},
-        }
-    },
+    responses=embeds.PAGE_RESPONSES,
 )
-async def get_affiliation(school_id: str, request: Request, lang: LangQuery = None) -> Response:
+async def get_affiliation(school_id: str, request: Request, lang: embeds.LangQuery = None) -> Response:
     """``affiliated`` is true only for a listed school whose status is ``aligned`` or
     ``reaffirmation_due``. Every school gets a signed credential, negative answers
     and delisted schools too. Served from an in-process cache that follows every
@@ -491,7 +462,6 @@ async def get_affiliation(school_id: str, request: Request, lang: LangQuery = No
     with, the re-affirmation date, when it was checked and the same signed credential —
     in the language of ``lang`` (English by default)."""
     state = request.app.state
-    public = cache.cache_of(state)
 
     def build(previous: cache.Entry | None) -> cache.Built | cache.Entry:
         return affiliation.build_answer(
@@ -502,47 +472,9 @@ async def get_affiliation(school_id: str, request: Request, lang: LangQuery = No
             previous=previous,
         )
 
-    if not _wants_html(request.headers.get("accept")):
-        return await public.serve(request, affiliation.RESOURCE, ("affiliation", school_id), build)
-    language = _language(lang)
-    answer = await public.fetch(affiliation.RESOURCE, ("affiliation", school_id), build)
-    return await public.serve(
-        request,
-        page.RESOURCE,
-        ("affiliation-page", school_id, language),
-        lambda _previous: page.build(engine=state.engine, school_id=school_id, answer=answer, lang=language),
-    )
-
-
-@router.get(
-    "/schools/{school_id}/badge.svg",
-    tags=["verification"],
-    summary="An embeddable badge (SVG)",
-    response_class=Response,
-    responses={
-        200: {
-            "description": "The badge: at most 4 KB of SVG, no script, no external reference.",
-            "content": {badge.MEDIA_TYPE: {"schema": {"type": "string"}}},
-        },
-        304: {"description": "Not modified (`If-None-Match`)"},
-        404: {"description": "No such school"},
-        422: {"description": "Malformed `lang`"},
-    },
-)
-async def get_badge(school_id: str, request: Request, lang: LangQuery = None) -> Response:
-    """What the registry records about the school, as a badge for its own page: "States
-    alignment with IMI Training Standards 2.0", "Re-affirmation due" or "No current
-    alignment statement", in the language of ``lang`` with fallback to English. Put it in a
-    link to ``…/affiliation`` (the verification page for browsers). ``Cache-Control:
-    public, max-age=300``; the ETag changes with the status."""
-    state = request.app.state
-    language = _language(lang)
-    return await cache.cache_of(state).serve(
-        request,
-        badge.RESOURCE,
-        ("badge", school_id, language),
-        lambda _previous: badge.build(engine=state.engine, school_id=school_id, lang=language),
-    )
+    if embeds.wants_html(request.headers.get("accept")):
+        return await embeds.serve_page(request, school_id=school_id, lang=lang, build_answer=build)
+    return await cache.cache_of(state).serve(request, affiliation.RESOURCE, ("affiliation", school_id), build)
 
 
 def _verifier(request: Request) -> Verifier:
