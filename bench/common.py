@@ -7,6 +7,7 @@ load generator is wrk (Debian package; ``make bench`` installs it when missing).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -209,3 +210,37 @@ def temp_dir() -> Iterator[Path]:
 
 def fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
+
+
+@dataclass
+class AgainstBare:
+    """A public read measured on the real app and on bare Starlette serving its bytes."""
+
+    body: bytes
+    real_200: WrkResult
+    real_304: WrkResult
+    bare_200: WrkResult
+    bare_304: WrkResult
+    rss_mb: float
+
+
+def against_bare(tmp: Path, env: Mapping[str, str], path: str, *, keep: tuple[str, ...]) -> AgainstBare:
+    """GET ``path`` (200, then 304 with its ETag) from the real service on the database of ``env``,
+    then from bare Starlette (``bench/baseline.py``) answering the same body and the headers named
+    in ``keep``, each after a 2 s warm-up, in the same run."""
+    with uvicorn_server("service.main:app_from_env", env=env, ready_path="/healthz") as app:
+        first = httpx.get(app.base + path)
+        first.raise_for_status()
+        etag = first.headers["etag"]
+        (tmp / "body").write_bytes(first.content)
+        (tmp / "headers.json").write_text(json.dumps({k: v for k, v in first.headers.items() if k in keep}))
+        wrk(app.base + path, seconds=2)  # warm-up
+        real_200 = wrk(app.base + path)
+        real_304 = wrk(app.base + path, headers={"If-None-Match": etag})
+        rss = app.peak_rss_mb()
+    base_env = {"BENCH_BODY_FILE": str(tmp / "body"), "BENCH_HEADERS_FILE": str(tmp / "headers.json")}
+    with uvicorn_server("bench.baseline:create_app", env=base_env, ready_path=path) as bare:
+        wrk(bare.base + path, seconds=2)
+        bare_200 = wrk(bare.base + path)
+        bare_304 = wrk(bare.base + path, headers={"If-None-Match": etag})
+    return AgainstBare(first.content, real_200, real_304, bare_200, bare_304, rss)

@@ -8,17 +8,7 @@ the in-process worker).
 
 from __future__ import annotations
 
-import json
-
-import httpx
-
-from bench.common import (
-    Row,
-    prepare_sample_database,
-    temp_dir,
-    uvicorn_server,
-    wrk,
-)
+from bench.common import Row, against_bare, prepare_sample_database, temp_dir
 
 PATH = "/v1/standards/training-standards/current"
 TARGET = 0.7
@@ -28,28 +18,11 @@ def run() -> list[Row]:
     rows: list[Row] = []
     with temp_dir() as tmp:
         env = prepare_sample_database(tmp)
-        with uvicorn_server("service.main:app_from_env", env=env, ready_path="/healthz") as app:
-            first = httpx.get(app.base + PATH)
-            first.raise_for_status()
-            etag = first.headers["etag"]
-            (tmp / "body").write_bytes(first.content)
-            keep = {
-                k: v
-                for k, v in first.headers.items()
-                if k in ("content-type", "etag", "cache-control", "content-language", "vary")
-            }
-            (tmp / "headers.json").write_text(json.dumps(keep))
-            wrk(app.base + PATH, seconds=2)  # warm-up
-            real_200 = wrk(app.base + PATH)
-            real_304 = wrk(app.base + PATH, headers={"If-None-Match": etag})
-            rss = app.peak_rss_mb()
-        base_env = {"BENCH_BODY_FILE": str(tmp / "body"), "BENCH_HEADERS_FILE": str(tmp / "headers.json")}
-        with uvicorn_server("bench.baseline:create_app", env=base_env, ready_path=PATH) as bare:
-            wrk(bare.base + PATH, seconds=2)
-            bare_200 = wrk(bare.base + PATH)
-            bare_304 = wrk(bare.base + PATH, headers={"If-None-Match": etag})
-    size = len(first.content)
-    for label, real, bare in (("200", real_200, bare_200), ("304", real_304, bare_304)):
+        m = against_bare(
+            tmp, env, PATH, keep=("content-type", "etag", "cache-control", "content-language", "vary")
+        )
+    size = len(m.body)
+    for label, real, bare in (("200", m.real_200, m.bare_200), ("304", m.real_304, m.bare_304)):
         ratio = real.rps / bare.rps
         rows.append(
             Row(
@@ -65,6 +38,7 @@ def run() -> list[Row]:
         rows.append(
             Row(name=f"standards /current {label} p99", value=real.p99_ms, unit="ms", baseline=bare.p99_ms)
         )
+    rss = m.rss_mb
     rows.append(
         Row(name="API process peak RSS under load", value=rss, unit="MiB", target="≤ 200", ok=rss <= 200)
     )

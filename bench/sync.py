@@ -17,7 +17,6 @@ Both on SQLite with the sample data (``bench/common.py``).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import PYTHON, ROOT, Row, prepare_sample_database, temp_dir, uvicorn_server, wrk
+from bench.common import PYTHON, ROOT, Row, against_bare, prepare_sample_database, temp_dir, uvicorn_server
 from bench.fanout import _editor_token
 
 MATCHING = int(os.environ.get("BENCH_SYNC_MATCHING", "100"))
@@ -125,31 +124,14 @@ def _feed_rows() -> list[Row]:
     rows: list[Row] = []
     with temp_dir() as tmp:
         env = prepare_sample_database(tmp)
-        with uvicorn_server("service.main:app_from_env", env=env, ready_path="/healthz") as app:
-            first = httpx.get(app.base + FEED)
-            first.raise_for_status()
-            etag = first.headers["etag"]
-            (tmp / "body").write_bytes(first.content)
-            keep = {
-                k: v
-                for k, v in first.headers.items()
-                if k in ("content-type", "etag", "cache-control", "vary")
-            }
-            (tmp / "headers.json").write_text(json.dumps(keep))
-            wrk(app.base + FEED, seconds=2)
-            real_200 = wrk(app.base + FEED)
-            real_304 = wrk(app.base + FEED, headers={"If-None-Match": etag})
-        base_env = {"BENCH_BODY_FILE": str(tmp / "body"), "BENCH_HEADERS_FILE": str(tmp / "headers.json")}
-        with uvicorn_server("bench.baseline:create_app", env=base_env, ready_path=FEED) as bare:
-            wrk(bare.base + FEED, seconds=2)
-            bare_200 = wrk(bare.base + FEED)
-            bare_304 = wrk(bare.base + FEED, headers={"If-None-Match": etag})
-    size = len(first.content)
-    for label, real, bare in (("200", real_200, bare_200), ("304", real_304, bare_304)):
+        m = against_bare(
+            tmp, env, FEED, keep=("content-type", "etag", "cache-control", "vary", "last-modified")
+        )
+    for label, real, bare in (("200", m.real_200, m.bare_200), ("304", m.real_304, m.bare_304)):
         ratio = real.rps / bare.rps
         rows.append(
             Row(
-                name=f"feed standards.atom {label} ({size / 1024:.1f} KB) req/s",
+                name=f"feed standards.atom {label} ({len(m.body) / 1024:.1f} KB) req/s",
                 value=real.rps,
                 unit="req/s",
                 baseline=bare.rps,

@@ -97,16 +97,23 @@ def render_svg(words: BadgeText) -> bytes:
     return svg.encode()
 
 
+def read_school(engine: Engine, school_id: str) -> School:
+    """The school ``school_id``, detached, read in its own read-only session (blocking);
+    :class:`NotFound` for an unknown one (the badge's and the page's builds)."""
+    with Session(engine.execution_options(imi_readonly=True)) as session:
+        school = session.get(School, school_id) if len(school_id) <= 40 else None
+        if school is None:
+            raise NotFound(f"There is no school {school_id!r}.")
+        session.expunge(school)
+    return school
+
+
 def build(*, engine: Engine, school_id: str, lang: str | None) -> cache.Built:
     """The badge of ``school_id`` (blocking); :class:`NotFound` for an unknown school.
 
     A delisted school's badge says "No current alignment statement".
     """
-    with Session(engine.execution_options(imi_readonly=True)) as session:
-        school = session.get(School, school_id) if len(school_id) <= 40 else None
-        if school is None:
-            raise NotFound(f"There is no school {school_id!r}.")
-        words = badge_text(school, lang=lang)
+    words = badge_text(read_school(engine, school_id), lang=lang)
     body = render_svg(words)
     return cache.Built(
         body=body,

@@ -19,9 +19,7 @@ import json
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
-from service.core.errors import NotFound
 from service.registry import badge, wording
 from service.registry.models import School
 from service.web import cache, markup
@@ -110,11 +108,7 @@ def build(*, engine: Engine, school_id: str, answer: cache.Entry, lang: str) -> 
     Valid exactly as long as that answer is (same stamp, same expiry), so the page
     never shows another credential than the JSON. :class:`NotFound` for an unknown school.
     """
-    with Session(engine.execution_options(imi_readonly=True)) as session:
-        school = session.get(School, school_id) if len(school_id) <= 40 else None
-        if school is None:
-            raise NotFound(f"There is no school {school_id!r}.")
-        session.expunge(school)
+    school = badge.read_school(engine, school_id)
     body = json.loads(answer.body)
     checked_at = dt.datetime.now(dt.UTC).replace(microsecond=0)
     page = render(school=school, answer=body, checked_at=checked_at, lang=lang)

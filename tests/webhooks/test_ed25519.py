@@ -25,7 +25,7 @@ from service.core.config import Settings
 from service.main import create_app
 from service.security import secretbox
 from tests.helpers import wait_for
-from tests.live import free_port, serve
+from tests.live import bearer, free_port, listening, serve
 from tests.webhooks.conftest import Receiver
 
 RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver" / "receiver.py"
@@ -153,18 +153,11 @@ def live(settings: Settings) -> Iterator[str]:
         yield base
 
 
-def _bearer(base: str, make_client: Callable[..., tuple[str, str]], scope: str) -> dict[str, str]:
-    cid, secret = make_client(scope)
-    r = httpx.post(f"{base}/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 def test_reference_receiver_verifies_ed25519_deliveries_through_its_filter(
     live: str, tmp_path: Path, make_client: Callable[..., tuple[str, str]]
 ) -> None:
-    manager = _bearer(live, make_client, "webhooks:manage")
-    steward = _bearer(live, make_client, "registry:write")
+    manager = bearer(live, make_client, "webhooks:manage")
+    steward = bearer(live, make_client, "registry:write")
     port = free_port()
     hook = f"http://127.0.0.1:{port}/imi-webhook"
     r = httpx.post(
@@ -194,7 +187,7 @@ def test_reference_receiver_verifies_ed25519_deliveries_through_its_filter(
     )
     try:
         wait_for(
-            lambda: (folder / "state.json").exists() and _listening(port), timeout=30, what="the receiver"
+            lambda: (folder / "state.json").exists() and listening(port), timeout=30, what="the receiver"
         )
 
         def school(name: str, country: str) -> None:
@@ -239,10 +232,3 @@ def test_reference_receiver_verifies_ed25519_deliveries_through_its_filter(
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert b"Traceback" not in err, err.decode()
-
-
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
