@@ -198,3 +198,22 @@ def test_hostile_school_names_stay_text(
     content = document.find(f"{ATOM}entry/{ATOM}content").text
     assert "&lt;script&gt;" in content and "<script" not in content and "&lt;b&gt;Bern&lt;/b&gt;" in content
     assert school["id"] in content
+
+
+def test_the_atom_schema_check_catches_broken_feeds() -> None:
+    """The validator the feed tests rely on refuses what RFC 4287 refuses."""
+    from lxml import etree
+
+    from tests.feeds.conftest import atom_schema
+
+    good = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><id>tag:x,2026:f</id><title>t</title>'
+        b"<updated>2026-12-06T10:00:00Z</updated><author><name>a</name></author></feed>"
+    )
+    assert atom_schema().validate(etree.fromstring(good))
+    for broken in (
+        good.replace(b"<id>tag:x,2026:f</id>", b""),  # no atom:id
+        good.replace(b"2026-12-06T10:00:00Z", b"yesterday"),  # not a date-time
+        good.replace(b"</feed>", b"<entry><title>e</title></entry></feed>"),  # entry without id/updated
+    ):
+        assert not atom_schema().validate(etree.fromstring(broken))
