@@ -22,10 +22,12 @@ from service.core.config import Settings, get_settings
 from service.core.db import make_engine
 from service.core.logs import configure_logging
 from service.events.router import router as events_router
+from service.feeds.router import router as feeds_router
 from service.ops import retention
 from service.ops.audit import router as audit_router
 from service.ops.metrics import router as metrics_router
 from service.ops.probes import router as ops_router
+from service.registry.embeds import router as embeds_router
 from service.registry.router import router as registry_router
 from service.security import clients as auth_service
 from service.security.keys import KeyStore
@@ -39,7 +41,7 @@ from service.web.middleware import BodyLimit, HeadAsGet
 from service.web.oauth import router as auth_router
 from service.webhooks import fanout as webhook_fanout
 from service.webhooks import worker as webhook_worker
-from service.webhooks.router import register_openapi_webhooks
+from service.webhooks.contracts import publish_contracts, register_openapi_webhooks
 from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("service")
@@ -107,11 +109,14 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.include_router(auth_router)
     app.include_router(standards_router)
     app.include_router(registry_router)
+    app.include_router(embeds_router)
     app.include_router(events_router)
     app.include_router(snapshot_router)
+    app.include_router(feeds_router)
     app.include_router(webhooks_router)
     register_openapi_webhooks(app.webhooks)
     openapi_doc.install(app)  # errors are documented as problem+json
+    publish_contracts(app)  # webhook payloads: the catalogue's very schemas, with examples
     # The fan-out listener schedules first attempts retry_schedule[0] after the event.
     webhook_fanout.configure(first_delay_s=settings.retry_schedule[0])
     app.include_router(audit_router)

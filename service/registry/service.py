@@ -123,6 +123,17 @@ def public_dict(school: School, *, base_url: str, private: bool = False) -> dict
     return body
 
 
+def emit_school_event(session: Session, event_type: str, school: School, *, base_url: str) -> None:
+    """``school.listed`` / ``updated`` / ``delisted``: the public record; the event's ``status``
+    attribute is the alignment status (for the feeds' ``status`` filter)."""
+    events.emit(
+        session,
+        event_type,
+        public_dict(school, base_url=base_url),
+        attributes={"status": school.alignment_status},
+    )
+
+
 def etag(school: School, *, private: bool = False) -> str:
     """Strong ETag of a school's representation; it changes with every revision."""
     return make_etag(school.id, str(school.revision), "private" if private else "public")
@@ -263,7 +274,7 @@ def create_school(*, session: Session, data: SchoolCreate, actor: Principal | st
     session.add(school)
     session.flush()
     _reindex(session, school, new=True)
-    events.emit(session, "school.listed", public_dict(school, base_url=base_url))
+    emit_school_event(session, "school.listed", school, base_url=base_url)
     audit.record(
         session,
         actor=_actor_id(actor),
@@ -347,7 +358,7 @@ def update_school(
     session.flush()
     if changed:
         _reindex(session, school)
-        events.emit(session, "school.updated", public_dict(school, base_url=base_url))
+        emit_school_event(session, "school.updated", school, base_url=base_url)
     else:  # only the contact changed: no event, but the public `updated_at` did
         changes.touch(session, changes.SCHOOL_RECORD)
     audit.record(
@@ -381,7 +392,7 @@ def delist_school(
     session.execute(
         terms_table.update().where(terms_table.c.school_id == school.id).values(listing=school.listing)
     )
-    events.emit(session, "school.delisted", public_dict(school, base_url=base_url))
+    emit_school_event(session, "school.delisted", school, base_url=base_url)
     audit.record(session, actor=actor.client_id, action="school.delist", target=school.id, details={})
     return school
 

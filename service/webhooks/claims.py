@@ -53,7 +53,7 @@ class Claimed:
     attempt_count: int
     schedule_base: int
     url: str
-    keys: list[bytes]
+    keys: list[signing.SigningKey]
     body: bytes
     lane: str
 
@@ -74,7 +74,7 @@ class Claims:
         self.keys_dir = keys_dir
         self.is_pg = engine.dialect.name == "postgresql"
         self._bodies: OrderedDict[str, bytes] = OrderedDict()
-        self._keys: dict[str, tuple[dt.datetime, list[bytes], dt.datetime | None]] = {}
+        self._keys: dict[str, tuple[dt.datetime, list[signing.SigningKey], dt.datetime | None]] = {}
 
     def claim(
         self, free: dict[str, int], busy: dict[str, int], probe: bool, poll_s: float
@@ -239,7 +239,7 @@ class Claims:
         while len(self._bodies) > 2048:
             self._bodies.popitem(last=False)
 
-    def _signing_keys(self, endpoint: Any, now: dt.datetime) -> list[bytes]:
+    def _signing_keys(self, endpoint: Any, now: dt.datetime) -> list[signing.SigningKey]:
         """``endpoint``: a row with ``id``, ``updated_at`` and the secret columns."""
         cached = self._keys.get(endpoint.id)
         if cached is None or cached[0] != endpoint.updated_at:

@@ -5,8 +5,9 @@ this module is imported; :func:`configure` sets when first attempts are due):
 it writes the payload once (a :class:`WebhookMessage`) and one delivery per
 matching endpoint, in the transaction that writes the event — an event that
 commits is delivered, one that rolls back never is. Matching: the endpoint is
-enabled, was created at or before the event, and lists the event's type in
-``event_types`` (an empty list means every type).
+enabled, was created at or before the event, lists the event's type in
+``event_types`` (an empty list means every type), and its filter lets the event
+through (``filters.py``: countries, documents, languages).
 
 Whatever creates or re-queues deliveries sets :data:`WAKE_FLAG` on the
 session, so the in-process worker is woken as soon as the transaction commits. The message
@@ -19,7 +20,6 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col
 
 from service.core.db import utcnow
@@ -27,6 +27,7 @@ from service.core.ids import new_id
 from service.core.jsonutil import dumps
 from service.events import service as events
 from service.events.models import Event
+from service.webhooks import filters
 from service.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookMessage
 
 #: ``session.info`` flag: wake in-process workers after this transaction commits.
@@ -87,19 +88,6 @@ def _new_message(event: Event) -> WebhookMessage:
     )
 
 
-def _subscribed(event_type: str, dialect: str) -> sa.ColumnElement[bool]:
-    """SQL: the endpoint's ``event_types`` (a JSON array) is empty or lists ``event_type``."""
-    types = col(WebhookEndpoint.event_types)
-    if dialect == "postgresql":
-        as_jsonb = sa.cast(types, JSONB)
-        return sa.or_(sa.func.jsonb_array_length(as_jsonb) == 0, as_jsonb.contains([event_type]))
-    listed = sa.func.json_each(types).table_valued("value")
-    return sa.or_(
-        sa.func.json_array_length(types) == 0,
-        sa.select(sa.literal(1)).select_from(listed).where(listed.c.value == event_type).exists(),
-    )
-
-
 def _delivery_ids(event: Event, dialect: str) -> sa.ColumnElement[str]:
     """SQL: a new delivery id per row, shaped like :func:`new_id`'s: ``whd_`` + the event's
     ULID time part (so ids sort by time) + 16 random hex digits (64 bits, valid ULID text)."""
@@ -114,8 +102,9 @@ def _delivery_ids(event: Event, dialect: str) -> sa.ColumnElement[str]:
 def fan_out(session: Session, event: Event, *, first_delay_s: float = 0.0) -> int:
     """Create one delivery per endpoint that subscribed to ``event``, in the event's transaction.
 
-    Subscribed: enabled, created at or before the event, and ``event_types``
-    empty or listing the event's type. The payload is written once (a
+    Subscribed: enabled, created at or before the event, ``event_types`` empty or
+    listing the event's type, and a filter that admits it (``filters.admits``). The
+    payload is written once (a
     :class:`WebhookMessage`); the deliveries are one ``INSERT … SELECT``, so no
     endpoint row travels through Python and a publish costs about the same
     with 10 or 10,000 endpoints. The first attempt is due ``first_delay_s``
@@ -126,7 +115,8 @@ def fan_out(session: Session, event: Event, *, first_delay_s: float = 0.0) -> in
     subscribed = sa.and_(
         col(endpoint.enabled).is_(True),
         col(endpoint.created_at) <= event.timestamp,
-        _subscribed(event.type, dialect),
+        filters.empty_or_lists(col(endpoint.event_types), event.type, dialect),
+        *filters.admits(event, dialect),
     )
     message = _new_message(event)
     messages = WebhookMessage.__table__  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 :func:`recover` re-queues the endpoint's failed deliveries created since a
 time (each gets the whole retry schedule again) and creates deliveries for the
-events since then, of its types, that it never received — read from the event
+events since then, of its types and passing its filter, that it never received — read from the event
 log, older than the endpoint's registration included; at most
 :data:`RECOVER_MAX_EVENTS` per call (call again with a later ``since``). The
 endpoint must be enabled: after it was disabled (``410 Gone``, failing too
@@ -20,8 +20,9 @@ from service.core import audit
 from service.core.db import utcnow
 from service.core.errors import Conflict
 from service.core.jsonutil import isoformat
+from service.events import service as events
 from service.events.models import Event
-from service.webhooks import fanout
+from service.webhooks import fanout, filters
 from service.webhooks.models import WebhookDelivery
 from service.webhooks.service import get_endpoint
 
@@ -32,7 +33,8 @@ RECOVER_MAX_EVENTS = 10_000
 def recover(*, session: Session, owner: str, endpoint_id: str, since: dt.datetime) -> tuple[int, int]:
     """Re-queue the endpoint's failed deliveries created at or after ``since`` (each gets the
     whole retry schedule again), and create deliveries for events at or after ``since`` of its
-    types that it never received (at most 10,000 per call; call again with a later ``since``).
+    types, passing its filter, that it never received (at most 10,000 per call; call again
+    with a later ``since``).
 
     Returns ``(requeued, created)``. 409 when the endpoint is disabled.
     """
@@ -55,7 +57,11 @@ def recover(*, session: Session, owner: str, endpoint_id: str, since: dt.datetim
         )
     ).rowcount  # type: ignore[attr-defined]
     have = select(WebhookDelivery.message_id).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
-    stmt = select(Event).where(col(Event.timestamp) >= since, col(Event.id).not_in(have))
+    stmt = select(Event).where(
+        col(Event.timestamp) >= since,
+        col(Event.id).not_in(have),
+        *events.passes(filters.event_filters(endpoint)),
+    )
     if endpoint.event_types:
         stmt = stmt.where(col(Event.type).in_(list(endpoint.event_types)))
     missed = list(session.exec(stmt.order_by(col(Event.sequence)).limit(RECOVER_MAX_EVENTS)))

@@ -31,10 +31,10 @@ from service.core.ids import new_id
 from service.core.jsonutil import isoformat
 from service.events import service as events
 from service.security import secretbox
-from service.webhooks import signing
+from service.webhooks import filters, signing
 from service.webhooks.claims import not_leased
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from service.webhooks.schemas import EVENT_CATALOGUE, EndpointUpdate
+from service.webhooks.schemas import EVENT_CATALOGUE, EndpointFilter, EndpointUpdate, SignatureScheme
 
 #: At most this many endpoints per association.
 MAX_ENDPOINTS_PER_OWNER = 1000
@@ -50,6 +50,10 @@ def endpoint_public(endpoint: WebhookEndpoint, *, secret: str | None = None) -> 
         "url": endpoint.url,
         "description": endpoint.description,
         "event_types": list(endpoint.event_types),
+        "filter": filters.filter_public(endpoint),
+        "signature_scheme": endpoint.signature_scheme,
+        "public_key": endpoint.public_key,
+        "previous_public_key": _previous_public_key(endpoint),
         "enabled": endpoint.enabled,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
@@ -63,6 +67,27 @@ def endpoint_public(endpoint: WebhookEndpoint, *, secret: str | None = None) -> 
     if secret is not None:
         body["secret"] = secret
     return body
+
+
+def _previous_public_key(endpoint: WebhookEndpoint) -> str | None:
+    """The public key that still signs beside the current one (a rotation's overlap), if any."""
+    until = endpoint.previous_secret_expires_at
+    if endpoint.previous_public_key and until is not None and until > utcnow():
+        return endpoint.previous_public_key
+    return None
+
+
+def _new_signing_key(scheme: str, keys_dir: Path) -> tuple[str, str | None, str | None]:
+    """A new key for ``scheme``: ``(encrypted key, secret shown once or None, public key or None)``.
+
+    An ``ed25519`` private key is encrypted like secrets and never shown; its
+    ``whpk_`` public key is.
+    """
+    if scheme == "ed25519":
+        private, public = signing.new_key_pair()
+        return secretbox.encrypt(keys_dir, private), None, public
+    secret = signing.new_secret()
+    return secretbox.encrypt(keys_dir, secret), secret, None
 
 
 def _audit_url(url: str) -> str:
@@ -122,20 +147,25 @@ def create_endpoint(
     event_types: Sequence[str],
     description: str,
     keys_dir: Path,
-) -> tuple[WebhookEndpoint, str]:
-    """Register an endpoint for ``owner``; returns it and its secret (shown once).
+    filter: EndpointFilter | None = None,
+    signature_scheme: SignatureScheme = "hmac-sha256",
+) -> tuple[WebhookEndpoint, str | None]:
+    """Register an endpoint for ``owner``; returns it and its secret (shown once; ``None`` for
+    an ``ed25519`` endpoint, whose ``public_key`` is on the endpoint).
 
     The URL must already have passed ``urlguard.check_url``. Registering sends
-    nothing; the endpoint receives events created from now on. Raises
-    :class:`Unprocessable` for unknown event types or too many endpoints.
+    nothing; the endpoint receives events created from now on (of its types,
+    through its ``filter``). Raises :class:`Unprocessable` for unknown event
+    types, unknown filter codes or documents, or too many endpoints.
     """
     types = _check_types(event_types)
+    stored_filter = filters.read_endpoint_filter(session, filter)
     count = session.execute(
         sa.select(sa.func.count()).where(col(WebhookEndpoint.owner) == owner)
     ).scalar_one()
     if count >= MAX_ENDPOINTS_PER_OWNER:
         raise Unprocessable(f"an association may register at most {MAX_ENDPOINTS_PER_OWNER} endpoints")
-    secret = signing.new_secret()
+    secret_enc, secret, public_key = _new_signing_key(signature_scheme, keys_dir)
     # Concurrent events: each one either committed already (and is not for this endpoint) or
     # waits for this registration to commit and then sees it. Without this, on PostgreSQL an
     # event stamped after ``created_at`` could fan out before the endpoint was visible and
@@ -149,10 +179,13 @@ def create_endpoint(
         description=description,
         event_types=types,
         enabled=True,
-        secret_enc=secretbox.encrypt(keys_dir, secret),
+        secret_enc=secret_enc,
+        signature_scheme=signature_scheme,
+        public_key=public_key,
         created_at=now,
         updated_at=now,
     )
+    filters.apply(endpoint, stored_filter)
     session.add(endpoint)
     session.flush()
     audit.record(
@@ -160,7 +193,12 @@ def create_endpoint(
         actor=owner,
         action="webhook_endpoint.create",
         target=endpoint.id,
-        details={"url": _audit_url(url), "event_types": types},
+        details={
+            "url": _audit_url(url),
+            "event_types": types,
+            "filter": filters.filter_public(endpoint),
+            "signature_scheme": signature_scheme,
+        },
     )
     return endpoint, secret
 
@@ -222,14 +260,16 @@ def disable_endpoint(session: Session, *, endpoint: WebhookEndpoint, reason: str
 def update_endpoint(
     *, session: Session, owner: str, endpoint_id: str, changes: EndpointUpdate
 ) -> WebhookEndpoint:
-    """Apply a PATCH. ``enabled: true`` clears the failure state; ``enabled: false`` disables.
+    """Apply a PATCH. ``enabled: true`` clears the failure state; ``enabled: false`` disables;
+    ``filter`` replaces the filter (``{}`` removes it; 422 for unknown codes).
 
     A new ``url`` must already have passed ``urlguard.check_url``.
     """
     fields = changes.model_dump(exclude_unset=True)
     if not fields:  # nothing to change: not even updated_at
         return _owned(session, owner, endpoint_id)
-    if fields.get("enabled") is True or fields.get("event_types") is not None:
+    new_filter = filters.read_endpoint_filter(session, changes.filter) if "filter" in fields else None
+    if fields.get("enabled") is True or fields.get("event_types") is not None or new_filter is not None:
         events.hold_events(session)  # which events it gets changes: see create_endpoint
     endpoint = _owned(session, owner, endpoint_id, lock=True)
     details: dict[str, Any] = {}
@@ -242,6 +282,9 @@ def update_endpoint(
     if fields.get("description") is not None:
         endpoint.description = fields["description"]
         details["description"] = True
+    if new_filter is not None:
+        filters.apply(endpoint, new_filter)
+        details["filter"] = filters.filter_public(endpoint)
     endpoint.updated_at = utcnow()
     enabled = fields.get("enabled")
     if enabled is True:
@@ -271,15 +314,22 @@ def delete_endpoint(*, session: Session, owner: str, endpoint_id: str) -> None:
 
 def rotate_secret(
     *, session: Session, owner: str, endpoint_id: str, keys_dir: Path, overlap_s: float
-) -> tuple[WebhookEndpoint, str]:
-    """Give the endpoint a new secret (returned once); the current one keeps signing beside
-    it for ``overlap_s`` seconds. A secret older than that is dropped: at most two sign."""
+) -> tuple[WebhookEndpoint, str | None]:
+    """Give the endpoint a new signing key; the current one keeps signing beside it for
+    ``overlap_s`` seconds. A key older than that is dropped: at most two sign.
+
+    Returns the endpoint and, for ``hmac-sha256``, the new secret (shown once); an
+    ``ed25519`` endpoint gets a new key pair: ``public_key`` is the new one,
+    ``previous_public_key`` the one still signing during the overlap.
+    """
     endpoint = _owned(session, owner, endpoint_id, lock=True)
-    secret = signing.new_secret()
+    secret_enc, secret, public_key = _new_signing_key(endpoint.signature_scheme, keys_dir)
     now = utcnow()
     endpoint.previous_secret_enc = endpoint.secret_enc
     endpoint.previous_secret_expires_at = now + dt.timedelta(seconds=overlap_s)
-    endpoint.secret_enc = secretbox.encrypt(keys_dir, secret)
+    endpoint.previous_public_key = endpoint.public_key
+    endpoint.secret_enc = secret_enc
+    endpoint.public_key = public_key
     endpoint.updated_at = now
     session.add(endpoint)
     audit.record(
