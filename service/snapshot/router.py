@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from service.core.db import transaction
 from service.registry.schemas import SchoolPublic
 from service.snapshot import service as snapshot
 from service.standards.schemas import VersionPublic
@@ -54,18 +53,19 @@ async def get_snapshot(request: Request) -> Response:
     follow `/v1/events?after=<sequence>` and nothing is missed or seen twice.
 
     Public fields only (never `contact`); no signed credentials (each school's
-    `links.affiliation` has one). `ETag` over the bytes, `Cache-Control: public, max-age=60`.
+    `links.affiliation` has one). Streamed from a database cursor (chunked) when it is not
+    in memory; `ETag` over the state it reflects, `Cache-Control: public, max-age=60`.
     """
     state = request.app.state
-    settings = state.settings
+    base_url = state.settings.public_base_url
 
-    def build(_previous: object) -> cache.Built:
-        with transaction(state.engine, readonly=True) as session:
-            built = snapshot.build_snapshot(session=session, base_url=settings.public_base_url)
-        return cache.Built(
-            body=built.body,
+    def open_stream() -> cache.Streamed:
+        stream = snapshot.open_stream(engine=state.engine, base_url=base_url)
+        return cache.Streamed(
+            headers={"ETag": stream.etag, "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
             media_type=JSON,
-            headers={"ETag": built.etag, "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
+            chunks=stream.chunks,
+            close=stream.close,
         )
 
-    return await cache.cache_of(state).serve(request, snapshot.RESOURCE, ("snapshot",), build)
+    return await cache.cache_of(state).serve_streamed(request, snapshot.RESOURCE, ("snapshot",), open_stream)
