@@ -28,6 +28,7 @@ from service.core.jsonutil import isoformat
 from service.events import service as events
 from service.events.models import Event
 from service.registry import service as registry
+from service.registry import status_lists
 from service.registry.models import AlignmentRecord, School
 from service.registry.schemas import AlignmentStatement
 from service.security.clients import Principal
@@ -92,6 +93,8 @@ def _commit_change(
         )
     )
     session.flush()
+    # The credentials' status list entry changes with the status, in this transaction.
+    status_lists.record(session, school)
     events.emit(
         session,
         "school.alignment.changed",

@@ -14,9 +14,13 @@ from service.registry.schemas import SchoolPublic
 from service.snapshot import service as snapshot
 from service.standards.schemas import VersionPublic
 from service.web import cache
-from service.web.http import CACHE_SHORT, JSON
+from service.web.http import CACHE_SHORT, JSON, make_etag, negotiate
+from service.web.openapi import problems
 
 router = APIRouter(prefix="/v1", tags=["sync"])
+
+#: The compact JWS serialization (RFC 7515 §9.2.1).
+JOSE = "application/jose"
 
 
 class SnapshotAffiliation(BaseModel):
@@ -43,7 +47,13 @@ class Snapshot(BaseModel):
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The snapshot; with `Accept: application/jose` a compact JWS (ES256) whose payload "
+        "is exactly these JSON bytes and whose protected header carries the log checkpoint they reflect",
+        "content": {JOSE: {"schema": {"type": "string"}}},
+    },
     304: {"description": "Not modified (`If-None-Match`)"},
+    **problems(406),
 }
 
 
@@ -55,9 +65,17 @@ async def get_snapshot(request: Request) -> Response:
 
     Public fields only (never `contact`); no signed credentials (each school's
     `links.affiliation` has one). `ETag` over the bytes, `Cache-Control: public, max-age=60`.
+
+    `Accept: application/jose` answers the same snapshot signed, for mirrors to check offline
+    against `/.well-known/jwks.json` (`imi-api verify-snapshot`): a compact JWS (ES256, `typ`
+    `imi-snapshot+jws`) whose payload is the exact bytes of the JSON answer and whose
+    protected header holds `checkpoint`, the transparency log's signed checkpoint at
+    `sequence` (the log's tree then holds exactly the events the snapshot reflects).
     """
     state = request.app.state
     settings = state.settings
+    media_type = negotiate(request.headers.get("accept"), [JSON, JOSE])
+    public = cache.cache_of(state)
 
     def build(_previous: object) -> cache.Built:
         with transaction(state.engine, readonly=True) as session:
@@ -66,6 +84,31 @@ async def get_snapshot(request: Request) -> Response:
             body=built.body,
             media_type=JSON,
             headers={"ETag": built.etag, "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
+            meta=built.sequence,
         )
 
-    return await cache.cache_of(state).serve(request, snapshot.RESOURCE, ("snapshot",), build)
+    if media_type == JSON:
+        return await public.serve(request, snapshot.RESOURCE, ("snapshot",), build)
+    plain = await public.fetch(snapshot.RESOURCE, ("snapshot",), build)
+
+    def sign(_previous: object) -> cache.Built:
+        with transaction(state.engine, readonly=True) as session:
+            body = snapshot.sign_snapshot(
+                session=session,
+                keys=state.keys,
+                signer=state.log_signer,
+                body=plain.body,
+                sequence=plain.meta,
+            )
+        return cache.Built(
+            body=body,
+            media_type=JOSE,
+            headers={
+                "ETag": make_etag(body),
+                "Cache-Control": CACHE_SHORT,
+                "Vary": "Accept, Accept-Encoding",
+            },
+            stamp=plain.stamp,
+        )
+
+    return await public.serve(request, snapshot.RESOURCE, ("snapshot", JOSE, plain.etag), sign)
