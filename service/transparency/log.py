@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
+from service.core import changes
 from service.events import service as events
 from service.events.models import Event, EventCounter
 from service.transparency import leaves, merkle
@@ -30,6 +31,9 @@ from service.transparency.models import LogNode
 _nodes = LogNode.__table__  # type: ignore[attr-defined]
 #: Events read per query while catching up.
 CATCH_UP_BATCH = 500
+#: The change domain of leaves appended without an event of their own (catching up); an
+#: append for an event is counted by the event's own domain.
+DOMAIN = "log"
 
 _enabled = True
 
@@ -137,6 +141,7 @@ def catch_up(session: Session, *, through: int | None = None) -> int:
             rows.extend(new)
         _insert(session, rows)
         appended += stop - start
+    changes.touch(session, DOMAIN)
     return appended
 
 

@@ -117,6 +117,11 @@ def consistency_ranges(first: int, second: int) -> list[tuple[int, int]]:
     return ranges
 
 
+def nodes_of(ranges: Sequence[tuple[int, int]]) -> set[Node]:
+    """Every stored node the hashes of ``ranges`` need."""
+    return {node for start, end in ranges for node in range_nodes(start, end)}
+
+
 def range_hashes(ranges: Sequence[tuple[int, int]], read: NodeReader) -> list[bytes]:
     """The hash of each leaf range, with one call of ``read`` for every node they need.
 
@@ -125,9 +130,9 @@ def range_hashes(ranges: Sequence[tuple[int, int]], read: NodeReader) -> list[by
     layout = [range_nodes(start, end) for start, end in ranges]
     wanted = {node for nodes in layout for node in nodes}
     found = read(wanted) if wanted else {}
-    if len(found) < len(wanted):
-        missing = sorted(wanted - found.keys())
-        raise MissingNodes(f"{len(missing)} node(s) missing, first {missing[0]}")
+    missing = wanted - found.keys()
+    if missing:
+        raise MissingNodes(f"{len(missing)} node(s) missing, first {min(missing)}")
     return [fold([found[node] for node in nodes]) for nodes in layout]
 
 

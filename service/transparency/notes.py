@@ -101,7 +101,7 @@ def check_key_name(name: str) -> str:
 
 def parse_vkey(text: str, *, expect_type: int | None = None) -> VerifierKey:
     """Parse a vkey; the key ID must be the one its name, type and key give."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # base64 may hold "+" too
     if len(parts) != 3:
         raise NoteError("a verifier key is <name>+<hex key id>+<base64 type||key>")
     name, hex_id, material = parts

@@ -20,7 +20,7 @@ from service.core.db import transaction
 from service.core.errors import PayloadTooLarge, Unprocessable
 from service.core.jsonutil import dumps
 from service.events import service as events
-from service.transparency import notes, service, witnesses
+from service.transparency import log, notes, service, witnesses
 from service.transparency.schemas import (
     ConsistencyProof,
     CosignatureReceipt,
@@ -37,7 +37,7 @@ router = APIRouter(prefix="/v1/log", tags=["transparency log"])
 #: Each event touches the domain of its type's first segment, and is a leaf.
 EVENT_DOMAINS = tuple(sorted({events.domain_of(t) for t in events.EVENT_TYPES}))
 CHECKPOINT = cache.Resource(
-    route="/v1/log/checkpoint", domains=(*EVENT_DOMAINS, witnesses.DOMAIN), max_age_s=3600.0
+    route="/v1/log/checkpoint", domains=(*EVENT_DOMAINS, log.DOMAIN, witnesses.DOMAIN), max_age_s=3600.0
 )
 #: A past checkpoint (``?size=``): only new cosignatures change it.
 CHECKPOINT_AT = cache.Resource(route="/v1/log/checkpoint", domains=(witnesses.DOMAIN,), max_age_s=3600.0)
