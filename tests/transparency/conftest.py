@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.ops.conftest import cli  # noqa: F401
 from tests.registry.conftest import auth, editor, make_school, publish, state, steward  # noqa: F401
 from tests.transparency import verifier
 
