@@ -10,8 +10,9 @@ records the statement and moves its status as the standards move::
     withdraw (school or steward) ──▶ withdrawn        suspend (steward) ──▶ suspended
 
 A suspended school cannot act on its alignment itself (409) until a steward
-states or withdraws it. Every change writes a history row, the public event
-``school.alignment.changed`` and an audit entry, in the caller's transaction.
+states or withdraws it. Every change writes a history row, the school's status
+list value (``status_lists.py``), the public event ``school.alignment.changed`` and
+an audit entry, in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def _commit_change(
     base_url: str,
     reason: str | None = None,
 ) -> None:
-    """Record one alignment change: the row, its history entry, the event and the audit entry."""
+    """Record one alignment change: the row, its history entry, its status list value, the event
+    and the audit entry."""
     school.revision += 1
     school.updated_at = now
     session.add(school)

@@ -24,7 +24,7 @@ No credentials: the snapshot carries no signed affiliation credentials. A
 credential is signed per school (ES256) with a fresh ``jti``/``iat`` and, for
 schools nobody asked about, is not in the registry's cache, so including them
 would cost one signature per listed school, make the bytes (and the ETag)
-change on every build, and tie a 24-hour credential to a sync document. Each
+change on every build, and tie a 30-day credential to a sync document. Each
 school's ``links.affiliation`` serves its signed credential (cached there).
 
 The serialised document is a public read of the public-representation cache
