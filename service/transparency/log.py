@@ -20,9 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from prometheus_client.core import GaugeMetricFamily, Metric
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from service.core import changes
+from service.core import changes, metrics
 from service.events import service as events
 from service.events.models import Event, EventCounter
 from service.transparency import leaves, merkle
@@ -176,4 +178,16 @@ def leaf_range(session: Session, start: int, end: int) -> list[tuple[int, bytes,
     return out
 
 
+def _log_metrics(engine: Engine) -> Iterable[Metric]:
+    """``imi_log_tree_size``: alert when it differs from ``imi_events_last_sequence``."""
+    with engine.connect() as conn:
+        top = conn.execute(sa.select(sa.func.max(_nodes.c.idx)).where(_nodes.c.level == 0)).scalar()
+    yield GaugeMetricFamily(
+        "imi_log_tree_size",
+        "Leaves in the transparency log (the newest event's sequence).",
+        0 if top is None else int(top) + 1,
+    )
+
+
 events.subscribe(None, append_event)
+metrics.register_collector("transparency", _log_metrics)

@@ -44,6 +44,8 @@ def test_every_size_up_to_64_verifies_independently(
     assert page.status_code == 200
     data = page.json()["data"]
     assert [d["index"] for d in data] == list(range(64))
+    metrics = client.get("/metrics").text
+    assert "imi_log_tree_size 64.0" in metrics and "imi_events_last_sequence 64.0" in metrics
     assert [base64.b64decode(d["leaf"]) for d in data] == inputs
     assert [base64.b64decode(d["leaf_hash"]) for d in data] == [verifier.sha(b"\x00" + x) for x in inputs]
 
@@ -113,15 +115,25 @@ def test_checkpoint_format_key_and_caching(
 
 
 def test_feed_items_and_webhook_bodies_carry_their_leaf(
-    client: TestClient, make_school: Callable[..., dict[str, Any]], engine: Any
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    engine: Any,
+    auth: Callable[..., dict[str, str]],
 ) -> None:
+    endpoint = {"url": "http://127.0.0.1:9/imi-webhook", "description": "a receiver"}
+    assert (
+        client.post("/v1/webhooks/endpoints", json=endpoint, headers=auth("webhooks:manage")).status_code
+        == 201
+    )
     school = make_school(name="Ōtautahi Mindfulness", country="NZ")
     item = client.get("/v1/events").json()["data"][0]
     assert item["log_index"] == 0 and item["data"]["id"] == school["id"]
     with transaction(engine, readonly=True) as session:
         assert session.execute(sa.text("SELECT count(*) FROM log_nodes WHERE level = 0")).scalar() == 1
         stored = session.execute(sa.text("SELECT hash FROM log_nodes WHERE level = 0")).scalar()
+        body = session.execute(sa.text("SELECT body FROM webhook_messages")).scalar()
     assert bytes(stored) == verifier.sha(b"\x00" + verifier.leaf_of_feed_item(item))
+    assert json.loads(body) == item  # the webhook body is the feed item, log_index included
 
 
 BAD_REQUESTS = [
