@@ -261,3 +261,32 @@ def test_log_reads_answer_head_and_conditional_requests(client: TestClient, path
     first = client.get(path)
     assert client.head(path).headers["etag"] == first.headers["etag"]
     assert client.get(path, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+
+
+def test_upgrading_a_database_from_before_the_log(
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    feed: Callable[[], list[dict[str, Any]]],
+    cli: Callable[..., Any],
+    engine: Any,
+    db_url: str,
+) -> None:
+    """``imi-api migrate`` on a database at the previous revision creates the tables, appends
+    every event to the log and places every school in a status list."""
+    from alembic import command
+
+    from service.core.db import alembic_config
+
+    for i in range(5):
+        make_school(name=f"School {i}")
+    items = feed()
+    engine.dispose()
+    command.downgrade(alembic_config(db_url), "0006_change_generations")
+    result = cli("migrate")
+    assert result.exit_code == 0, result.output
+    assert "5 event(s) appended; status lists: 5 school(s) placed" in result.stderr
+    with transaction(engine, readonly=True) as session:
+        assert log.tree_size(session) == 5
+        assert log.root_at(session, 5) == verifier.mth([verifier.leaf_of_feed_item(e) for e in items])
+        assert session.execute(sa.text("SELECT count(*) FROM status_list_entries")).scalar() == 5
+    assert "appended" not in cli("migrate").stderr  # nothing more to do
