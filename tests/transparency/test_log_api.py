@@ -290,3 +290,20 @@ def test_upgrading_a_database_from_before_the_log(
         assert log.root_at(session, 5) == verifier.mth([verifier.leaf_of_feed_item(e) for e in items])
         assert session.execute(sa.text("SELECT count(*) FROM status_list_entries")).scalar() == 5
     assert "appended" not in cli("migrate").stderr  # nothing more to do
+
+
+def test_a_separate_process_loading_the_sample_data_appends_every_event(
+    db_url: str, keys_dir: Any, engine: Any
+) -> None:
+    """Listeners register by import: a CLI process that writes events must import the log."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "IMI_DATABASE_URL": db_url, "IMI_KEYS_DIR": str(keys_dir)}
+    subprocess.run(
+        [sys.executable, "-m", "service.cli", "load-sample"], env=env, check=True, capture_output=True
+    )
+    with transaction(engine, readonly=True) as session:
+        last = session.execute(sa.text("SELECT value FROM event_counter")).scalar()
+        assert last and log.tree_size(session) == last
