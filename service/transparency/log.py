@@ -46,19 +46,32 @@ def configure(*, enabled: bool) -> None:
     _enabled = enabled
 
 
+def nodes_query(nodes: Iterable[merkle.Node]) -> sa.Select[tuple[int, int, bytes]] | None:
+    """``SELECT level, idx, hash`` of ``nodes`` (``None`` for no nodes): one primary-key lookup
+    per level, OR-ed. (SQLite scans the whole table for a row-value list, ``(level, idx) IN
+    (...)``: 200 ms a proof at a million leaves instead of 2 ms.)"""
+    by_level: dict[int, set[int]] = {}
+    for level, idx in nodes:
+        by_level.setdefault(level, set()).add(idx)
+    if not by_level:
+        return None
+    where = sa.or_(
+        *(
+            sa.and_(_nodes.c.level == level, _nodes.c.idx.in_(sorted(idxs)))
+            for level, idxs in sorted(by_level.items())
+        )
+    )
+    return sa.select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(where)
+
+
 def reader(session: Session) -> merkle.NodeReader:
     """A :data:`merkle.NodeReader` over ``session``: one query per call."""
 
     def read(nodes: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
-        wanted = list(nodes)
-        if not wanted:
+        query = nodes_query(nodes)
+        if query is None:
             return {}
-        rows = session.execute(
-            sa.select(_nodes.c.level, _nodes.c.idx, _nodes.c.hash).where(
-                sa.tuple_(_nodes.c.level, _nodes.c.idx).in_(wanted)
-            )
-        )
-        return {(int(level), int(idx)): bytes(h) for level, idx, h in rows}
+        return {(int(level), int(idx)): bytes(h) for level, idx, h in session.execute(query)}
 
     return read
 

@@ -36,6 +36,7 @@ def upgrade() -> None:
         sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("hash", sa.LargeBinary(length=32), nullable=False),
         sa.PrimaryKeyConstraint("level", "idx"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "log_witnesses",
