@@ -334,13 +334,16 @@ def _keys():  # type: ignore[no-untyped-def]
 
 @keys_app.command("generate")
 def keys_generate() -> None:
-    """Create a signing key and a secret-encryption key where there are none (the first
-    start does this too), so a read-only mounted IMI_KEYS_DIR can be prepared ahead."""
+    """Create a signing key, a secret-encryption key and the transparency log's key where there
+    are none (the first start does this too), so a read-only mounted IMI_KEYS_DIR can be
+    prepared ahead."""
     from service.security import secretbox
+    from service.transparency.signer import load_signer
 
     key = _keys().ensure()
     secretbox.ensure_key(get_settings().keys_dir)
-    typer.echo(json.dumps({"kid": key.kid}))
+    log_key = load_signer(get_settings())
+    typer.echo(json.dumps({"kid": key.kid, "log_vkey": log_key.vkey}))
 
 
 @keys_app.command("rotate")

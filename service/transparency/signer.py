@@ -68,7 +68,13 @@ def load_signer(settings: Settings) -> LogSigner:
     folder = Path(settings.keys_dir) / "log"
     path = folder / KEY_FILE
     if not path.exists():
-        _create(folder, path)
+        try:
+            _create(folder, path)
+        except OSError as exc:  # a read-only mounted keys folder without the log key
+            raise RuntimeError(
+                f"no transparency log key at {path} and it cannot be created ({exc}): "
+                "run `imi-api keys generate` and mount log/ed25519.pem"
+            ) from exc
     private = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(private, Ed25519PrivateKey):
         raise RuntimeError(f"{path} is not an Ed25519 private key")

@@ -323,3 +323,18 @@ def test_node_reads_search_the_primary_key(engine: Any) -> None:
         sql = str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
         plan = " ".join(str(row[-1]) for row in session.execute(sa.text("EXPLAIN QUERY PLAN " + sql)))
     assert "SCAN" not in plan and "SEARCH log_nodes USING PRIMARY KEY" in plan, plan
+
+
+def test_keys_generate_prepares_the_log_key(cli: Callable[..., Any], log_vkey: str, tmp_path: Any) -> None:
+    """A read-only mounted keys folder is prepared ahead: the log key is made with the others,
+    and a folder without it that cannot be written says what to do."""
+    result = cli("keys", "generate")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["log_vkey"] == log_vkey
+    from service.core.config import Settings
+    from service.transparency.signer import load_signer
+
+    unwritable = tmp_path / "a-file"  # (the tests run as root: no mode bit stops them)
+    unwritable.write_text("")
+    with pytest.raises(RuntimeError, match="imi-api keys generate"):
+        load_signer(Settings(keys_dir=unwritable))
