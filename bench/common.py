@@ -7,6 +7,7 @@ load generator is wrk (Debian package; ``make bench`` installs it when missing).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -98,9 +99,11 @@ def uvicorn_server(
     factory: bool = True,
     ready_path: str = "/",
     port: int | None = None,
+    quiet: bool = False,
 ) -> Iterator[Server]:
     """Run ``uvicorn target`` (uvloop + httptools, no access log) like production does,
-    on ``port`` or a free one."""
+    on ``port`` or a free one; ``quiet`` sends the server's stderr (its JSON logs) to
+    /dev/null, as a log shipper would take them away."""
     port = port or free_port()
     cmd = [
         PYTHON,
@@ -122,7 +125,8 @@ def uvicorn_server(
     if factory:
         cmd.append("--factory")
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env)
+    stderr = subprocess.DEVNULL if quiet else None
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stderr=stderr)
     server = Server(proc=proc, port=port)
     try:
         wait_ready(server.base + ready_path)
@@ -207,5 +211,73 @@ def temp_dir() -> Iterator[Path]:
         yield Path(tmp)
 
 
+def median(values: list[float]) -> float:
+    """The median of ``values`` (the middle one of an odd count)."""
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def fmt(value: float | None, digits: int = 2) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
+
+
+@dataclass
+class AgainstBare:
+    """A public read measured on the real app and on bare Starlette serving its bytes."""
+
+    body: bytes
+    real_200: WrkResult
+    real_304: WrkResult
+    bare_200: WrkResult
+    bare_304: WrkResult
+    rss_mb: float
+    ratios_200: list[float]
+    ratios_304: list[float]
+
+
+def against_bare(
+    tmp: Path, env: Mapping[str, str], path: str, *, keep: tuple[str, ...], runs: int = 3
+) -> AgainstBare:
+    """GET ``path`` (200, then 304 with its ETag) from the real service on the database of ``env``
+    with every per-request layer on (the JSON access log included, its stderr going to /dev/null
+    as a log shipper would take it) and from bare Starlette (``bench/baseline.py``) answering the
+    same body and the headers named in ``keep``. Both servers run side by side and wrk alternates
+    between them ``runs`` times (single runs vary by ±15 % here); each result is the run with the
+    median requests/s, and ``ratios_*`` are the per-run ratios."""
+    env = {**env, "IMI_LOG_LEVEL": "INFO"}
+    with uvicorn_server("service.main:app_from_env", env=env, ready_path="/healthz", quiet=True) as app:
+        first = httpx.get(app.base + path)
+        first.raise_for_status()
+        etag = first.headers["etag"]
+        (tmp / "body").write_bytes(first.content)
+        (tmp / "headers.json").write_text(json.dumps({k: v for k, v in first.headers.items() if k in keep}))
+        base_env = {"BENCH_BODY_FILE": str(tmp / "body"), "BENCH_HEADERS_FILE": str(tmp / "headers.json")}
+        with uvicorn_server("bench.baseline:create_app", env=base_env, ready_path=path) as bare:
+            wrk(app.base + path, seconds=2)  # warm-up
+            wrk(bare.base + path, seconds=2)
+            results: dict[tuple[str, str], list[WrkResult]] = {}
+            for _ in range(runs):
+                for label, headers in (("200", None), ("304", {"If-None-Match": etag})):
+                    for side, server in (("real", app), ("bare", bare)):
+                        results.setdefault((label, side), []).append(wrk(server.base + path, headers=headers))
+        rss = app.peak_rss_mb()
+
+    def mid(label: str, side: str) -> WrkResult:
+        ordered = sorted(results[(label, side)], key=lambda r: r.rps)
+        return ordered[len(ordered) // 2]
+
+    def ratios(label: str) -> list[float]:
+        pairs = zip(results[(label, "real")], results[(label, "bare")], strict=True)
+        return [r.rps / b.rps for r, b in pairs]
+
+    return AgainstBare(
+        first.content,
+        mid("200", "real"),
+        mid("304", "real"),
+        mid("200", "bare"),
+        mid("304", "bare"),
+        rss,
+        ratios("200"),
+        ratios("304"),
+    )

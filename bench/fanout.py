@@ -20,11 +20,20 @@ The baseline uses the best httpx pattern of PERFORMANCE.md: several small
 ``AsyncClient``s (5 connections each), 60 in flight like the worker's slots.
 Targets: ≤ 1.5 × the bare loop's time, ≥ 1,000 verified deliveries/s,
 standards-read p99 ≤ 50 ms during the fan-out.
+
+Comparing HTTP clients (issue 13): ``BENCH_SENDERS=hand-written,aiohttp`` runs each shape
+with each client in turn (a fresh service each time: hand-written in-process, aiohttp
+in-process, hand-written separate, aiohttp separate), ``BENCH_SENDER_RUNS`` times over, and
+adds rows with each client's median over the runs (each run the median of its :data:`ROUNDS`
+publishes) and the ratio aiohttp / hand-written. The aiohttp client is bench/aiohttp_sender.py,
+swapped into the worker by its own entry points; the service has no setting for it. In the
+separate shape the worker process's CPU time per delivery is shown too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -56,6 +65,14 @@ N = int(os.environ.get("BENCH_ENDPOINTS", "1000"))
 CLIENTS, CONNECTIONS = 12, 5  # 60 in flight: the worker's healthy_slots
 #: Publishes per shape (and bare loops): the targets are judged on the median.
 ROUNDS = 3
+#: The worker's HTTP clients to run, each with the API's uvicorn factory and the worker's command.
+SENDERS = {
+    "hand-written": ("service.main:app_from_env", ["service.cli", "worker"]),
+    "aiohttp": ("bench.aiohttp_sender:app_from_env", ["bench.aiohttp_sender", "worker"]),
+}
+CHOSEN = os.environ.get("BENCH_SENDERS", "hand-written").split(",")
+#: Services started per shape and client when comparing clients (each: ROUNDS publishes).
+SENDER_RUNS = int(os.environ.get("BENCH_SENDER_RUNS", "1"))
 
 
 def _register(env: dict[str, str], receiver: str, tmp: Path) -> None:
@@ -147,34 +164,44 @@ async def _bare_loop(receiver: str, secrets: dict[str, str], body: bytes) -> flo
     return elapsed
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _service(env: dict[str, str], *, separate: bool) -> Iterator[Server]:
+def _service(env: dict[str, str], *, separate: bool, sender: str) -> Iterator[tuple[Server, int | None]]:
     """The API as ``imi-api serve`` runs it: with its in-process worker, or (``separate``) with
-    ``--no-worker`` next to one ``imi-api worker`` process on the same database (DESIGN §6)."""
+    ``--no-worker`` next to one ``imi-api worker`` process on the same database (DESIGN §6);
+    yields the API server and the worker process's id (``None`` in-process)."""
+    factory, worker_cmd = SENDERS[sender]
     if not separate:
-        with uvicorn_server("service.main:app_from_env", env=env, ready_path="/healthz") as app:
-            yield app
+        with uvicorn_server(factory, env=env, ready_path="/healthz") as app:
+            yield app, None
         return
-    worker = subprocess.Popen([PYTHON, "-m", "service.cli", "worker"], cwd=ROOT, env={**os.environ, **env})
+    worker = subprocess.Popen([PYTHON, "-m", *worker_cmd], cwd=ROOT, env={**os.environ, **env})
     try:
         api_env = {**env, "IMI_IN_PROCESS_WORKER": "false"}
-        with uvicorn_server("service.main:app_from_env", env=api_env, ready_path="/healthz") as app:
-            yield app
+        with uvicorn_server(factory, env=api_env, ready_path="/healthz") as app:
+            yield app, worker.pid
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
 
 
 def _fan_out(
-    env: dict[str, str], receiver: str, versions: list[str], *, separate: bool
-) -> tuple[list[float], list[float], bytes]:
+    env: dict[str, str], receiver: str, versions: list[str], *, separate: bool, sender: str = "hand-written"
+) -> tuple[list[float], list[float], bytes, list[float]]:
     """Publish each of ``versions`` in turn under a read load, on one running service; returns
     the seconds from each publish request to its N-th verified delivery, each publish's read
-    p99 in ms, and the delivered payload's bytes."""
+    p99 in ms, the delivered payload's bytes, and (separate shape) the worker process's CPU
+    seconds per delivery of each publish."""
     mode = "separate" if separate else "in-process"
     times: list[float] = []
     p99s: list[float] = []
-    with _service(env, separate=separate) as app:
+    cpus: list[float] = []
+    with _service(env, separate=separate, sender=sender) as (app, worker_pid):
         token = _editor_token(env, app.base)
         auth = {"Authorization": f"Bearer {token}"}
         slug = "/v1/standards/training-standards"
@@ -193,22 +220,28 @@ def _fan_out(
             reader = threading.Thread(target=read_load)
             reader.start()
             time.sleep(0.5)
+            cpu = _cpu_s(worker_pid) if worker_pid else 0.0
             start = time.monotonic()
             r = httpx.post(app.base + slug + f"/versions/{version}/publish", headers=auth, timeout=30)
             r.raise_for_status()
             published_s = time.monotonic() - start
             stats = _wait_for(receiver, N)
             times.append(float(stats["last"]) - start)
+            cpu_note = ""
+            if worker_pid:
+                cpus.append((_cpu_s(worker_pid) - cpu) / N)
+                cpu_note = f", worker CPU {cpus[-1] * 1e6:.0f} µs/delivery"
             print(
-                f"  {mode} worker, {version}: publish answered after {published_s:.2f} s, first delivery "
-                f"verified after {float(stats['first']) - start:.2f} s, last after {times[-1]:.2f} s",
+                f"  {mode} worker ({sender}), {version}: publish answered after {published_s:.2f} s, first "
+                f"delivery verified after {float(stats['first']) - start:.2f} s, last after {times[-1]:.2f} s"
+                f" ({N / times[-1]:,.0f}/s{cpu_note})",
                 file=sys.stderr,
             )
             reader.join()
             p99s.append(reads["r"].p99_ms)
         body = httpx.get(app.base + "/v1/events?type=standards.version.published").json()
         payload = json.dumps(body["data"][-1], ensure_ascii=False, separators=(",", ":")).encode()
-    return times, p99s, payload
+    return times, p99s, payload, cpus
 
 
 def _rows(label: str, times: list[float], p99s: list[float], bare_s: float) -> list[Row]:
@@ -246,7 +279,50 @@ def _rows(label: str, times: list[float], p99s: list[float], bare_s: float) -> l
     ]
 
 
+def _compare(env: dict[str, str], receiver: str, versions: Iterator[str]) -> list[Row]:
+    """Each shape with each of :data:`CHOSEN` in turn, :data:`SENDER_RUNS` times; rows of the
+    medians over the runs and the ratio of each client to the first."""
+    shapes = {"in-process worker": False, "API + imi-api worker": True}
+    rates: dict[tuple[str, str], list[float]] = {}
+    cpus: dict[tuple[str, str], list[float]] = {}
+    for run_ in range(1, SENDER_RUNS + 1):
+        for label, separate in shapes.items():
+            for sender in CHOSEN:
+                versions_now = [next(versions) for _ in range(ROUNDS)]
+                times, _p99s, _payload, cpu = _fan_out(
+                    env, receiver, versions_now, separate=separate, sender=sender
+                )
+                rate = N / statistics.median(times)
+                rates.setdefault((label, sender), []).append(rate)
+                if cpu:
+                    cpus.setdefault((label, sender), []).append(statistics.median(cpu))
+                print(f"run {run_}, {label}, {sender}: {rate:,.0f} verified deliveries/s", file=sys.stderr)
+    rows = []
+    for label in shapes:
+        first = statistics.median(rates[(label, CHOSEN[0])])
+        for sender in CHOSEN:
+            rate = statistics.median(rates[(label, sender)])
+            each = " ".join(f"{r:,.0f}" for r in rates[(label, sender)])
+            row = Row(
+                name=f"verified deliveries/s, {label}, {sender} (median of runs {each})",
+                value=rate,
+                unit="/s",
+            )
+            if sender != CHOSEN[0]:
+                row.baseline, row.ratio = first, rate / first
+            rows.append(row)
+        for sender in CHOSEN:
+            if (label, sender) in cpus:
+                cpu = statistics.median(cpus[(label, sender)]) * 1e6
+                rows.append(
+                    Row(name=f"worker CPU per delivery, {label}, {sender} (median)", value=cpu, unit="µs")
+                )
+    return rows
+
+
 def run() -> list[Row]:
+    if CHOSEN != ["hand-written"]:
+        return _run_compare()
     with temp_dir() as tmp:
         env = prepare_sample_database(tmp)
         # Register the endpoints against a chosen port, then start the receiver there with their secrets.
@@ -270,3 +346,19 @@ def run() -> list[Row]:
         *_rows("in-process worker", in_process[0], in_process[1], bare_s),
         *_rows("API + imi-api worker", separate[0], separate[1], bare_s),
     ]
+
+
+def _run_compare() -> list[Row]:
+    """``BENCH_SENDERS``: the clients side by side (see the module docstring)."""
+    unknown = set(CHOSEN) - set(SENDERS)
+    if unknown:
+        raise SystemExit(f"BENCH_SENDERS: unknown {sorted(unknown)}; known: {sorted(SENDERS)}")
+    with temp_dir() as tmp:
+        env = prepare_sample_database(tmp)
+        port = free_port()
+        receiver = f"http://127.0.0.1:{port}"
+        _register(env, receiver, tmp)
+        receiver_env = {"BENCH_SECRETS_FILE": str(tmp / "secrets.json")}
+        with uvicorn_server("bench.receiver:create_app", env=receiver_env, port=port, ready_path="/stats"):
+            versions = (f"2.{n}" for n in itertools.count(1))
+            return _compare(env, receiver, versions)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,6 +35,38 @@ def _log_setup(settings: Settings) -> None:
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Any]:
+    """A progress bar on stderr when it is a terminal (rich), else ``None``: nothing is drawn
+    into pipes and log files."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} {task.fields[unit]}"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task(description, total=0, unit="")
+
+        class Sink:
+            def start(self, total: int, unit: str) -> None:
+                bar.update(task, total=total, unit=unit)
+
+            def advance(self, amount: int) -> None:
+                bar.advance(task, amount)
+
+        yield Sink()
 
 
 @app.command()
@@ -189,7 +223,8 @@ def export_cmd(
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)
     try:
-        summary = export_to_file(engine, file, public=public)
+        with _progress(f"exporting to {file.name}") as progress:
+            summary = export_to_file(engine, file, public=public, progress=progress)
     finally:
         engine.dispose()
     result = {"file": str(file), "public": public, "rows": summary.rows, "total": summary.total}
@@ -210,7 +245,8 @@ def import_cmd(
     settings = get_settings()
     engine = make_engine(settings.database_url, pool_size=1)
     try:
-        summary = import_from_file(engine, file, replace=replace)
+        with _progress(f"importing {file.name}") as progress:
+            summary = import_from_file(engine, file, replace=replace, progress=progress)
     except (BackupError, OSError, ValueError) as exc:
         _err(f"error: {exc}")
         raise typer.Exit(2) from exc

@@ -22,11 +22,13 @@ from service.core.config import Settings, get_settings
 from service.core.db import make_engine, transaction
 from service.core.logs import configure_logging
 from service.events.router import router as events_router
+from service.feeds.router import router as feeds_router
 from service.ops import retention
 from service.ops.audit import router as audit_router
 from service.ops.metrics import router as metrics_router
 from service.ops.probes import router as ops_router
 from service.registry import status_lists
+from service.registry.embeds import router as embeds_router
 from service.registry.router import router as registry_router
 from service.registry.status_router import router as status_lists_router
 from service.security import clients as auth_service
@@ -38,12 +40,13 @@ from service.transparency.router import router as transparency_router
 from service.transparency.signer import load_signer
 from service.web import cache, edge
 from service.web import openapi as openapi_doc
+from service.web.front import ProblemOnError, ServiceApp
 from service.web.idempotency import IdempotencyMiddleware
 from service.web.middleware import BodyLimit, HeadAsGet
 from service.web.oauth import router as auth_router
-from service.webhooks import service as webhook_service
+from service.webhooks import fanout as webhook_fanout
 from service.webhooks import worker as webhook_worker
-from service.webhooks.router import register_openapi_webhooks
+from service.webhooks.contracts import publish_contracts, register_openapi_webhooks
 from service.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("service")
@@ -84,7 +87,7 @@ def backfill(settings: Settings) -> tuple[int, int]:
 GIL_SWITCH_INTERVAL_S = 0.0001
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> ServiceApp:
     """Build the ASGI application for ``settings`` (default: from the environment).
 
     The database must already be migrated (``imi-api migrate`` or ``serve``).
@@ -108,7 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await worker.stop()
             engine.dispose()
 
-    app = FastAPI(
+    app = ServiceApp(
         title="IMI Standards API",
         version="1.0.0",
         description=DESCRIPTION,
@@ -119,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.keys = keys
     app.state.log_signer = load_signer(settings)
-    app.state.public_cache = cache.PublicCache(
+    app.state.public_cache = public_cache = cache.PublicCache(
         engine, max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes
     )
 
@@ -128,27 +131,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(standards_router)
     app.include_router(registry_router)
+    app.include_router(embeds_router)
     app.include_router(events_router)
     app.include_router(status_lists_router)
     app.include_router(transparency_router)
     app.include_router(snapshot_router)
+    app.include_router(feeds_router)
     app.include_router(webhooks_router)
     register_openapi_webhooks(app.webhooks)
     openapi_doc.install(app)  # errors are documented as problem+json
+    publish_contracts(app)  # webhook payloads: the catalogue's very schemas, with examples
     # The fan-out listener schedules first attempts retry_schedule[0] after the event.
-    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    webhook_fanout.configure(first_delay_s=settings.retry_schedule[0])
     app.include_router(audit_router)
     app.include_router(metrics_router)
 
-    # Innermost first. Public reads cached in memory are answered before routing, right inside
-    # the edge layer (rate limits, logs, metrics, headers), so the layers that only matter for
-    # other requests (bodies, idempotency keys) cost them nothing.
+    # FastAPI's own stack, innermost first; ProblemOnError turns an escaped exception into a
+    # problem response (inside FastAPI's ServerErrorMiddleware, which would answer plain text).
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit)
-    app.add_middleware(cache.PublicReads)
-    # Outermost: security headers and CORS, request id + metrics + logs, rate limits.
-    edge.install(app, settings)
+    app.add_middleware(ProblemOnError)
+    # In front of FastAPI (service/web/front.py): the edge (security headers and CORS, request
+    # id, metrics, logs, rate limits) around the public-representation cache, so a cached read
+    # is answered without entering FastAPI at all.
+    edge.install(app, settings, inner=lambda inner: cache.PublicReads(inner, cache=public_cache))
     retention.register_jobs(settings)
     return app
 
@@ -159,7 +166,7 @@ async def run_worker(settings: Settings) -> None:
     Lives in the wiring module: importing it registers every domain's listeners
     and periodic jobs (the registry's lapse job); retention jobs depend on ``settings``.
     """
-    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    webhook_fanout.configure(first_delay_s=settings.retry_schedule[0])
     transparency_log.configure(enabled=settings.transparency_log)
     retention.register_jobs(settings)
     engine = make_engine(settings.database_url, pool_size=4)

@@ -14,6 +14,7 @@ import itertools
 import os
 import shutil
 import sqlite3
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -218,3 +219,42 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     for member in ("type", "title", "detail"):
         assert isinstance(body[member], str) and body[member], body
     return body
+
+
+# --- payload contracts: every event a test emits matches its catalogue schema ---------------------
+
+_CONTRACT_BREACHES: list[str] = []
+_TESTS = Path(__file__).resolve().parent
+_OUTBOX = _TESTS.parent / "service" / "events"
+
+
+def _check_event_contract(session: Any, event: Any) -> None:
+    from tests.contracts import breaches
+
+    # Events a test writes itself with made-up data (to exercise delivery, retention, backups)
+    # say nothing about the contract: only what the service emits is checked. The emitter is
+    # the first caller outside the outbox package.
+    frame = sys._getframe(1)
+    while frame is not None and Path(frame.f_code.co_filename).resolve().is_relative_to(_OUTBOX):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None or Path(frame.f_code.co_filename).resolve().is_relative_to(_TESTS):
+        return
+    _CONTRACT_BREACHES.extend(breaches(event.type, event.data))
+
+
+@pytest.fixture(scope="session")
+def _contract_listener() -> None:
+    from service.events import service as events
+
+    events.subscribe(None, _check_event_contract)
+
+
+@pytest.fixture(autouse=True)
+def _events_keep_their_contract(_contract_listener: None) -> Iterator[None]:
+    """Every event the service emits while a test runs (through the API, the sample data, a
+    job) has ``data`` that validates against its type's JSON Schema in the catalogue that
+    ``GET /v1/webhooks/event-types`` and the OpenAPI ``webhooks`` section publish."""
+    _CONTRACT_BREACHES.clear()
+    yield
+    breaches, _CONTRACT_BREACHES[:] = list(_CONTRACT_BREACHES), []
+    assert not breaches, "events that break their published schema:\n" + "\n".join(breaches[:10])

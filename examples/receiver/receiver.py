@@ -2,35 +2,43 @@
 
 Run it next to your website::
 
-    pip install standardwebhooks httpx
+    pip install standardwebhooks httpx cryptography
     python receiver.py --api https://api.example.org --secret whsec_... \\
         --folder ./imi --port 8081
 
-and register ``http(s)://<your host>:8081/imi-webhook`` as a webhook endpoint
-(``POST /v1/webhooks/endpoints``). What it does:
+(or ``--public-key whpk_...`` for an endpoint registered with
+``"signature_scheme": "ed25519"``) and register ``http(s)://<your host>:8081/imi-webhook``
+as a webhook endpoint (``POST /v1/webhooks/endpoints``). What it does:
 
-- verifies every delivery with the stock ``standardwebhooks`` library (401 when
-  the signature or timestamp is wrong, so the API retries and logs it);
+- verifies every delivery: ``v1`` (HMAC) signatures with the stock
+  ``standardwebhooks`` library, ``v1a`` (Ed25519) signatures with
+  ``cryptography`` against the endpoint's public key (401 when the signature or
+  timestamp is wrong, so the API retries and logs it);
 - de-duplicates by ``webhook-id`` (deliveries are at-least-once);
 - on a standards event, fetches the current version as JSON and as an HTML
   fragment with ``If-None-Match`` and writes ``guidelines/<slug>.json|.html``;
 - on a school event, pages through ``GET /v1/schools`` and writes ``schools.json``;
 - on start, and whenever a ``sequence`` jumps, catches up from the change feed
-  (``GET /v1/events?after=<last seen>&type=<its types>``);
+  (``GET /v1/events?after=<last seen>&type=<its types>``, with the same
+  ``country``/``document``/``language`` filter as its endpoint when given one:
+  a filtered endpoint sees jumps for every event the filter leaves out);
 - keeps its state (last sequence, recent ids, ETags) in ``state.json``.
 
 Files are replaced atomically, so your site never reads half a file.
-Only the standard library, ``httpx`` and ``standardwebhooks`` are needed.
+Only the standard library, ``httpx``, ``standardwebhooks`` and (for Ed25519) ``cryptography``
+are needed.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import os
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -48,6 +56,46 @@ STANDARDS_TYPES = (
 SCHOOL_TYPES = ("school.listed", "school.updated", "school.delisted", "school.alignment.changed")
 MAX_BODY = 1024 * 1024
 REMEMBERED_IDS = 2000
+#: How far a delivery's ``webhook-timestamp`` may be from now (Standard Webhooks: 5 minutes).
+TOLERANCE_S = 300
+
+
+class PublicKeyVerifier:
+    """Verifies Standard Webhooks ``v1a`` (Ed25519) signatures with a ``whpk_…`` public key,
+    like ``standardwebhooks.Webhook.verify`` does ``v1`` ones: required headers, a timestamp
+    within 5 minutes, one matching signature among the space-separated ones."""
+
+    def __init__(self, public_key: str) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        raw = base64.b64decode(public_key.removeprefix("whpk_"))
+        self.key = Ed25519PublicKey.from_public_bytes(raw)
+
+    def verify(self, body: bytes, headers: dict[str, str]) -> Any:
+        from cryptography.exceptions import InvalidSignature
+
+        lowered = {k.lower(): v for k, v in headers.items()}
+        msg_id, stamp = lowered.get("webhook-id"), lowered.get("webhook-timestamp")
+        signatures = lowered.get("webhook-signature")
+        if not (msg_id and stamp and signatures):
+            raise WebhookVerificationError("Missing required headers")
+        try:
+            moment = int(stamp)
+        except ValueError:
+            raise WebhookVerificationError("Invalid Signature Headers") from None
+        if abs(time.time() - moment) > TOLERANCE_S:
+            raise WebhookVerificationError("Message timestamp out of tolerance")
+        content = f"{msg_id}.{moment}.".encode() + body
+        for signature in signatures.split(" "):
+            version, _, value = signature.partition(",")
+            if version != "v1a":
+                continue
+            try:
+                self.key.verify(base64.b64decode(value), content)
+            except (InvalidSignature, ValueError):
+                continue
+            return json.loads(body)
+        raise WebhookVerificationError("No matching signature found")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -63,11 +111,19 @@ class Sync:
     """The folder, its state, and the API client; every method holds one lock."""
 
     def __init__(
-        self, *, api: str, folder: Path, types: list[str], client: httpx.Client | None = None
+        self,
+        *,
+        api: str,
+        folder: Path,
+        types: list[str],
+        client: httpx.Client | None = None,
+        filters: list[tuple[str, str]] | None = None,
     ) -> None:
         self.api = api.rstrip("/")
         self.folder = folder
         self.types = types
+        #: The endpoint's filter as feed parameters: ``[("country", "NL"), …]``.
+        self.filters = filters or []
         self.http = client or httpx.Client(timeout=30.0, headers={"user-agent": "imi-reference-receiver/1.0"})
         self.lock = threading.RLock()
         self.state_path = folder / "state.json"
@@ -155,7 +211,7 @@ class Sync:
         while True:
             r = self.http.get(
                 self.api + "/v1/events",
-                params=[("after", after), ("limit", 200)] + [("type", t) for t in self.types],
+                params=[("after", after), ("limit", 200)] + [("type", t) for t in self.types] + self.filters,
             )
             if r.status_code == 410:  # our position left the retained window: start over
                 self.state["last_sequence"] = int(r.json().get("oldest_available_after", 0))
@@ -190,8 +246,11 @@ class Sync:
             self.save()
 
 
-def make_handler(sync: Sync, secret: str, path: str) -> type[BaseHTTPRequestHandler]:
-    verifier = Webhook(secret)
+def make_handler(
+    sync: Sync, path: str, *, secret: str | None = None, public_key: str | None = None
+) -> type[BaseHTTPRequestHandler]:
+    """The HTTP handler: verifies with ``public_key`` (``v1a``) when given, else ``secret`` (``v1``)."""
+    verifier: Any = PublicKeyVerifier(public_key) if public_key else Webhook(secret or "")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
@@ -230,6 +289,13 @@ def main() -> None:
     parser.add_argument(
         "--secret", default=os.environ.get("IMI_WEBHOOK_SECRET"), help="whsec_… (or IMI_WEBHOOK_SECRET)"
     )
+    parser.add_argument(
+        "--public-key",
+        default=os.environ.get("IMI_WEBHOOK_PUBLIC_KEY"),
+        help="whpk_… of an ed25519 endpoint (or IMI_WEBHOOK_PUBLIC_KEY); replaces --secret",
+    )
+    for name in ("country", "document", "language"):
+        parser.add_argument(f"--{name}", action="append", default=[], help=f"the endpoint's {name} filter")
     parser.add_argument("--folder", type=Path, default=Path("./imi"))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
@@ -237,13 +303,17 @@ def main() -> None:
     parser.add_argument("--types", default=",".join(STANDARDS_TYPES + SCHOOL_TYPES))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if not args.secret:
-        parser.error("--secret or IMI_WEBHOOK_SECRET is required")
-    sync = Sync(api=args.api, folder=args.folder, types=[t for t in args.types.split(",") if t])
+    if not args.secret and not args.public_key:
+        parser.error("--secret (IMI_WEBHOOK_SECRET) or --public-key (IMI_WEBHOOK_PUBLIC_KEY) is required")
+    filters = [(name, v) for name in ("country", "document", "language") for v in getattr(args, name)]
+    sync = Sync(
+        api=args.api, folder=args.folder, types=[t for t in args.types.split(",") if t], filters=filters
+    )
     with sync.lock:
         caught = sync.catch_up()
     log.info("caught up (%d events); last sequence %d", caught, sync.state["last_sequence"])
-    server = ThreadingHTTPServer((args.host, args.port), make_handler(sync, args.secret, args.path))
+    handler = make_handler(sync, args.path, secret=args.secret, public_key=args.public_key)
+    server = ThreadingHTTPServer((args.host, args.port), handler)
     log.info("listening on http://%s:%d%s", args.host, args.port, args.path)
     server.serve_forever()
 

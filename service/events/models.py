@@ -12,7 +12,13 @@ from service.core.db import UTCDateTime
 
 
 class Event(SQLModel, table=True):
-    """A public change. ``sequence`` is gap-free and increasing over all events, from 1."""
+    """A public change. ``sequence`` is gap-free and increasing over all events, from 1.
+
+    ``country``, ``document``, ``language`` and ``status`` are the event's *filter
+    attributes* (``service.events.service.ATTRIBUTES``), copied from its data when it is
+    written, so that feeds and webhook filters select events in SQL on both databases;
+    ``None`` where the event has no such attribute (a publish has no country).
+    """
 
     __tablename__ = "events"
 
@@ -21,6 +27,10 @@ class Event(SQLModel, table=True):
     type: str = Field(max_length=64, index=True)
     timestamp: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    country: str | None = Field(default=None, max_length=8)
+    document: str | None = Field(default=None, max_length=80)
+    language: str | None = Field(default=None, max_length=35)
+    status: str | None = Field(default=None, max_length=32)
 
 
 class EventCounter(SQLModel, table=True):

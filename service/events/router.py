@@ -16,6 +16,14 @@ from service.web.openapi import problems
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
+#: The filter query parameters, shared with the Atom feeds (``service/feeds``).
+FILTER_HELP = {
+    "country": "ISO 3166-1 alpha-2; school events of these countries only (repeatable)",
+    "document": "document slug; standards events of these documents only (repeatable)",
+    "language": "BCP 47; translation events of these languages only (repeatable)",
+    "status": "alignment status; school events leaving the school in this status only (repeatable)",
+}
+
 
 @router.get(
     "/events",
@@ -30,13 +38,19 @@ def list_events(
     after: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="Return events with a larger sequence")] = 0,
     type: Annotated[list[str] | None, Query(description="Only these types (repeatable)")] = None,
     limit: Annotated[int | None, Query(ge=1, le=200)] = None,
+    country: Annotated[list[str] | None, Query(description=FILTER_HELP["country"])] = None,
+    document: Annotated[list[str] | None, Query(description=FILTER_HELP["document"])] = None,
+    language: Annotated[list[str] | None, Query(description=FILTER_HELP["language"])] = None,
 ) -> Response:
     """Events with ``sequence > after`` in sequence order, gap-free over all events.
 
     ``next_cursor`` is the sequence to pass as ``after`` for the next page
     (``null`` when this page reached the newest event). 410 when ``after`` is
     older than the retained window: load ``/v1/snapshot`` and follow on from
-    its ``sequence``.
+    its ``sequence``. ``country``, ``document`` and ``language`` (each repeatable)
+    filter as a webhook endpoint's ``filter`` does: an event that has the attribute
+    must have one of the values given; unknown codes are 422. A filtered page has
+    gaps in ``sequence``: they are the events the filter left out.
     """
     size = clamp_limit(limit)
     types = [t for t in (type or []) if t]
@@ -47,6 +61,9 @@ def list_events(
             f"Unknown event type(s) {unknown}; see /v1/webhooks/event-types.",
             extra={"known_types": list(service.EVENT_TYPES)},
         )
+    filters = service.read_filters(
+        {"country": country, "document": document, "language": language}, session
+    )
     pruned = service.pruned_through(session)
     if after < pruned:
         raise Gone(
@@ -54,7 +71,7 @@ def list_events(
             "follow the feed from its sequence.",
             extra={"snapshot": "/v1/snapshot", "oldest_available_after": pruned},
         )
-    rows = service.list_events(session, after=after, types=types, limit=size + 1)
+    rows = service.list_events(session, after=after, types=types, limit=size + 1, filters=filters)
     page = rows[:size]
     next_cursor = str(page[-1].sequence) if len(rows) > size else None
     return page_response(
@@ -63,6 +80,11 @@ def list_events(
         next_cursor,
         base_url=settings.public_base_url,
         path="/v1/events",
-        params=[("after", next_cursor), *[("type", t) for t in types], ("limit", size)],
+        params=[
+            ("after", next_cursor),
+            *[("type", t) for t in types],
+            *[(name, v) for name, values in filters.items() for v in values],
+            ("limit", size),
+        ],
         cache_control="no-cache",
     )

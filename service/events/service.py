@@ -9,7 +9,7 @@ event, its consequences and its deliveries commit or roll back together.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +32,19 @@ EVENT_TYPES = (
     "school.delisted",
     "school.alignment.changed",
 )
+
+#: An event's filter attributes (columns of ``events``): the school's country, the standards
+#: document's slug, a translation's language, a school's alignment status after the event.
+#: :func:`emit` copies each from the data's top-level member of that name when it is a string;
+#: the emitter may give them explicitly instead (``attributes=``). Webhook filters and the
+#: feeds' query parameters select on them; an event without one passes a filter on it.
+ATTRIBUTES = ("country", "document", "language", "status")
+
+#: What a filter asks: attribute -> the values it accepts (an empty list accepts any).
+Filters = Mapping[str, Sequence[str]]
+#: Reads (normalises, or refuses with a 422) the values a client gave for one attribute;
+#: with a session it also checks that what they name exists (a document).
+FilterReader = Callable[[str, Sequence[str], Session | None], list[str]]
 
 Listener = Callable[[Session, Event], None]
 _listeners: dict[str, list[Listener]] = defaultdict(list)
@@ -78,11 +91,31 @@ def domain_of(event_type: str) -> str:
     return event_type.partition(".")[0]
 
 
-def emit(session: Session, event_type: str, data: dict[str, Any]) -> Event:
+def attributes_of(
+    data: Mapping[str, Any], explicit: Mapping[str, str | None] | None = None
+) -> dict[str, str]:
+    """The filter attributes (:data:`ATTRIBUTES`) of an event with ``data``: each from
+    ``explicit`` when given there, else from ``data``'s top-level string member of that name."""
+    out: dict[str, str] = {}
+    for name in ATTRIBUTES:
+        value = explicit[name] if explicit is not None and name in explicit else data.get(name)
+        if isinstance(value, str) and value:
+            out[name] = value
+    return out
+
+
+def emit(
+    session: Session,
+    event_type: str,
+    data: dict[str, Any],
+    *,
+    attributes: Mapping[str, str | None] | None = None,
+) -> Event:
     """Write one event in the caller's transaction and run its listeners.
 
     Allocates the next ``sequence`` (locks the counter row until commit) and counts a
-    change of the type's domain (:func:`service.core.changes.touch`).
+    change of the type's domain (:func:`service.core.changes.touch`). Its filter
+    attributes come from ``data`` or ``attributes`` (:func:`attributes_of`).
     Raises ``ValueError`` for an unknown type.
     """
     if event_type not in EVENT_TYPES:
@@ -97,7 +130,14 @@ def emit(session: Session, event_type: str, data: dict[str, Any]) -> Event:
         session.add(EventCounter(id=1, value=1))
         session.flush()
         seq = 1
-    event = Event(id=new_id("evt"), sequence=int(seq), type=event_type, timestamp=utcnow(), data=data)
+    event = Event(
+        id=new_id("evt"),
+        sequence=int(seq),
+        type=event_type,
+        timestamp=utcnow(),
+        data=data,
+        **attributes_of(data, attributes),
+    )
     session.add(event)
     session.flush()
     changes.touch(session, domain_of(event_type))
@@ -143,13 +183,67 @@ def pruned_through(session: Session) -> int:
     return counter.pruned_through if counter else 0
 
 
-def list_events(session: Session, *, after: int, types: Sequence[str], limit: int) -> list[Event]:
-    """Events with ``sequence > after``, oldest first, optionally of ``types`` only."""
-    stmt = select(Event).where(col(Event.sequence) > after)
+def passes(filters: Filters | None) -> list[sa.ColumnElement[bool]]:
+    """SQL: the event passes ``filters`` — for each attribute with values, the event has none
+    or one of them (a publish passes a country filter; a school in FR does not pass ``DE``)."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    for name, values in (filters or {}).items():
+        if name not in ATTRIBUTES:
+            raise ValueError(f"unknown filter attribute {name!r}")
+        if values:
+            column = getattr(Event, name)
+            conditions.append(sa.or_(column.is_(None), column.in_(list(values))))
+    return conditions
+
+
+def list_events(
+    session: Session, *, after: int, types: Sequence[str], limit: int, filters: Filters | None = None
+) -> list[Event]:
+    """Events with ``sequence > after``, oldest first, optionally of ``types`` only and passing
+    ``filters`` (:func:`passes`)."""
+    stmt = select(Event).where(col(Event.sequence) > after, *passes(filters))
     if types:
         stmt = stmt.where(col(Event.type).in_(list(types)))
     stmt = stmt.order_by(col(Event.sequence)).limit(limit)
     return list(session.exec(stmt))
+
+
+def newest_events(
+    session: Session, *, before: int | None, types: Sequence[str], limit: int, filters: Filters | None = None
+) -> list[Event]:
+    """Events of ``types`` passing ``filters``, newest first, with ``sequence < before`` when
+    given (the pages of an Atom feed), at most ``limit``."""
+    stmt = select(Event).where(col(Event.type).in_(list(types)), *passes(filters))
+    if before is not None:
+        stmt = stmt.where(col(Event.sequence) < before)
+    return list(session.exec(stmt.order_by(col(Event.sequence).desc()).limit(limit)))
+
+
+# --- reading filters from clients -------------------------------------------------------------
+
+_filter_reader: list[FilterReader] = []
+
+
+def set_filter_reader(reader: FilterReader) -> None:
+    """Install what checks and normalises filter values (the domains know which countries,
+    documents and languages exist: the webhooks package installs it)."""
+    _filter_reader[:] = [reader]
+
+
+def read_filters(
+    raw: Mapping[str, Sequence[str] | None], session: Session | None = None
+) -> dict[str, list[str]]:
+    """``raw`` (attribute -> values as a client sent them) normalised, de-duplicated and sorted
+    by the installed reader (checked against the database when ``session`` is given); an
+    unknown value is its 422. Attributes without values are left out."""
+    out: dict[str, list[str]] = {}
+    for name, values in raw.items():
+        given = [v for v in (values or []) if v is not None]
+        if not given:
+            continue
+        read = _filter_reader[0](name, given, session) if _filter_reader else [v.strip() for v in given]
+        out[name] = sorted(dict.fromkeys(read))
+    return out
 
 
 def _event_metrics(engine: Engine) -> Iterable[Metric]:

@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -92,6 +92,16 @@ PUBLIC_ROWS: dict[str, Callable[[dict[str, Any]], bool]] = {
 }
 #: Tables the migrations fill (so an "empty" database has rows there); import replaces them.
 MIGRATION_SEEDED = frozenset({"event_counter"})
+
+
+class ProgressSink(Protocol):
+    """Where an export or import reports how far it got (the CLI draws a progress bar)."""
+
+    def start(self, total: int, unit: str) -> None:
+        """The work ahead: ``total`` ``unit``s (``rows`` for an export, ``bytes`` for an import)."""
+
+    def advance(self, amount: int) -> None:
+        """``amount`` more ``unit``s are done."""
 
 
 class BackupError(Exception):
@@ -219,8 +229,14 @@ def _rows(conn: Connection, table: sa.Table) -> Iterator[dict[str, Any]]:
         yield dict(row)
 
 
-def export_backup(engine: Engine, out: IO[str], *, public: bool = False) -> Summary:
-    """Write the whole database (or its public part) to ``out`` in one consistent snapshot."""
+def export_backup(
+    engine: Engine, out: IO[str], *, public: bool = False, progress: ProgressSink | None = None
+) -> Summary:
+    """Write the whole database (or its public part) to ``out`` in one consistent snapshot.
+
+    Rows are read from a cursor :data:`BATCH_ROWS` at a time, so memory stays bounded
+    whatever the size of the database; ``progress`` hears of every row read.
+    """
     metadata = _metadata()
     tables = [t for t in metadata.sorted_tables if not public or t.name in PUBLIC_TABLES]
     summary = Summary()
@@ -237,6 +253,11 @@ def export_backup(engine: Engine, out: IO[str], *, public: bool = False) -> Summ
             "tables": [t.name for t in tables],
         }
         out.write(_line(header))
+        if progress is not None:
+            progress.start(
+                sum(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in tables),
+                "rows",
+            )
         # Keys of rows left out of a public export, per table, so that rows
         # referring to them (a draft's clauses) are left out too.
         excluded: dict[str, set[tuple[Any, ...]]] = {}
@@ -247,6 +268,8 @@ def export_backup(engine: Engine, out: IO[str], *, public: bool = False) -> Summ
             pk = [c.name for c in table.primary_key.columns]
             count = 0
             for row in _rows(conn, table):
+                if progress is not None:
+                    progress.advance(1)
                 if public and (
                     (keep is not None and not keep(row)) or _excluded_by_parent(table, row, excluded)
                 ):
@@ -262,7 +285,9 @@ def export_backup(engine: Engine, out: IO[str], *, public: bool = False) -> Summ
     return summary
 
 
-def export_to_file(engine: Engine, path: Path, *, public: bool = False) -> Summary:
+def export_to_file(
+    engine: Engine, path: Path, *, public: bool = False, progress: ProgressSink | None = None
+) -> Summary:
     """Export to ``path`` (created or replaced, mode 0600, written atomically)."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
@@ -270,7 +295,7 @@ def export_to_file(engine: Engine, path: Path, *, public: bool = False) -> Summa
     try:
         os.fchmod(fd, 0o600)  # mkstemp already does; say it where it matters
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            summary = export_backup(engine, out, public=public)
+            summary = export_backup(engine, out, public=public, progress=progress)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp_name, path)
@@ -312,8 +337,13 @@ def _reset_sequences(conn: Connection, metadata: sa.MetaData) -> None:
         )
 
 
-def import_backup(engine: Engine, lines: IO[str], *, replace: bool = False) -> Summary:
+def import_backup(
+    engine: Engine, lines: IO[str], *, replace: bool = False, progress: ProgressSink | None = None
+) -> Summary:
     """Restore a backup into a migrated database, in one transaction.
+
+    The file is read line by line and written :data:`BATCH_ROWS` rows at a time (memory
+    stays bounded); ``progress`` hears of the bytes read (it was started by the caller).
 
     The database must be at the backup's schema revision and hold no data
     (``replace=True`` deletes what is there first). Raises
@@ -322,6 +352,8 @@ def import_backup(engine: Engine, lines: IO[str], *, replace: bool = False) -> S
     metadata = _metadata()
     tables = {t.name: t for t in metadata.sorted_tables}
     first = lines.readline()
+    if progress is not None:
+        progress.advance(len(first.encode()))
     try:
         header = json.loads(first)
     except json.JSONDecodeError as exc:
@@ -358,6 +390,8 @@ def import_backup(engine: Engine, lines: IO[str], *, replace: bool = False) -> S
                 batch.clear()
 
         for number, raw in enumerate(lines, start=2):
+            if progress is not None:
+                progress.advance(len(raw.encode()))
             if not raw.strip():
                 continue
             if trailer is not None:
@@ -391,7 +425,11 @@ def import_backup(engine: Engine, lines: IO[str], *, replace: bool = False) -> S
     return summary
 
 
-def import_from_file(engine: Engine, path: Path, *, replace: bool = False) -> Summary:
+def import_from_file(
+    engine: Engine, path: Path, *, replace: bool = False, progress: ProgressSink | None = None
+) -> Summary:
     """Restore the backup in ``path`` (see :func:`import_backup`)."""
     with open(path, encoding="utf-8") as lines:
-        return import_backup(engine, lines, replace=replace)
+        if progress is not None:
+            progress.start(os.path.getsize(path), "bytes")
+        return import_backup(engine, lines, replace=replace, progress=progress)

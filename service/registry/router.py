@@ -16,7 +16,7 @@ from starlette.responses import Response
 from service.core.db import transaction
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.registry import affiliation, alignment, search, service, status_lists
+from service.registry import affiliation, alignment, embeds, search, service, status_lists
 from service.registry.models import School
 from service.registry.schemas import (
     Affiliation,
@@ -449,25 +449,32 @@ def alignment_history(
     response_model=Affiliation,
     tags=["verification"],
     summary="Is this school affiliated now? (signed)",
+    responses=embeds.PAGE_RESPONSES,
 )
-async def get_affiliation(school_id: str, request: Request) -> Response:
+async def get_affiliation(school_id: str, request: Request, lang: embeds.LangQuery = None) -> Response:
     """``affiliated`` is true only for a listed school whose status is ``aligned`` or
     ``reaffirmation_due``. Every school gets a signed credential, negative answers
     and delisted schools too. Served from an in-process cache that follows every
-    change of the school (see ``registry/affiliation.py``)."""
+    change of the school (see ``registry/affiliation.py``).
+
+    With ``Accept: text/html`` (a browser following a badge) the answer is a minimal,
+    self-contained page — the school, its status, the version it states alignment
+    with, the re-affirmation date, when it was checked and the same signed credential —
+    in the language of ``lang`` (English by default)."""
     state = request.app.state
-    return await cache.cache_of(state).serve(
-        request,
-        affiliation.RESOURCE,
-        ("affiliation", school_id),
-        lambda previous: affiliation.build_answer(
+
+    def build(previous: cache.Entry | None) -> cache.Built | cache.Entry:
+        return affiliation.build_answer(
             engine=state.engine,
             keys=state.keys,
             settings=state.settings,
             school_id=school_id,
             previous=previous,
-        ),
-    )
+        )
+
+    if embeds.wants_html(request.headers.get("accept")):
+        return await embeds.serve_page(request, school_id=school_id, lang=lang, build_answer=build)
+    return await cache.cache_of(state).serve(request, affiliation.RESOURCE, ("affiliation", school_id), build)
 
 
 def _verifier(request: Request) -> Verifier:

@@ -15,6 +15,7 @@ listener on ``standards.version.published`` and the periodic
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -120,6 +121,17 @@ def public_dict(school: School, *, base_url: str, private: bool = False) -> dict
     if private:
         body["contact"] = dict(school.contact) if school.contact else None
     return body
+
+
+def emit_school_event(session: Session, event_type: str, school: School, *, base_url: str) -> None:
+    """``school.listed`` / ``updated`` / ``delisted``: the public record; the event's ``status``
+    attribute is the alignment status (for the feeds' ``status`` filter)."""
+    events.emit(
+        session,
+        event_type,
+        public_dict(school, base_url=base_url),
+        attributes={"status": school.alignment_status},
+    )
 
 
 def etag(school: School, *, private: bool = False) -> str:
@@ -262,7 +274,7 @@ def create_school(*, session: Session, data: SchoolCreate, actor: Principal | st
     session.add(school)
     session.flush()
     _reindex(session, school, new=True)
-    events.emit(session, "school.listed", public_dict(school, base_url=base_url))
+    emit_school_event(session, "school.listed", school, base_url=base_url)
     # After the emit: its counter lock orders the draws of status list entries.
     status_lists.assign(session, school)
     audit.record(
@@ -348,7 +360,7 @@ def update_school(
     session.flush()
     if changed:
         _reindex(session, school)
-        events.emit(session, "school.updated", public_dict(school, base_url=base_url))
+        emit_school_event(session, "school.updated", school, base_url=base_url)
     else:  # only the contact changed: no event, but the public `updated_at` did
         changes.touch(session, changes.SCHOOL_RECORD)
     audit.record(
@@ -382,7 +394,7 @@ def delist_school(
     session.execute(
         terms_table.update().where(terms_table.c.school_id == school.id).values(listing=school.listing)
     )
-    events.emit(session, "school.delisted", public_dict(school, base_url=base_url))
+    emit_school_event(session, "school.delisted", school, base_url=base_url)
     status_lists.record(session, school)  # its credentials are no longer true
     audit.record(session, actor=actor.client_id, action="school.delist", target=school.id, details={})
     return school
@@ -401,19 +413,25 @@ def erase_contact(*, session: Session, school_id: str, actor: Principal) -> None
     audit.record(session, actor=actor.client_id, action="school.contact.erase", target=school.id, details={})
 
 
-def listed_schools_for_snapshot(*, session: Session, base_url: str) -> list[dict[str, Any]]:
+def listed_schools_for_snapshot(
+    *, session: Session, base_url: str, batch: int = 500
+) -> Iterator[dict[str, Any]]:
     """Every listed school (public representation) with ``affiliation``:
     ``{"affiliated", "status", "aligned_version", "reaffirmation_due_by"}``, ordered by name.
 
     For ``GET /v1/snapshot``; no credentials (fetch ``links.affiliation`` for a signed one).
+    Rows come from a cursor ``batch`` at a time (a server-side cursor on PostgreSQL), so a
+    registry of any size is never held in memory at once.
     """
     from service.registry.models import AFFILIATED_STATUSES
 
-    rows = session.exec(
-        select(School).where(col(School.listing) == "listed").order_by(col(School.name_key), col(School.id))
-    ).all()
-    out = []
-    for school in rows:
+    stmt = (
+        select(School)
+        .where(col(School.listing) == "listed")
+        .order_by(col(School.name_key), col(School.id))
+        .execution_options(yield_per=batch)
+    )
+    for school in session.exec(stmt):
         body = public_dict(school, base_url=base_url)
         body["affiliation"] = {
             "affiliated": school.alignment_status in AFFILIATED_STATUSES,
@@ -421,5 +439,6 @@ def listed_schools_for_snapshot(*, session: Session, base_url: str) -> list[dict
             "aligned_version": school.aligned_version,
             "reaffirmation_due_by": ts(school.reaffirmation_due_by),
         }
-        out.append(body)
-    return out
+        # Read once: a school already written out needs no place in the identity map.
+        session.expunge(school)
+        yield body

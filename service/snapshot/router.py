@@ -64,51 +64,50 @@ async def get_snapshot(request: Request) -> Response:
     follow `/v1/events?after=<sequence>` and nothing is missed or seen twice.
 
     Public fields only (never `contact`); no signed credentials (each school's
-    `links.affiliation` has one). `ETag` over the bytes, `Cache-Control: public, max-age=60`.
+    `links.affiliation` has one). Streamed from a database cursor (chunked) when it is not
+    in memory; `ETag` over the state it reflects, `Cache-Control: public, max-age=60`.
 
     `Accept: application/jose` answers the same snapshot signed, for mirrors to check offline
     against `/.well-known/jwks.json` (`imi-api verify-snapshot`): a compact JWS (ES256, `typ`
     `imi-snapshot+jws`) whose payload is the exact bytes of the JSON answer and whose
     protected header holds `checkpoint`, the transparency log's signed checkpoint at
-    `sequence` (the log's tree then holds exactly the events the snapshot reflects).
+    `sequence` (the log's tree then holds exactly the events the snapshot reflects). A JWS
+    holds its whole payload: this form is built in memory.
     """
     state = request.app.state
-    settings = state.settings
+    base_url = state.settings.public_base_url
     media_type = negotiate(request.headers.get("accept"), [JSON, JOSE])
     public = cache.cache_of(state)
-
-    def build(_previous: object) -> cache.Built:
-        with transaction(state.engine, readonly=True) as session:
-            built = snapshot.build_snapshot(session=session, base_url=settings.public_base_url)
-        return cache.Built(
-            body=built.body,
-            media_type=JSON,
-            headers={"ETag": built.etag, "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
-            meta=built.sequence,
-        )
+    vary = "Accept, Accept-Encoding"
 
     if media_type == JSON:
-        return await public.serve(request, snapshot.RESOURCE, ("snapshot",), build)
-    plain = await public.fetch(snapshot.RESOURCE, ("snapshot",), build)
+
+        def open_stream() -> cache.Streamed:
+            stream = snapshot.open_stream(engine=state.engine, base_url=base_url)
+            return cache.Streamed(
+                headers={"ETag": stream.etag, "Cache-Control": CACHE_SHORT, "Vary": vary},
+                media_type=JSON,
+                chunks=stream.chunks,
+                close=stream.close,
+            )
+
+        return await public.serve_streamed(request, snapshot.RESOURCE, ("snapshot",), open_stream)
 
     def sign(_previous: object) -> cache.Built:
+        # The document and the checkpoint are read in one database snapshot.
         with transaction(state.engine, readonly=True) as session:
+            built = snapshot.build_snapshot(session=session, base_url=base_url)
             body = snapshot.sign_snapshot(
                 session=session,
                 keys=state.keys,
                 signer=state.log_signer,
-                body=plain.body,
-                sequence=plain.meta,
+                body=built.body,
+                sequence=built.sequence,
             )
         return cache.Built(
             body=body,
             media_type=JOSE,
-            headers={
-                "ETag": make_etag(body),
-                "Cache-Control": CACHE_SHORT,
-                "Vary": "Accept, Accept-Encoding",
-            },
-            stamp=plain.stamp,
+            headers={"ETag": make_etag(body), "Cache-Control": CACHE_SHORT, "Vary": vary},
         )
 
-    return await public.serve(request, snapshot.RESOURCE, ("snapshot", JOSE, plain.etag), sign)
+    return await public.serve(request, snapshot.RESOURCE, ("snapshot", JOSE), sign)

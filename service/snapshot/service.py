@@ -35,16 +35,20 @@ details touches the public ``updated_at``: the ``school.record`` domain).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from service.core import changes
+from service.core.db import transaction
 from service.core.jsonutil import dumps
 from service.events.models import EventCounter
 from service.registry import service as registry
+from service.registry.models import School
 from service.security.keys import SNAPSHOT_TYP, KeyStore
 from service.standards import service as standards
 from service.transparency import log
@@ -60,13 +64,25 @@ SNAPSHOT_OPTIONS = {"isolation_level": "REPEATABLE READ", "postgresql_readonly":
 RESOURCE = cache.Resource(route="/v1/snapshot", domains=("standards", "school", changes.SCHOOL_RECORD))
 
 
-@dataclass(frozen=True)
-class Built:
-    """A serialised snapshot: ``body`` (UTF-8 JSON), its strong ``etag`` and ``sequence``."""
+#: Schools per chunk of the streamed document (about 0.7 KB each).
+CHUNK_SCHOOLS = 500
 
-    sequence: int
-    body: bytes
+
+@dataclass
+class Stream:
+    """A snapshot being read: its strong ``etag`` (known before the first byte) and its
+    ``chunks``, read from a cursor inside one database snapshot (the transaction ends when the
+    chunks are exhausted or closed). Their concatenation is the document."""
+
     etag: str
+    sequence: int
+    chunks: Iterator[bytes]
+
+    def close(self) -> None:
+        """End the read early (the transaction is rolled back)."""
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def begin_snapshot(session: Session) -> None:
@@ -87,24 +103,91 @@ def begin_snapshot(session: Session) -> None:
     session.connection(execution_options=SNAPSHOT_OPTIONS)
 
 
+def state_etag(*, session: Session, base_url: str) -> tuple[str, int]:
+    """``(strong ETag, sequence)`` of the document ``session`` would read.
+
+    The document is a function of the event counter (every public change is an event), of
+    the schools' rows (a write without an event, like erasing contact details, still bumps
+    a school's ``revision``: their sum and count move) and of the base URL; the ETag is a
+    hash of those, so it is known before the first byte is streamed.
+    """
+    sequence = session.execute(sa.select(col(EventCounter.value)).where(col(EventCounter.id) == 1)).scalar()
+    revisions, count = session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(col(School.revision)), 0), sa.func.count()).select_from(School)
+    ).one()
+    seq = int(sequence or 0)
+    return make_etag("snapshot/1", base_url, str(seq), str(int(revisions)), str(int(count))), seq
+
+
 def snapshot_dict(*, session: Session, base_url: str, sequence: int) -> dict[str, Any]:
-    """The snapshot document for the state ``session`` sees (whose event counter is ``sequence``)."""
+    """The whole snapshot document as one dict (for small registries and tests; the service
+    streams it with :func:`open_stream`, byte for byte the same)."""
     return {
         "sequence": sequence,
         "standards": standards.current_versions_for_snapshot(session=session, base_url=base_url),
-        "schools": registry.listed_schools_for_snapshot(session=session, base_url=base_url),
+        "schools": list(registry.listed_schools_for_snapshot(session=session, base_url=base_url)),
     }
 
 
-def build_snapshot(*, session: Session, base_url: str) -> Built:
-    """The serialised snapshot, read in one consistent database snapshot.
+@dataclass(frozen=True)
+class Built:
+    """A whole serialised snapshot: ``body`` (UTF-8 JSON), its strong ``etag`` and ``sequence``."""
 
-    ``session`` must not have run a query yet on PostgreSQL (see :func:`begin_snapshot`).
-    """
+    sequence: int
+    body: bytes
+    etag: str
+
+
+def _read(session: Session, base_url: str) -> Iterator[bytes | tuple[str, int]]:
+    """First ``(etag, sequence)``, then the document's bytes in chunks, all read by ``session``
+    in one database snapshot (:func:`begin_snapshot` is called here)."""
     begin_snapshot(session)
-    sequence = session.execute(sa.select(col(EventCounter.value)).where(col(EventCounter.id) == 1)).scalar()
-    body = dumps(snapshot_dict(session=session, base_url=base_url, sequence=int(sequence or 0)))
-    return Built(sequence=int(sequence or 0), body=body, etag=make_etag(body))
+    etag, sequence = state_etag(session=session, base_url=base_url)
+    yield etag, sequence
+    head = dumps(
+        {
+            "sequence": sequence,
+            "standards": standards.current_versions_for_snapshot(session=session, base_url=base_url),
+        }
+    )
+    # '{"sequence":N,"standards":[…]}' -> '{"sequence":N,"standards":[…],"schools":[' + … + ']}'
+    parts: list[bytes] = [head[:-1], b',"schools":[']
+    first = True
+    for school in registry.listed_schools_for_snapshot(
+        session=session, base_url=base_url, batch=CHUNK_SCHOOLS
+    ):
+        parts.append(dumps(school) if first else b"," + dumps(school))
+        first = False
+        if len(parts) >= CHUNK_SCHOOLS:
+            yield b"".join(parts)
+            parts = []
+    parts.append(b"]}")
+    yield b"".join(parts)
+
+
+def build_snapshot(*, session: Session, base_url: str) -> Built:
+    """The whole snapshot in memory, read in one consistent database snapshot (small
+    registries, tests, signed copies). ``session`` must not have run a query yet on
+    PostgreSQL (see :func:`begin_snapshot`)."""
+    reading = _read(session, base_url)
+    etag, sequence = next(reading)  # type: ignore[misc]
+    return Built(sequence=sequence, body=b"".join(reading), etag=etag)  # type: ignore[arg-type]
+
+
+def _chunks(engine: Engine, base_url: str) -> Iterator[bytes | tuple[str, int]]:
+    with transaction(engine, readonly=True) as session:
+        yield from _read(session, base_url)
+
+
+def open_stream(*, engine: Engine, base_url: str) -> Stream:
+    """Begin reading the snapshot (blocking: its first queries run here); see :class:`Stream`.
+
+    The bytes equal ``dumps(snapshot_dict(...))`` of the same state (compact JSON, keys in
+    that order), so a streamed document is the one a single serialisation would give.
+    """
+    chunks = _chunks(engine, base_url)
+    etag, sequence = next(chunks)  # type: ignore[misc]
+    return Stream(etag=etag, sequence=sequence, chunks=chunks)  # type: ignore[arg-type]
 
 
 def sign_snapshot(

@@ -44,19 +44,18 @@ import datetime as dt
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.core import changes
-from service.web.http import http_date, none_match
+from service.web.http import http_date, none_match, unmodified_since
 from service.web.telemetry import ROUTE_KEY
 
 #: How stale the view of other processes' writes may get (seconds).
@@ -142,7 +141,8 @@ class Entry:
         "expires_at",
         "built_at",
         "size",
-        "seen",
+        "seen_clock",
+        "seen_local",
         "headers_200",
         "headers_304",
     )
@@ -164,8 +164,8 @@ class Entry:
         self.built_at = time.time()
         self.expires_at = built.expires_at if built.expires_at is not None else math.inf
         self.size = len(built.body) + ENTRY_OVERHEAD
-        #: ``(clock version, local version)`` at the last successful validation.
-        self.seen = (-1, -1)
+        #: The clock's and this process's change versions at the last successful validation.
+        self.seen_clock = self.seen_local = -1
         self.headers_304: list[Header] = [
             (k.lower().encode("latin-1"), v.encode("latin-1"))
             for k, v in headers.items()
@@ -183,7 +183,7 @@ class Entry:
         for name in Entry.__slots__:
             setattr(clone, name, getattr(self, name))
         clone.stamp = stamp
-        clone.seen = (-1, -1)
+        clone.seen_clock = clone.seen_local = -1
         if meta is not None:
             clone.meta = meta
         clone.built_at = time.time()
@@ -194,15 +194,7 @@ class Entry:
         else ``If-Modified-Since`` against ``Last-Modified`` (RFC 9110 §13.1.3)."""
         if if_none_match is not None:
             return if_none_match == self.etag or none_match(if_none_match, self.etag)
-        if if_modified_since is None or self.last_modified is None:
-            return False
-        try:
-            since = parsedate_to_datetime(if_modified_since)
-        except (TypeError, ValueError, IndexError):
-            return False
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=dt.UTC)
-        return self.last_modified.replace(microsecond=0) <= since
+        return unmodified_since(if_modified_since, self.last_modified)
 
     async def send(self, send: Send, *, not_modified: bool, head: bool) -> None:
         """Answer 304 (no body) when ``not_modified``, else 200 (no body for ``HEAD``)."""
@@ -326,11 +318,12 @@ class PublicCache:
 
     def _valid(self, entry: Entry) -> bool:
         clock = self.clock
-        seen = (clock.version, changes.local_version())
-        if entry.seen != seen:
+        # The generations are compared only when anything changed since the last validation.
+        local = changes.local_version()
+        if entry.seen_clock != clock.version or entry.seen_local != local:
             if entry.stamp != clock.stamp(entry.resource.domains):
                 return False
-            entry.seen = seen
+            entry.seen_clock, entry.seen_local = clock.version, local
         now = time.time()
         if now >= entry.expires_at or now - entry.built_at >= entry.resource.max_age_s:
             return False
@@ -359,11 +352,9 @@ class PublicCache:
         """The entry stored under exactly ``key``, valid or not (tests, diagnostics)."""
         return self._entries.get(key)
 
-    def recall(self, signature: Signature) -> Entry | None:
-        """The still-valid entry a route answered this exact request signature with."""
-        known = self._signatures.get(signature)
-        if known is None:
-            return None
+    def recall(self, known: tuple[Key, tuple[int, ...]]) -> Entry | None:
+        """The still-valid entry a route answered a request signature with; ``known`` is what
+        the signature maps to: ``(key, the stamp of the entry it was answered with)``."""
         key, stamp = known
         entry = self._entries.get(key)
         if entry is None or entry.stamp != stamp or not self._valid(entry):
@@ -498,6 +489,69 @@ class PublicCache:
             not_modified=entry.not_modified(headers.get("if-none-match"), headers.get("if-modified-since")),
         )
 
+    async def serve_streamed(
+        self,
+        request: Request,
+        resource: Resource,
+        key: Key,
+        open_stream: Callable[[], Streamed],
+        *,
+        keep_up_to: int | None = None,
+    ) -> Response:
+        """Answer ``request`` from a valid entry for ``key``, else by streaming ``open_stream()``.
+
+        For representations too large to build in memory (the snapshot of a large registry):
+        the chunks go to the client as they are read (chunked transfer), and only a body of at
+        most ``keep_up_to`` bytes (default: a quarter of the cache) is kept as an entry once
+        it was read to its end. A matching ``If-None-Match`` is answered 304 before any body
+        is read. Streams are not shared between concurrent readers.
+        """
+        await self.clock.refresh()
+        signature = signature_of(request.scope)
+        entry = self.get(key)
+        headers = request.headers
+        if entry is not None:
+            self._remember(signature, entry)
+            return EntryResponse(
+                entry,
+                not_modified=entry.not_modified(
+                    headers.get("if-none-match"), headers.get("if-modified-since")
+                ),
+            )
+        stamp = self.clock.stamp(resource.domains)
+        stream = await run_in_threadpool(open_stream)
+        if none_match(headers.get("if-none-match"), stream.headers["ETag"]):
+            await run_in_threadpool(stream.close)
+            return Response(status_code=304, headers=stream.headers)
+        limit = self.max_bytes // 4 if keep_up_to is None else keep_up_to
+        loop = asyncio.get_running_loop()
+
+        def tee() -> Iterator[bytes]:
+            kept: list[bytes] | None = []
+            size = 0
+            try:
+                for chunk in stream.chunks:
+                    if kept is not None:
+                        size += len(chunk)
+                        if size <= limit:
+                            kept.append(chunk)
+                        else:
+                            kept = None  # too large to keep: stream it, keep nothing
+                    yield chunk
+            finally:
+                stream.close()
+            # Reached only when every chunk was read (an early close raises above).
+            if kept is not None:
+                built = Built(body=b"".join(kept), media_type=stream.media_type, headers=stream.headers)
+                loop.call_soon_threadsafe(self._keep_read, Entry(resource, key, built, stamp), signature)
+
+        return StreamingResponse(tee(), headers=stream.headers, media_type=stream.media_type)
+
+    def _keep_read(self, entry: Entry, signature: Signature) -> None:
+        kept = self._keep(entry, entry.key)
+        if kept.storable and -1 not in kept.stamp and self._entries.get(kept.key) is kept:
+            self._remember(signature, kept)
+
     async def _uncached(
         self, resource: Resource, key: Key, build: Callable[[Entry | None], Built | Entry]
     ) -> Entry:
@@ -506,6 +560,19 @@ class PublicCache:
             return result
         built = Built(**{**result.__dict__, "storable": False})
         return Entry(resource, key, built, ())
+
+
+@dataclass
+class Streamed:
+    """What a streamed build opens (blocking): the response ``headers`` but ``Content-Type``/
+    ``Content-Length`` (``ETag`` required: it must be known before the first byte, so it is
+    derived from the state being read, not from the bytes), the ``media_type``, the body's
+    ``chunks`` and ``close()``, which ends the read early."""
+
+    headers: dict[str, str]
+    media_type: str
+    chunks: Iterator[bytes]
+    close: Callable[[], None]
 
 
 def _header_names(scope: Scope) -> frozenset[bytes]:
@@ -530,19 +597,17 @@ def cache_of(app_state: Any) -> PublicCache:
 
 
 class PublicReads:
-    """Pure ASGI middleware: answers ``GET``/``HEAD`` public reads from the app's
-    :class:`PublicCache` before routing (see the module docstring); every miss,
-    every other method and every request the cache cannot answer go on to the app."""
+    """Pure ASGI middleware: answers ``GET``/``HEAD`` public reads from ``cache`` (the app's
+    :class:`PublicCache`) before routing (see the module docstring); every miss, every other
+    method and every request the cache cannot answer go on to the app."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, cache: PublicCache) -> None:
         self.app = app
+        self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
-            await self.app(scope, receive, send)
-            return
-        cache: PublicCache | None = getattr(scope["app"].state, "public_cache", None)
-        if cache is None or not cache._signatures:
+        cache = self.cache
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not cache._signatures:
             await self.app(scope, receive, send)
             return
         accept = language = inm = ims = None
@@ -558,13 +623,13 @@ class PublicReads:
                 ims = value.decode("latin-1")
             elif name == b"authorization":
                 authorized = True
-        signature = (scope["path"], scope.get("query_string", b""), accept, language)
-        if signature not in cache._signatures:
+        known = cache._signatures.get((scope["path"], scope.get("query_string", b""), accept, language))
+        if known is None:
             await self.app(scope, receive, send)
             return
         if cache.clock.poll_due():
             await cache.clock.refresh()
-        entry = cache.recall(signature)
+        entry = cache.recall(known)
         if entry is None or (authorized and entry.resource.anonymous_only):
             await self.app(scope, receive, send)
             return

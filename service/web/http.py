@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
@@ -112,41 +112,6 @@ def _opaque(tag: str) -> str:
     return tag[2:] if tag.startswith("W/") else tag
 
 
-class PreparedAnswer:
-    """A cached representation as raw ASGI header lists for 200 and 304, built once.
-
-    ``source`` is the cache entry it was built from (callers rebuild when the
-    entry changed); ``headers`` are its response headers (any ``Content-Type``
-    among them is replaced by ``content_type``; ``Content-Length`` is added).
-    Used by the fast paths that answer cached reads before routing.
-    """
-
-    __slots__ = ("source", "body", "headers_200", "headers_304")
-
-    def __init__(self, source: object, headers: Mapping[str, str], body: bytes, content_type: bytes) -> None:
-        self.source = source
-        self.body = body
-        self.headers_304 = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in headers.items()
-            if k.lower() != "content-type"
-        ]
-        self.headers_200 = [
-            *self.headers_304,
-            (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
-        ]
-
-    async def send(self, send: Any, *, not_modified: bool, head: bool) -> None:
-        """Answer 304 (no body) when ``not_modified``, else 200 with the body (none for HEAD)."""
-        if not_modified:
-            await send({"type": "http.response.start", "status": 304, "headers": self.headers_304})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": self.headers_200})
-        await send({"type": "http.response.body", "body": b"" if head else self.body})
-
-
 def none_match(header: str | None, etag: str) -> bool:
     """True when ``If-None-Match`` matches ``etag`` (weak comparison): answer 304."""
     if header is None:
@@ -180,15 +145,18 @@ def check_if_match(header: str | None, etag: str, *, required: bool) -> None:
 
 def not_modified_since(headers: Headers, last_modified: dt.datetime | None) -> bool:
     """``If-Modified-Since`` check, ignored when ``If-None-Match`` is present (§13.1.3)."""
-    if last_modified is None or "if-none-match" in headers:
+    if "if-none-match" in headers:
         return False
-    value = headers.get("if-modified-since")
-    if not value:
-        return False
-    from email.utils import parsedate_to_datetime
+    return unmodified_since(headers.get("if-modified-since"), last_modified)
 
+
+def unmodified_since(if_modified_since: str | None, last_modified: dt.datetime | None) -> bool:
+    """True when a resource last modified at ``last_modified`` (aware) has not changed since the
+    ``If-Modified-Since`` date (RFC 9110 §13.1.3; whole seconds, unparseable dates ignored)."""
+    if not if_modified_since or last_modified is None:
+        return False
     try:
-        since = parsedate_to_datetime(value)
+        since = parsedate_to_datetime(if_modified_since)
     except (TypeError, ValueError, IndexError):
         return False
     if since.tzinfo is None:

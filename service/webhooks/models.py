@@ -15,9 +15,13 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import JSON, Column, Field, SQLModel
 
 from service.core.db import UTCDateTime
+
+#: A JSON array column, ``jsonb`` on PostgreSQL (the fan-out tests membership on every row).
+FilterList = sa.JSON().with_variant(JSONB(), "postgresql")
 
 #: Delivery states: ``pending`` (waiting or being sent), ``succeeded``, ``failed`` (final).
 DELIVERY_STATUSES = ("pending", "succeeded", "failed")
@@ -26,8 +30,13 @@ DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 class WebhookEndpoint(SQLModel, table=True):
     """A receiver owned by an API client (``owner`` = client id).
 
-    ``secret_enc`` is the Fernet-encrypted ``whsec_`` secret; after a rotation
-    ``previous_secret_enc`` keeps signing until ``previous_secret_expires_at``.
+    ``secret_enc`` is the Fernet-encrypted signing key: the ``whsec_`` secret
+    (``signature_scheme`` ``hmac-sha256``) or the ``whsk_`` Ed25519 private key
+    (``ed25519``, whose ``whpk_`` public key is ``public_key``); after a rotation
+    ``previous_secret_enc`` (and ``previous_public_key``) keeps signing until
+    ``previous_secret_expires_at``. ``filter_countries``/``filter_documents``/
+    ``filter_languages`` (JSON arrays, empty: no restriction) narrow which events
+    of its ``event_types`` it gets (``service/webhooks/filters.py``).
     ``failing_since`` is the start of the current run of failed attempts
     (``None`` after a success); ``disabled_at``/``disabled_reason`` say why an
     endpoint stopped receiving (``410 Gone``, failing too long, or its owner).
@@ -40,6 +49,21 @@ class WebhookEndpoint(SQLModel, table=True):
     url: str = Field(max_length=2000)
     description: str = Field(default="", max_length=500)
     event_types: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    filter_countries: list[str] = Field(
+        default_factory=list, sa_column=Column(FilterList, nullable=False, server_default=sa.text("'[]'"))
+    )
+    filter_documents: list[str] = Field(
+        default_factory=list, sa_column=Column(FilterList, nullable=False, server_default=sa.text("'[]'"))
+    )
+    filter_languages: list[str] = Field(
+        default_factory=list, sa_column=Column(FilterList, nullable=False, server_default=sa.text("'[]'"))
+    )
+    signature_scheme: str = Field(
+        default="hmac-sha256",
+        sa_column=Column(sa.String(16), nullable=False, server_default="hmac-sha256"),
+    )
+    public_key: str | None = Field(default=None, max_length=80)
+    previous_public_key: str | None = Field(default=None, max_length=80)
     enabled: bool = True
     secret_enc: str = Field(sa_column=Column(sa.Text, nullable=False))
     previous_secret_enc: str | None = Field(default=None, sa_column=Column(sa.Text, nullable=True))

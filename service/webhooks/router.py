@@ -28,7 +28,7 @@ from service.web.http import (
     json_response,
     page_response,
 )
-from service.webhooks import schemas, service, urlguard
+from service.webhooks import deliveries, recovery, schemas, service, urlguard
 from service.webhooks.models import WebhookDelivery
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -70,7 +70,7 @@ def _page(
 def _queued(request: Request, delivery: WebhookDelivery) -> Response:
     """202 with a delivery just queued (no attempts yet), never stored by caches."""
     return json_response(
-        request.headers, service.delivery_public(delivery, []), status_code=202, cache_control=_NO_STORE
+        request.headers, deliveries.delivery_public(delivery, []), status_code=202, cache_control=_NO_STORE
     )
 
 
@@ -105,9 +105,12 @@ async def create_endpoint(
     settings: SettingsDep,
     principal: WebhooksManage,
 ) -> Response:
-    """Register an endpoint; the 201 carries its ``secret`` (shown only here, keep it).
+    """Register an endpoint; the 201 carries its ``secret`` (shown only here, keep it), or for
+    ``"signature_scheme": "ed25519"`` its ``public_key`` (``whpk_…``): deliveries are then
+    signed ``v1a`` with a private key that never leaves the service.
 
-    ``event_types`` empty or absent means every type. Registering sends
+    ``event_types`` empty or absent means every type; ``filter`` (``countries``,
+    ``documents``, ``languages``) narrows them (unknown codes: 422). Registering sends
     nothing (use ``…/test``); the endpoint receives events created from now on.
     """
     url = await _checked_url(body.url, settings.allowed_target_classes)
@@ -120,6 +123,8 @@ async def create_endpoint(
             event_types=body.event_types,
             description=body.description,
             keys_dir=settings.keys_dir,
+            filter=body.filter,
+            signature_scheme=body.signature_scheme,
         )
         return service.endpoint_public(endpoint, secret=secret)
 
@@ -177,7 +182,7 @@ async def update_endpoint(
     settings: SettingsDep,
     principal: WebhooksManage,
 ) -> Response:
-    """Change ``url``, ``event_types``, ``description`` or ``enabled``.
+    """Change ``url``, ``event_types``, ``description``, ``filter`` or ``enabled``.
 
     ``{"enabled": true}`` re-enables a disabled endpoint and clears its
     failure state (deliveries that failed meanwhile come back with
@@ -206,13 +211,15 @@ def delete_endpoint(endpoint_id: str, session: SessionDep, principal: WebhooksMa
 @router.post(
     "/endpoints/{endpoint_id}/rotate-secret",
     response_model=schemas.EndpointWithSecret,
-    summary="Rotate the signing secret",
+    summary="Rotate the signing secret (or Ed25519 key pair)",
 )
 def rotate_secret(
     endpoint_id: str, request: Request, session: SessionDep, settings: SettingsDep, principal: WebhooksManage
 ) -> Response:
     """A new secret (returned once). The old one keeps signing beside it — two
-    ``v1,`` signatures per message — for ``IMI_WEBHOOK_SECRET_OVERLAP_S``."""
+    ``v1,`` signatures per message — for ``IMI_WEBHOOK_SECRET_OVERLAP_S``. An ``ed25519``
+    endpoint gets a new key pair instead: ``public_key`` is the new one, and
+    ``previous_public_key`` keeps signing (two ``v1a,`` signatures) for the overlap."""
     endpoint, secret = service.rotate_secret(
         session=session,
         owner=principal.client_id,
@@ -233,7 +240,7 @@ def rotate_secret(
 )
 def send_test(endpoint_id: str, request: Request, session: SessionDep, principal: WebhooksManage) -> Response:
     """Queue an unsequenced ``webhook.ping`` to the endpoint; follow it in ``…/deliveries``."""
-    d = service.send_test(session=session, owner=principal.client_id, endpoint_id=endpoint_id)
+    d = deliveries.send_test(session=session, owner=principal.client_id, endpoint_id=endpoint_id)
     return _queued(request, d)
 
 
@@ -255,7 +262,7 @@ def list_deliveries(
     """Newest first, each with every attempt (time, status code, duration, response
     excerpt ≤ 1 KiB, error, next attempt); filter with ``status``."""
     size = clamp_limit(limit)
-    rows = service.list_deliveries(
+    rows = deliveries.list_deliveries(
         session=session,
         owner=principal.client_id,
         endpoint_id=endpoint_id,
@@ -269,7 +276,7 @@ def list_deliveries(
         request,
         settings,
         f"/v1/webhooks/endpoints/{endpoint_id}/deliveries",
-        [service.delivery_public(d, attempts) for d, attempts in page],
+        [deliveries.delivery_public(d, attempts) for d, attempts in page],
         nxt,
         [("status", status), ("limit", size)],
         cache_control=_NO_STORE,
@@ -291,7 +298,7 @@ def retry_delivery(
     principal: WebhooksManage,
 ) -> Response:
     """Send this delivery once more, now (one attempt, same ``webhook-id`` and body)."""
-    d = service.retry_delivery(
+    d = deliveries.retry_delivery(
         session=session,
         owner=principal.client_id,
         endpoint_id=endpoint_id,
@@ -317,7 +324,7 @@ def recover(
     """Re-queue the endpoint's failed deliveries created since ``since`` (each gets the full
     retry schedule again) and create deliveries for events since then, of its types, that it
     never got — older than its registration included (at most 10,000 per call)."""
-    requeued, created = service.recover(
+    requeued, created = recovery.recover(
         session=session, owner=principal.client_id, endpoint_id=endpoint_id, since=since
     )
     return json_response(
@@ -326,38 +333,6 @@ def recover(
         status_code=202,
         cache_control=_NO_STORE,
     )
-
-
-# --- the OpenAPI ``webhooks`` section -------------------------------------------------------------
-
-
-def register_openapi_webhooks(webhooks: APIRouter) -> None:
-    """Describe every event type in the OpenAPI document's ``webhooks`` section (OpenAPI 3.1)."""
-    from pydantic import create_model
-
-    for name, (model, description) in schemas.EVENT_CATALOGUE.items():
-        envelope = create_model(  # type: ignore[call-overload]
-            "Event_" + name.replace(".", "_"),
-            __base__=schemas.EventEnvelope,
-            __doc__=f"`{name}`: {description}",
-            data=(model, ...),
-        )
-
-        def receiver(body: Any) -> None:  # pragma: no cover - documentation only
-            return None
-
-        receiver.__annotations__ = {"body": envelope, "return": None}
-        webhooks.post(
-            name,
-            summary=description,
-            description=(
-                f"POSTed to your endpoint for `{name}`, signed per Standard Webhooks "
-                "(`webhook-id`, `webhook-timestamp`, `webhook-signature`). Answer 2xx within "
-                "the deadline; `410 Gone` disables the endpoint."
-            ),
-            status_code=204,
-            responses={204: {"description": "received"}},
-        )(receiver)
 
 
 assert set(EVENT_TYPES) <= set(schemas.EVENT_CATALOGUE)

@@ -9,7 +9,7 @@ ignore fields they do not know, and new fields may appear.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, model_validator
 
@@ -71,10 +71,22 @@ class TranslationPublishedData(_Open):
     links: Links = Field(default_factory=Links)
 
 
-class SchoolData(_Open):
-    """``school.listed`` / ``school.updated`` / ``school.delisted``: the public school record."""
+class AlignmentData(_Open):
+    """A school's alignment as its public record shows it."""
 
-    school_id: str
+    status: str = Field(description="none | aligned | reaffirmation_due | lapsed | withdrawn | suspended")
+    version: str | None = Field(default=None, description="the version the school states alignment with")
+    stated_at: dt.datetime | None = None
+    stated_by: str | None = None
+    evidence_url: str | None = None
+    reaffirmation_due_by: dt.datetime | None = None
+
+
+class SchoolData(_Open):
+    """``school.listed`` / ``school.updated`` / ``school.delisted``: the public school record, as
+    ``GET /v1/schools/{id}`` shows it (never ``contact``)."""
+
+    id: str = Field(description="the school's id, sch_…")
     name: str
     country: str = Field(description="ISO 3166-1 alpha-2")
     city: str | None = None
@@ -82,6 +94,10 @@ class SchoolData(_Open):
     programmes: list[str] = Field(default_factory=list)
     languages: list[str] = Field(default_factory=list)
     listing: str = Field(description="listed | delisted")
+    alternate_names: list[dict[str, Any]] = Field(default_factory=list, description="{value, lang}")
+    alignment: AlignmentData | None = None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
     links: Links = Field(default_factory=Links)
 
 
@@ -157,22 +173,50 @@ class EventTypeList(BaseModel):
 
 #: An event type as a subscription names it (the catalogue's names are far shorter).
 EventTypeName = Annotated[str, StringConstraints(max_length=64)]
+#: A code or slug in a filter (language tags are at most 35 characters, slugs 80).
+FilterValue = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+#: How deliveries are signed: Standard Webhooks ``v1`` (HMAC-SHA256 with the endpoint's
+#: ``whsec_`` secret) or ``v1a`` (Ed25519; receivers verify with the ``whpk_`` public key).
+SignatureScheme = Literal["hmac-sha256", "ed25519"]
+
+
+class EndpointFilter(BaseModel):
+    """Which events of its types an endpoint gets: each list narrows the events that carry that
+    attribute (school events by ``countries``, standards events by ``documents``, translation
+    events by ``languages``); an event without the attribute passes, an empty list restricts
+    nothing. Unknown codes or documents are 422; codes are stored canonical (``de`` -> ``DE``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    countries: list[FilterValue] = Field(
+        default_factory=list, max_length=250, description="ISO 3166-1 alpha-2 codes, e.g. DE"
+    )
+    documents: list[FilterValue] = Field(
+        default_factory=list, max_length=50, description="standards document slugs, e.g. training-standards"
+    )
+    languages: list[FilterValue] = Field(
+        default_factory=list, max_length=100, description="BCP 47 language tags, e.g. de, pt-BR"
+    )
 
 
 class EndpointCreate(BaseModel):
-    """``POST /v1/webhooks/endpoints``. ``event_types`` empty or absent = every type."""
+    """``POST /v1/webhooks/endpoints``. ``event_types`` empty or absent = every type;
+    ``filter`` absent = every event of those types; ``signature_scheme`` absent = ``hmac-sha256``."""
 
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(max_length=2000)
     event_types: list[EventTypeName] = Field(default_factory=list, max_length=50)
     description: str = Field(default="", max_length=500)
+    filter: EndpointFilter | None = None
+    signature_scheme: SignatureScheme = "hmac-sha256"
 
 
 class EndpointUpdate(BaseModel):
-    """``PATCH``: any of ``url``, ``event_types``, ``description``, ``enabled``.
+    """``PATCH``: any of ``url``, ``event_types``, ``description``, ``filter``, ``enabled``.
 
-    ``{"enabled": true}`` re-enables a disabled endpoint and clears its failure state.
+    ``{"enabled": true}`` re-enables a disabled endpoint and clears its failure state;
+    ``{"filter": {}}`` removes its filter.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -180,6 +224,7 @@ class EndpointUpdate(BaseModel):
     url: str | None = Field(default=None, max_length=2000)
     event_types: list[EventTypeName] | None = Field(default=None, max_length=50)
     description: str | None = Field(default=None, max_length=500)
+    filter: EndpointFilter | None = None
     # Strict: "yes" or 1 is a mistake, not a true.
     enabled: StrictBool | None = None
 
@@ -193,12 +238,19 @@ class EndpointUpdate(BaseModel):
 
 
 class EndpointPublic(BaseModel):
-    """An endpoint as its owner sees it (never the secret, except once in :class:`EndpointWithSecret`)."""
+    """An endpoint as its owner sees it (never the secret, except once in :class:`EndpointWithSecret`).
+
+    ``public_key`` (``ed25519`` only) verifies its ``v1a`` signatures; during a rotation's
+    overlap ``previous_public_key`` signs beside it until ``previous_secret_expires_at``."""
 
     id: str
     url: str
     description: str
     event_types: list[str]
+    filter: EndpointFilter | None
+    signature_scheme: SignatureScheme
+    public_key: str | None
+    previous_public_key: str | None
     enabled: bool
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -211,9 +263,11 @@ class EndpointPublic(BaseModel):
 
 
 class EndpointWithSecret(EndpointPublic):
-    """The 201 of a create and the answer of ``rotate-secret``: ``secret`` is shown only here."""
+    """The 201 of a create and the answer of ``rotate-secret``: an ``hmac-sha256`` endpoint's
+    ``secret`` is shown only here; an ``ed25519`` endpoint has none to show (its private key
+    never leaves the service) and its new ``public_key`` is given instead."""
 
-    secret: str
+    secret: str | None = Field(default=None, description="`whsec_…`, hmac-sha256 endpoints only")
 
 
 class EndpointList(BaseModel):

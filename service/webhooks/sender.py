@@ -2,13 +2,45 @@
 
 Why not httpx here: a webhook attempt is one POST of prepared bytes with a
 handful of headers, no redirects, cookies, auth, proxies or HTTP/2. Measured on
-this machine (bench/fanout.py, PERFORMANCE.md), httpx costs ~1.3 ms of CPU per
-POST and its transport httpcore alone ~0.7 ms; this module ~0.13 ms, which is
-what lets one worker reach the fan-out targets. Everything that is easy to get
+this machine (profiling bench/fanout.py, PERFORMANCE.md), httpx cost ~1.3 ms of
+CPU per delivery and its transport httpcore alone ~0.7 ms; this module ~0.13 ms,
+which is what lets one worker reach the fan-out targets. Everything that is easy to get
 wrong is still a library's: responses are parsed by ``httptools`` (llhttp, the
 parser uvicorn serves the API with), TLS is the standard library's
 (``ssl`` with httpx's CA bundle), and URLs are parsed and normalised by httpx.
 httpx stays the HTTP client everywhere else.
+
+Why not aiohttp's client (issue 13: switch if the verified deliveries/s of
+today's sender over aiohttp's stay within 1.15 in both deployment shapes).
+bench/aiohttp_sender.py puts an ``aiohttp.ClientSession`` behind this
+interface (it passes 18 of the 19 tests of this module; aiohttp has no cap on
+idle connections); ``python -m bench sender`` and ``BENCH_SENDERS=hand-written,aiohttp
+BENCH_SENDER_RUNS=5 python -m bench fanout`` re-run the comparison. Measured
+2026-12-06 on the 2-vCPU machine (shared with other engineers' test runs),
+Python 3.11.7, uvloop 0.23, httptools 0.9, aiohttp 3.14.5, clients interleaved:
+
+================================================  ===========  ===========  ===============
+figure                                            this module  aiohttp      today / aiohttp
+================================================  ===========  ===========  ===============
+CPU per POST, 3,000 × 2 KB, 50 concurrent         26.9 µs      74.7 µs      0.36 (2.78× CPU)
+(``bench sender``, medians of 5 rounds, 3 runs)   31.4 µs      70.2 µs      0.45 (2.24× CPU)
+                                                  31.6 µs      71.0 µs      0.45 (2.24× CPU)
+verified deliveries/s, in-process worker          1,448        1,482        0.98
+(``bench fanout``, medians of 3 runs, then 5;     1,355        1,231        1.10
+each run the median of 3 publishes to 1,000)      1,386 (all)  1,262 (all)  1.10
+verified deliveries/s, API + ``imi-api worker``   1,538        1,042        1.48
+(the production shape; same runs)                 1,337        865          1.55
+                                                  1,438 (all)  966 (all)    1.49
+worker process CPU per delivery (same runs)       210-220 µs   380-440 µs   0.5
+================================================  ===========  ===========  ===============
+
+The production shape misses the rule by far (1.48-1.55), so this module stays;
+in-process the two are close (0.98-1.10), probably because the API's own work on
+the same loop bounds the rate there. Per run (deliveries/s,
+this module / aiohttp): in-process 832/1,489, 1,448/1,482, 1,668/1,441,
+1,784/1,257, 828/1,194, 1,417/1,134, 1,278/1,267, 1,355/1,231; separate
+1,575/1,103, 1,102/990, 1,538/1,042, 1,337/610, 1,855/941, 1,623/865,
+1,215/1,372, 908/797.
 
 What this module does itself, and the limits it keeps:
 

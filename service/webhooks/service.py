@@ -1,51 +1,43 @@
-"""Webhook endpoints, the fan-out of events into deliveries, and the delivery log.
+"""Webhook endpoints: register, list, read, update, disable, delete, rotate the secret; the
+event-type catalogue they subscribe from.
 
 Plain functions with keyword-only arguments; the caller owns the transaction.
 URL address checks are asynchronous (they may resolve names) and happen in
 the caller before :func:`create_endpoint`/:func:`update_endpoint`
 (``urlguard.check_url``); the worker checks again at every attempt.
 
-Fan-out (:func:`fan_out`) is an in-transaction listener of every event: it
-writes the payload once (a :class:`WebhookMessage`) and one delivery per
-matching endpoint, in the transaction that writes the event — an event that
-commits is delivered, one that rolls back never is. Matching: the endpoint is
-enabled, was created at or before the event, and lists the event's type in
-``event_types`` (an empty list means every type).
+The rest of the domain, by noun: events become deliveries in ``fanout.py``;
+the delivery log, test pings, retries and the queue gauges are in
+``deliveries.py``; catching up after an outage is ``recovery.py``; the worker
+(``worker.py``) claims (``claims.py``), sends (``attempt.py``) and records
+(``outcomes.py``); the keys that sign are chosen in ``signing.py``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from service.core import audit, metrics
-from service.core.db import transaction, utcnow
-from service.core.errors import Conflict, NotFound, Unprocessable
+from service.core import audit
+from service.core.db import utcnow
+from service.core.errors import NotFound, Unprocessable
 from service.core.ids import new_id
-from service.core.jsonutil import dumps, isoformat
+from service.core.jsonutil import isoformat
 from service.events import service as events
-from service.events.models import Event
 from service.security import secretbox
-from service.webhooks import signing
-from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
-from service.webhooks.schemas import EVENT_CATALOGUE, EndpointUpdate
+from service.webhooks import filters, signing
+from service.webhooks.claims import not_leased
+from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from service.webhooks.schemas import EVENT_CATALOGUE, EndpointFilter, EndpointUpdate, SignatureScheme
 
-#: ``session.info`` flag: wake in-process workers after this transaction commits.
-WAKE_FLAG = "imi_webhooks_wake"
 #: At most this many endpoints per association.
 MAX_ENDPOINTS_PER_OWNER = 1000
-#: ``recover`` creates deliveries for at most this many missed events per call.
-RECOVER_MAX_EVENTS = 10_000
-EXCERPT_BYTES = 1024
 
 
 # --- representations ------------------------------------------------------------------
@@ -58,6 +50,10 @@ def endpoint_public(endpoint: WebhookEndpoint, *, secret: str | None = None) -> 
         "url": endpoint.url,
         "description": endpoint.description,
         "event_types": list(endpoint.event_types),
+        "filter": filters.filter_public(endpoint),
+        "signature_scheme": endpoint.signature_scheme,
+        "public_key": endpoint.public_key,
+        "previous_public_key": _previous_public_key(endpoint),
         "enabled": endpoint.enabled,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
@@ -73,35 +69,25 @@ def endpoint_public(endpoint: WebhookEndpoint, *, secret: str | None = None) -> 
     return body
 
 
-def _attempt_public(a: WebhookAttempt) -> dict[str, Any]:
-    return {
-        "number": a.number,
-        "at": a.at,
-        "status_code": a.status_code,
-        "duration_ms": a.duration_ms,
-        "response_excerpt": a.response_excerpt,
-        "error": a.error,
-        "next_attempt_at": a.next_attempt_at,
-    }
+def _previous_public_key(endpoint: WebhookEndpoint) -> str | None:
+    """The public key that still signs beside the current one (a rotation's overlap), if any."""
+    until = endpoint.previous_secret_expires_at
+    if endpoint.previous_public_key and until is not None and until > utcnow():
+        return endpoint.previous_public_key
+    return None
 
 
-def delivery_public(d: WebhookDelivery, attempts: Sequence[WebhookAttempt]) -> dict[str, Any]:
-    """A delivery with its attempts (oldest first); ``event_id`` is the ``webhook-id``."""
-    return {
-        "id": d.id,
-        "endpoint_id": d.endpoint_id,
-        "event_id": d.message_id,
-        "event_type": d.event_type,
-        "sequence": d.sequence,
-        "status": d.status,
-        "attempt_count": d.attempt_count,
-        "next_attempt_at": d.next_attempt_at,
-        "created_at": d.created_at,
-        "delivered_at": d.delivered_at,
-        "last_status_code": d.last_status_code,
-        "last_error": d.last_error,
-        "attempts": [_attempt_public(a) for a in attempts],
-    }
+def _new_signing_key(scheme: str, keys_dir: Path) -> tuple[str, str | None, str | None]:
+    """A new key for ``scheme``: ``(encrypted key, secret shown once or None, public key or None)``.
+
+    An ``ed25519`` private key is encrypted like secrets and never shown; its
+    ``whpk_`` public key is.
+    """
+    if scheme == "ed25519":
+        private, public = signing.new_key_pair()
+        return secretbox.encrypt(keys_dir, private), None, public
+    secret = signing.new_secret()
+    return secretbox.encrypt(keys_dir, secret), secret, None
 
 
 def _audit_url(url: str) -> str:
@@ -161,20 +147,25 @@ def create_endpoint(
     event_types: Sequence[str],
     description: str,
     keys_dir: Path,
-) -> tuple[WebhookEndpoint, str]:
-    """Register an endpoint for ``owner``; returns it and its secret (shown once).
+    filter: EndpointFilter | None = None,
+    signature_scheme: SignatureScheme = "hmac-sha256",
+) -> tuple[WebhookEndpoint, str | None]:
+    """Register an endpoint for ``owner``; returns it and its secret (shown once; ``None`` for
+    an ``ed25519`` endpoint, whose ``public_key`` is on the endpoint).
 
     The URL must already have passed ``urlguard.check_url``. Registering sends
-    nothing; the endpoint receives events created from now on. Raises
-    :class:`Unprocessable` for unknown event types or too many endpoints.
+    nothing; the endpoint receives events created from now on (of its types,
+    through its ``filter``). Raises :class:`Unprocessable` for unknown event
+    types, unknown filter codes or documents, or too many endpoints.
     """
     types = _check_types(event_types)
+    stored_filter = filters.read_endpoint_filter(session, filter)
     count = session.execute(
         sa.select(sa.func.count()).where(col(WebhookEndpoint.owner) == owner)
     ).scalar_one()
     if count >= MAX_ENDPOINTS_PER_OWNER:
         raise Unprocessable(f"an association may register at most {MAX_ENDPOINTS_PER_OWNER} endpoints")
-    secret = signing.new_secret()
+    secret_enc, secret, public_key = _new_signing_key(signature_scheme, keys_dir)
     # Concurrent events: each one either committed already (and is not for this endpoint) or
     # waits for this registration to commit and then sees it. Without this, on PostgreSQL an
     # event stamped after ``created_at`` could fan out before the endpoint was visible and
@@ -188,10 +179,13 @@ def create_endpoint(
         description=description,
         event_types=types,
         enabled=True,
-        secret_enc=secretbox.encrypt(keys_dir, secret),
+        secret_enc=secret_enc,
+        signature_scheme=signature_scheme,
+        public_key=public_key,
         created_at=now,
         updated_at=now,
     )
+    filters.apply(endpoint, stored_filter)
     session.add(endpoint)
     session.flush()
     audit.record(
@@ -199,7 +193,12 @@ def create_endpoint(
         actor=owner,
         action="webhook_endpoint.create",
         target=endpoint.id,
-        details={"url": _audit_url(url), "event_types": types},
+        details={
+            "url": _audit_url(url),
+            "event_types": types,
+            "filter": filters.filter_public(endpoint),
+            "signature_scheme": signature_scheme,
+        },
     )
     return endpoint, secret
 
@@ -217,12 +216,6 @@ def list_endpoints(
 def get_endpoint(*, session: Session, owner: str, endpoint_id: str) -> WebhookEndpoint:
     """One of ``owner``'s endpoints; :class:`NotFound` for any other id (others' included)."""
     return _owned(session, owner, endpoint_id)
-
-
-def not_leased(now: dt.datetime) -> sa.ColumnElement[bool]:
-    """SQL: no worker is sending the delivery (no lease, or its lease ran out by ``now``)."""
-    lease = col(WebhookDelivery.lease_expires_at)
-    return sa.or_(lease.is_(None), lease < now)
 
 
 def disable_endpoint(session: Session, *, endpoint: WebhookEndpoint, reason: str, actor: str) -> None:
@@ -267,14 +260,16 @@ def disable_endpoint(session: Session, *, endpoint: WebhookEndpoint, reason: str
 def update_endpoint(
     *, session: Session, owner: str, endpoint_id: str, changes: EndpointUpdate
 ) -> WebhookEndpoint:
-    """Apply a PATCH. ``enabled: true`` clears the failure state; ``enabled: false`` disables.
+    """Apply a PATCH. ``enabled: true`` clears the failure state; ``enabled: false`` disables;
+    ``filter`` replaces the filter (``{}`` removes it; 422 for unknown codes).
 
     A new ``url`` must already have passed ``urlguard.check_url``.
     """
     fields = changes.model_dump(exclude_unset=True)
     if not fields:  # nothing to change: not even updated_at
         return _owned(session, owner, endpoint_id)
-    if fields.get("enabled") is True or fields.get("event_types") is not None:
+    new_filter = filters.read_endpoint_filter(session, changes.filter) if "filter" in fields else None
+    if fields.get("enabled") is True or fields.get("event_types") is not None or new_filter is not None:
         events.hold_events(session)  # which events it gets changes: see create_endpoint
     endpoint = _owned(session, owner, endpoint_id, lock=True)
     details: dict[str, Any] = {}
@@ -287,6 +282,9 @@ def update_endpoint(
     if fields.get("description") is not None:
         endpoint.description = fields["description"]
         details["description"] = True
+    if new_filter is not None:
+        filters.apply(endpoint, new_filter)
+        details["filter"] = filters.filter_public(endpoint)
     endpoint.updated_at = utcnow()
     enabled = fields.get("enabled")
     if enabled is True:
@@ -316,15 +314,22 @@ def delete_endpoint(*, session: Session, owner: str, endpoint_id: str) -> None:
 
 def rotate_secret(
     *, session: Session, owner: str, endpoint_id: str, keys_dir: Path, overlap_s: float
-) -> tuple[WebhookEndpoint, str]:
-    """Give the endpoint a new secret (returned once); the current one keeps signing beside
-    it for ``overlap_s`` seconds. A secret older than that is dropped: at most two sign."""
+) -> tuple[WebhookEndpoint, str | None]:
+    """Give the endpoint a new signing key; the current one keeps signing beside it for
+    ``overlap_s`` seconds. A key older than that is dropped: at most two sign.
+
+    Returns the endpoint and, for ``hmac-sha256``, the new secret (shown once); an
+    ``ed25519`` endpoint gets a new key pair: ``public_key`` is the new one,
+    ``previous_public_key`` the one still signing during the overlap.
+    """
     endpoint = _owned(session, owner, endpoint_id, lock=True)
-    secret = signing.new_secret()
+    secret_enc, secret, public_key = _new_signing_key(endpoint.signature_scheme, keys_dir)
     now = utcnow()
     endpoint.previous_secret_enc = endpoint.secret_enc
     endpoint.previous_secret_expires_at = now + dt.timedelta(seconds=overlap_s)
-    endpoint.secret_enc = secretbox.encrypt(keys_dir, secret)
+    endpoint.previous_public_key = endpoint.public_key
+    endpoint.secret_enc = secret_enc
+    endpoint.public_key = public_key
     endpoint.updated_at = now
     session.add(endpoint)
     audit.record(
@@ -336,419 +341,3 @@ def rotate_secret(
     )
     session.flush()
     return endpoint, secret
-
-
-class EndpointSecrets(Protocol):
-    """What signing needs of an endpoint: a :class:`WebhookEndpoint` or a row of these columns."""
-
-    @property
-    def secret_enc(self) -> str: ...
-    @property
-    def previous_secret_enc(self) -> str | None: ...
-    @property
-    def previous_secret_expires_at(self) -> dt.datetime | None: ...
-
-
-def signing_keys(endpoint: EndpointSecrets, *, keys_dir: Path, now: dt.datetime) -> list[bytes]:
-    """The HMAC keys that sign for ``endpoint`` now: the current secret, then the previous
-    one while its overlap lasts."""
-    keys = [signing.secret_key(secretbox.decrypt(keys_dir, endpoint.secret_enc))]
-    if (
-        endpoint.previous_secret_enc
-        and endpoint.previous_secret_expires_at is not None
-        and endpoint.previous_secret_expires_at > now
-    ):
-        keys.append(signing.secret_key(secretbox.decrypt(keys_dir, endpoint.previous_secret_enc)))
-    return keys
-
-
-# --- fan-out ---------------------------------------------------------------------------------
-
-
-def _delivery_row(
-    *, endpoint_id: str, message: WebhookMessage, due: dt.datetime, now: dt.datetime
-) -> dict[str, Any]:
-    return {
-        "id": new_id("whd"),
-        "endpoint_id": endpoint_id,
-        "message_id": message.id,
-        "event_type": message.event_type,
-        "sequence": message.sequence,
-        "status": "pending",
-        "attempt_count": 0,
-        "schedule_base": 0,
-        "next_attempt_at": due,
-        "lease_owner": None,
-        "lease_expires_at": None,
-        "created_at": now,
-        "updated_at": now,
-        "delivered_at": None,
-        "last_status_code": None,
-        "last_error": None,
-    }
-
-
-def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(sa.insert(WebhookDelivery.__table__), rows)  # type: ignore[attr-defined]
-        session.info[WAKE_FLAG] = True
-
-
-def message_for_event(session: Session, event: Event) -> WebhookMessage:
-    """The message of ``event`` (its payload serialised once), created on first need."""
-    message = session.get(WebhookMessage, event.id)
-    if message is None:
-        message = _new_message(event)
-        session.add(message)
-        session.flush()
-    return message
-
-
-def _new_message(event: Event) -> WebhookMessage:
-    """``event``'s message, not yet stored: its payload serialised once."""
-    return WebhookMessage(
-        id=event.id,
-        event_type=event.type,
-        sequence=event.sequence,
-        body=dumps(events.event_payload(event)).decode(),
-        created_at=event.timestamp,
-    )
-
-
-def _subscribed(event_type: str, dialect: str) -> sa.ColumnElement[bool]:
-    """SQL: the endpoint's ``event_types`` (a JSON array) is empty or lists ``event_type``."""
-    types = col(WebhookEndpoint.event_types)
-    if dialect == "postgresql":
-        as_jsonb = sa.cast(types, JSONB)
-        return sa.or_(sa.func.jsonb_array_length(as_jsonb) == 0, as_jsonb.contains([event_type]))
-    listed = sa.func.json_each(types).table_valued("value")
-    return sa.or_(
-        sa.func.json_array_length(types) == 0,
-        sa.select(sa.literal(1)).select_from(listed).where(listed.c.value == event_type).exists(),
-    )
-
-
-def _delivery_ids(event: Event, dialect: str) -> sa.ColumnElement[str]:
-    """SQL: a new delivery id per row, shaped like :func:`new_id`'s: ``whd_`` + the event's
-    ULID time part (so ids sort by time) + 16 random hex digits (64 bits, valid ULID text)."""
-    prefix = "whd_" + event.id.split("_", 1)[1][:10]
-    if dialect == "postgresql":
-        random_hex = sa.func.substr(sa.func.md5(sa.cast(sa.func.gen_random_uuid(), sa.Text)), 1, 16)
-    else:
-        random_hex = sa.func.lower(sa.func.hex(sa.func.randomblob(8)))
-    return sa.literal(prefix, sa.String) + random_hex
-
-
-def fan_out(session: Session, event: Event, *, first_delay_s: float = 0.0) -> int:
-    """Create one delivery per endpoint that subscribed to ``event``, in the event's transaction.
-
-    Subscribed: enabled, created at or before the event, and ``event_types``
-    empty or listing the event's type. The payload is written once (a
-    :class:`WebhookMessage`); the deliveries are one ``INSERT … SELECT``, so no
-    endpoint row travels through Python and a publish costs about the same
-    with 10 or 10,000 endpoints. The first attempt is due ``first_delay_s``
-    (the schedule's first entry) after the event. Returns the number of deliveries.
-    """
-    dialect = session.get_bind().dialect.name
-    endpoint = WebhookEndpoint
-    subscribed = sa.and_(
-        col(endpoint.enabled).is_(True),
-        col(endpoint.created_at) <= event.timestamp,
-        _subscribed(event.type, dialect),
-    )
-    message = _new_message(event)
-    messages = WebhookMessage.__table__  # type: ignore[attr-defined]
-    # The payload is stored only when some endpoint subscribed (then the deliveries refer to it).
-    stored = session.execute(
-        sa.insert(messages).from_select(
-            [c.name for c in messages.columns],
-            sa.select(*(sa.literal(getattr(message, c.name), c.type) for c in messages.columns)).where(
-                sa.exists().where(subscribed)
-            ),
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    if not stored:
-        return 0
-    # One row per subscribed endpoint, as send_test and recover write them, with the id made in SQL.
-    row = _delivery_row(
-        endpoint_id="",
-        message=message,
-        due=event.timestamp + dt.timedelta(seconds=first_delay_s),
-        now=utcnow(),
-    )
-    deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
-    values: dict[str, Any] = {
-        name: sa.literal(value, deliveries.c[name].type) for name, value in row.items() if value is not None
-    }
-    values["id"] = _delivery_ids(event, dialect)
-    values["endpoint_id"] = col(endpoint.id)
-    created = int(
-        session.execute(
-            sa.insert(deliveries).from_select(list(values), sa.select(*values.values()).where(subscribed))
-        ).rowcount  # type: ignore[attr-defined]
-    )
-    session.info[WAKE_FLAG] = True
-    return created
-
-
-#: The first entry of the retry schedule, set by whoever wires the app or the worker.
-_first_delay = {"s": 0.0}
-
-
-def configure(*, first_delay_s: float) -> None:
-    """Set the delay before the first attempt (``retry_schedule[0]``) used by the fan-out listener."""
-    _first_delay["s"] = first_delay_s
-
-
-def _listener(session: Session, event: Event) -> None:
-    fan_out(session, event, first_delay_s=_first_delay["s"])
-
-
-events.subscribe(None, _listener)
-
-
-# --- test, retry, recover ------------------------------------------------------------------------
-
-
-def send_test(*, session: Session, owner: str, endpoint_id: str) -> WebhookDelivery:
-    """Queue an unsequenced ``webhook.ping`` to the endpoint (even a disabled one: it is a test)."""
-    endpoint = _owned(session, owner, endpoint_id)
-    now = utcnow()
-    msg_id = new_id("msg")
-    payload = {
-        "id": msg_id,
-        "type": "webhook.ping",
-        "sequence": None,
-        "timestamp": now,
-        "data": {"endpoint_id": endpoint.id, "message": "This is a test message from the IMI Standards API."},
-    }
-    message = WebhookMessage(
-        id=msg_id, event_type="webhook.ping", sequence=None, body=dumps(payload).decode(), created_at=now
-    )
-    session.add(message)
-    session.flush()
-    row = _delivery_row(endpoint_id=endpoint.id, message=message, due=now, now=now)
-    _insert_deliveries(session, [row])
-    audit.record(session, actor=owner, action="webhook_endpoint.test", target=endpoint.id)
-    delivery = session.get(WebhookDelivery, row["id"])
-    assert delivery is not None
-    return delivery
-
-
-def _owned_delivery(session: Session, owner: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
-    endpoint = _owned(session, owner, endpoint_id)
-    delivery = session.exec(
-        select(WebhookDelivery)
-        .where(col(WebhookDelivery.id) == delivery_id, col(WebhookDelivery.endpoint_id) == endpoint.id)
-        .with_for_update()
-    ).first()
-    if delivery is None:
-        raise NotFound(f"No delivery {delivery_id!r} on this endpoint.")
-    return delivery
-
-
-def retry_delivery(
-    *, session: Session, owner: str, endpoint_id: str, delivery_id: str, schedule_len: int
-) -> WebhookDelivery:
-    """Send a delivery once more, now, whatever its state (one attempt; a failure ends it
-    ``failed`` again). 409 while a worker is sending it, or when the endpoint is disabled."""
-    endpoint = _owned(session, owner, endpoint_id)
-    if not endpoint.enabled:
-        raise Conflict('The endpoint is disabled: re-enable it (PATCH {"enabled": true}) first.')
-    delivery = _owned_delivery(session, owner, endpoint_id, delivery_id)
-    now = utcnow()
-    if delivery.lease_expires_at is not None and delivery.lease_expires_at > now:
-        raise Conflict("This delivery is being sent right now; look again in a moment.")
-    delivery.status = "pending"
-    delivery.schedule_base = delivery.attempt_count - (schedule_len - 1)
-    delivery.next_attempt_at = now
-    delivery.updated_at = now
-    session.add(delivery)
-    session.info[WAKE_FLAG] = True
-    audit.record(session, actor=owner, action="webhook_delivery.retry", target=delivery.id)
-    session.flush()
-    return delivery
-
-
-def recover(*, session: Session, owner: str, endpoint_id: str, since: dt.datetime) -> tuple[int, int]:
-    """Re-queue the endpoint's failed deliveries created at or after ``since`` (each gets the
-    whole retry schedule again), and create deliveries for events at or after ``since`` of its
-    types that it never received (at most 10,000 per call; call again with a later ``since``).
-
-    Returns ``(requeued, created)``. 409 when the endpoint is disabled.
-    """
-    endpoint = _owned(session, owner, endpoint_id)
-    if not endpoint.enabled:
-        raise Conflict('The endpoint is disabled: re-enable it (PATCH {"enabled": true}) first.')
-    now = utcnow()
-    requeued = session.execute(
-        sa.update(WebhookDelivery)
-        .where(
-            col(WebhookDelivery.endpoint_id) == endpoint.id,
-            col(WebhookDelivery.status) == "failed",
-            col(WebhookDelivery.created_at) >= since,
-        )
-        .values(
-            status="pending",
-            schedule_base=WebhookDelivery.attempt_count,
-            next_attempt_at=now,
-            updated_at=now,
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    have = select(WebhookDelivery.message_id).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
-    stmt = select(Event).where(col(Event.timestamp) >= since, col(Event.id).not_in(have))
-    if endpoint.event_types:
-        stmt = stmt.where(col(Event.type).in_(list(endpoint.event_types)))
-    missed = list(session.exec(stmt.order_by(col(Event.sequence)).limit(RECOVER_MAX_EVENTS)))
-    rows = [
-        _delivery_row(endpoint_id=endpoint.id, message=message_for_event(session, e), due=now, now=now)
-        for e in missed
-    ]
-    _insert_deliveries(session, rows)
-    if requeued:
-        session.info[WAKE_FLAG] = True
-    audit.record(
-        session,
-        actor=owner,
-        action="webhook_endpoint.recover",
-        target=endpoint.id,
-        details={"since": isoformat(since), "requeued": int(requeued or 0), "created": len(rows)},
-    )
-    return int(requeued or 0), len(rows)
-
-
-# --- the delivery log ----------------------------------------------------------------------------
-
-
-def list_deliveries(
-    *,
-    session: Session,
-    owner: str,
-    endpoint_id: str,
-    before_id: str | None,
-    limit: int,
-    status: str | None = None,
-) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
-    """The endpoint's deliveries, newest first (keyset ``before_id``), each with its attempts."""
-    endpoint = _owned(session, owner, endpoint_id)
-    stmt = select(WebhookDelivery).where(col(WebhookDelivery.endpoint_id) == endpoint.id)
-    if status:
-        stmt = stmt.where(col(WebhookDelivery.status) == status)
-    if before_id:
-        stmt = stmt.where(col(WebhookDelivery.id) < before_id)
-    deliveries = list(session.exec(stmt.order_by(col(WebhookDelivery.id).desc()).limit(limit)))
-    by_id: dict[str, list[WebhookAttempt]] = {d.id: [] for d in deliveries}
-    if by_id:
-        attempts = session.exec(
-            select(WebhookAttempt)
-            .where(col(WebhookAttempt.delivery_id).in_(list(by_id)))
-            .order_by(col(WebhookAttempt.delivery_id), col(WebhookAttempt.number), col(WebhookAttempt.id))
-        )
-        for a in attempts:
-            by_id[a.delivery_id].append(a)
-    return [(d, by_id[d.id]) for d in deliveries]
-
-
-def excerpt(data: bytes) -> str:
-    """At most 1 KiB of a response body as text (invalid UTF-8 replaced)."""
-    return data[:EXCERPT_BYTES].decode("utf-8", errors="replace")
-
-
-# --- counters for metrics -------------------------------------------------------------------------
-
-
-def delivery_counts(session: Session) -> dict[str, int]:
-    """Deliveries by status: ``{"pending": n, "succeeded": n, "failed": n}``."""
-    counts = {s: 0 for s in ("pending", "succeeded", "failed")}
-    rows = session.execute(
-        sa.select(col(WebhookDelivery.status), sa.func.count()).group_by(col(WebhookDelivery.status))
-    ).all()
-    for status, n in rows:
-        counts[str(status)] = int(n)
-    return counts
-
-
-def _due_filter(now: dt.datetime) -> Any:
-    return sa.and_(
-        col(WebhookDelivery.status) == "pending",
-        col(WebhookDelivery.next_attempt_at) <= now,
-        not_leased(now),
-    )
-
-
-def due_count(session: Session, *, now: dt.datetime | None = None) -> int:
-    """Pending deliveries whose attempt is due and that no worker holds."""
-    now = now or utcnow()
-    return int(session.execute(sa.select(sa.func.count()).where(_due_filter(now))).scalar_one())
-
-
-def leased_count(session: Session, *, now: dt.datetime | None = None) -> int:
-    """Deliveries a worker is sending right now (lease not expired)."""
-    now = now or utcnow()
-    stmt = sa.select(sa.func.count()).where(
-        col(WebhookDelivery.status) == "pending", col(WebhookDelivery.lease_expires_at) >= now
-    )
-    return int(session.execute(stmt).scalar_one())
-
-
-def oldest_due_age_s(session: Session, *, now: dt.datetime | None = None) -> float:
-    """Seconds the longest-waiting due delivery has been due (0 when none is): the queue's lag."""
-    now = now or utcnow()
-    oldest = session.execute(sa.select(sa.func.min(WebhookDelivery.next_attempt_at)).where(_due_filter(now)))
-    value = oldest.scalar()
-    if value is None:
-        return 0.0
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return max(0.0, (now - value).total_seconds())
-
-
-def prune(session: Session, now: dt.datetime, *, keep_days: int = 30) -> int:
-    """Delete finished deliveries (and their attempts) older than ``keep_days``, and messages no
-    delivery references any more (a periodic job); returns the deliveries removed."""
-    cutoff = now - dt.timedelta(days=keep_days)
-    old = select(WebhookDelivery.id).where(
-        col(WebhookDelivery.status) != "pending", col(WebhookDelivery.updated_at) < cutoff
-    )
-    session.execute(sa.delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(old)))
-    removed = session.execute(
-        sa.delete(WebhookDelivery).where(
-            col(WebhookDelivery.status) != "pending", col(WebhookDelivery.updated_at) < cutoff
-        )
-    ).rowcount  # type: ignore[attr-defined]
-    used = select(WebhookDelivery.message_id)
-    session.execute(
-        sa.delete(WebhookMessage).where(
-            col(WebhookMessage.created_at) < cutoff, col(WebhookMessage.id).not_in(used)
-        )
-    )
-    return int(removed or 0)
-
-
-def _metrics(engine: Engine) -> Iterable[GaugeMetricFamily]:
-    """The delivery queue for ``/metrics``: deliveries by status, due, in flight, and the lag."""
-    now = utcnow()
-    with transaction(engine, readonly=True) as session:
-        counts = delivery_counts(session)
-        due, in_flight = due_count(session, now=now), leased_count(session, now=now)
-        lag = oldest_due_age_s(session, now=now)
-    by_status = GaugeMetricFamily(
-        "imi_webhook_deliveries", "Webhook deliveries by status.", labels=["status"]
-    )
-    for status, n in counts.items():
-        by_status.add_metric([status], n)
-    yield by_status
-    yield GaugeMetricFamily(
-        "imi_webhook_deliveries_due", "Pending deliveries due now that no worker holds.", value=due
-    )
-    yield GaugeMetricFamily(
-        "imi_webhook_deliveries_in_flight", "Deliveries a worker is sending (live lease).", value=in_flight
-    )
-    yield GaugeMetricFamily(
-        "imi_webhook_oldest_due_age_seconds",
-        "Seconds the longest-waiting due delivery has waited (0 when none): the queue's lag.",
-        value=lag,
-    )
-
-
-metrics.register_collector("webhooks", _metrics)

@@ -4,27 +4,28 @@ Runs in-process under ``imi-api serve`` (:func:`start_in_process`: tasks on
 the server's event loop) or alone as ``imi-api worker`` (:func:`service.main.run_worker`,
 until SIGTERM/SIGINT) — any number of them against one PostgreSQL database.
 
-- **Claiming.** A worker claims due deliveries (pending, ``next_attempt_at``
-  passed, no live lease) with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (on
-  SQLite the claim runs under ``BEGIN IMMEDIATE``, which serialises it) and
-  stamps them with a lease (``IMI_WEBHOOK_LEASE_S``). It claims only as many as
-  it has free slots, at most a few per endpoint and none for an endpoint it is
-  already sending to, so a claimed delivery starts at once and its lease
-  (longer than the attempt deadline) cannot run out while it waits. A worker
-  killed mid-delivery loses nothing: its leases expire and another worker
-  claims the deliveries again (at-least-once).
+- **Claiming** (:mod:`service.webhooks.claims`: the SQL, the leases). A
+  worker claims due deliveries under a lease, only as many as it has free
+  slots, so a claimed delivery starts at once and its lease (longer than the
+  attempt deadline) cannot run out while it waits; a worker killed
+  mid-delivery loses nothing (at-least-once).
+- **Sending** one attempt is :func:`service.webhooks.attempt.attempt`, on
+  the lane's :class:`~service.webhooks.sender.Sender`.
 - **Isolation.** Endpoints that are currently failing are served from their
   own lane of slots and connections, so dead receivers (each attempt up to the
   deadline) never take the slots healthy ones use.
-- **Recording.** Outcomes are written in batches (one transaction for many
-  attempts), only for deliveries whose lease this worker still holds.
+- **Recording** (:mod:`service.webhooks.outcomes`: the next state, the
+  writes). Outcomes are written in batches (one transaction for many
+  attempts, at most every :data:`RECORD_BATCH_S`), only for deliveries whose
+  lease this worker still holds.
 - **Waking.** After a commit that created deliveries the in-process worker is
-  woken at once (a SQLAlchemy ``after_commit`` hook on the session flag set by
-  the service). On SQLite a worker also notices other processes' commits within
-  :data:`WATCH_S` (a commit changes the write-ahead log file, which costs a
-  ``stat``, not a query, to watch) and polls only every :data:`WATCHED_POLL_S`
-  seconds; on PostgreSQL it polls every :data:`POLL_S` seconds with a
-  read-only query. It sleeps until the next scheduled attempt when nothing is due.
+  woken at once (a SQLAlchemy ``after_commit`` hook on the session flag
+  :data:`service.webhooks.fanout.WAKE_FLAG`). On SQLite a worker also
+  notices other processes' commits within :data:`WATCH_S` (a commit changes
+  the write-ahead log file, which costs a ``stat``, not a query, to watch) and
+  polls only every :data:`WATCHED_POLL_S` seconds; on PostgreSQL it polls
+  every :data:`POLL_S` seconds with a read-only query. It sleeps until the
+  next scheduled attempt when nothing is due.
 - **Periodic jobs.** Each tick also runs ``service.core.jobs.run_due``.
 """
 
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import datetime as dt
 import logging
 import os
@@ -40,23 +40,24 @@ import random
 import socket
 import time
 import weakref
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from service.core import jobs
 from service.core.config import Settings
 from service.core.db import transaction, utcnow
-from service.webhooks import delivery
-from service.webhooks import service as webhook_service
-from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookMessage
+from service.webhooks import deliveries, fanout
+from service.webhooks.attempt import attempt
+from service.webhooks.claims import Claimed, Claims
+from service.webhooks.models import WebhookDelivery
+from service.webhooks.outcomes import Recorder, Result, next_state
 from service.webhooks.sender import Sender
 
 log = logging.getLogger("service.webhooks.worker")
@@ -73,44 +74,10 @@ WATCH_S = 0.02
 WATCHED_POLL_S = 1.0
 #: Seconds between runs of the periodic job registry check.
 JOBS_TICK_S = 1.0
-#: Deliveries of one endpoint in flight at once in one worker, per lane: a failing endpoint gets
-#: one, so receivers that hang (each attempt up to the deadline) hold one slot each.
-PER_ENDPOINT = {"healthy": 5, "failing": 1}
 #: Results are written at most this often (seconds), in one transaction per batch.
 RECORD_BATCH_S = 0.02
-#: ``Retry-After`` is honoured up to this many seconds (or the schedule's longest delay).
-RETRY_AFTER_MAX_S = 3600.0
-#: Jitter added to a scheduled delay: up to this fraction of it (never less than scheduled).
-JITTER = 0.1
 
-jobs.register("webhooks.prune", 3600.0, webhook_service.prune)
-
-
-@dataclass
-class Claimed:
-    """A delivery this worker holds a lease on, with what it needs to send it."""
-
-    delivery_id: str
-    endpoint_id: str
-    msg_id: str
-    attempt_count: int
-    schedule_base: int
-    url: str
-    keys: list[bytes]
-    body: bytes
-    lane: str
-
-
-@dataclass
-class Result:
-    """A finished attempt waiting to be recorded."""
-
-    claimed: Claimed
-    outcome: delivery.Outcome
-    at: dt.datetime
-    finished: dt.datetime
-    status: str
-    next_attempt_at: dt.datetime | None
+jobs.register("webhooks.prune", 3600.0, deliveries.prune)
 
 
 _live: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
@@ -118,14 +85,14 @@ _live: weakref.WeakSet[DeliveryWorker] = weakref.WeakSet()
 
 @sa.event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
-    if session.info.pop(webhook_service.WAKE_FLAG, False):
+    if session.info.pop(fanout.WAKE_FLAG, False):
         for worker in list(_live):
             worker.notify()
 
 
 @sa.event.listens_for(OrmSession, "after_rollback")
 def _after_rollback(session: OrmSession) -> None:
-    session.info.pop(webhook_service.WAKE_FLAG, None)
+    session.info.pop(fanout.WAKE_FLAG, None)
 
 
 class DeliveryWorker:
@@ -156,6 +123,10 @@ class DeliveryWorker:
         # prefetches one lane's worth), so the lease outlasts two deadlines.
         self.lease = dt.timedelta(seconds=max(settings.webhook_lease_s, 2 * settings.webhook_timeout_s + 2))
         self.is_pg = engine.dialect.name == "postgresql"
+        self._claims = Claims(engine=engine, worker_id=self.id, lease=self.lease, keys_dir=settings.keys_dir)
+        self._outcomes = Recorder(
+            engine=engine, worker_id=self.id, disable_after_s=settings.webhook_disable_after_s
+        )
         self._sizes = {"healthy": healthy_slots, "failing": failing_slots}
         self.lanes: dict[str, Sender] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
@@ -164,15 +135,12 @@ class DeliveryWorker:
         self._endpoint_busy: Counter[str] = Counter()
         self._tasks: set[asyncio.Task[None]] = set()
         self._results: list[Result] = []
-        self._bodies: OrderedDict[str, bytes] = OrderedDict()
-        self._keys: dict[str, tuple[dt.datetime, list[bytes], dt.datetime | None]] = {}
         # SQLite has one writer at a time: a second thread would only wait in the busy handler
         # (which sleeps in growing steps); PostgreSQL claims and records side by side.
         self._db = ThreadPoolExecutor(max_workers=2 if self.is_pg else 1, thread_name_prefix="webhooks-db")
         self._stopping = False
         self._sending_done = False
         self._wake: asyncio.Event | None = None
-        self._recorded: asyncio.Event | None = None
         self._results_ready: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
@@ -187,7 +155,6 @@ class DeliveryWorker:
         """Start claiming and sending on the running loop."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        self._recorded = asyncio.Event()
         self._results_ready = asyncio.Event()
         for lane, count in self._sizes.items():
             self.lanes[lane] = Sender()
@@ -232,10 +199,10 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._recorder
         if self._results:
-            await self._in_db(self._record, self._results)
+            await self._in_db(self._outcomes.record, self._results)
             self._results = []
         with contextlib.suppress(Exception):
-            await self._in_db(self._release_leases)
+            await self._in_db(self._claims.release)
         for sender in self.lanes.values():
             await sender.aclose()
         self._db.shutdown(wait=True)
@@ -308,7 +275,7 @@ class DeliveryWorker:
             if any(n > 0 for n in free.values()):
                 try:
                     claimed, next_due = await self._in_db(
-                        self._claim, free, dict(self._endpoint_busy), not self._found_work
+                        self._claims.claim, free, dict(self._endpoint_busy), not self._found_work, POLL_S
                     )
                 except Exception:  # noqa: BLE001 - the database may be briefly away; keep trying
                     log.exception("claiming deliveries failed")
@@ -375,7 +342,7 @@ class DeliveryWorker:
         try:
             async with self._slots[item.lane]:
                 at = utcnow()
-                outcome = await delivery.attempt(
+                outcome = await attempt(
                     self.lanes[item.lane],
                     url=item.url,
                     msg_id=item.msg_id,
@@ -391,29 +358,12 @@ class DeliveryWorker:
                 del self._endpoint_busy[item.endpoint_id]
         self.sent += 1
         finished = utcnow()
-        status, next_at = self._next_state(item, outcome, finished)
+        status, next_at = next_state(item, outcome, finished, self.schedule)
         self._results.append(Result(item, outcome, at, finished, status, next_at))
         assert self._results_ready is not None and self._wake is not None
         self._results_ready.set()
         if self._refill(item.lane, self._free()[item.lane]):
             self._wake.set()
-
-    def _next_state(
-        self, item: Claimed, outcome: delivery.Outcome, finished: dt.datetime
-    ) -> tuple[str, dt.datetime | None]:
-        if outcome.kind == "success":
-            return "succeeded", None
-        if outcome.kind == "gone":
-            return "failed", None
-        index = item.attempt_count + 1 - item.schedule_base
-        if index >= len(self.schedule) or index < 0:
-            return "failed", None
-        delay = self.schedule[index]
-        delay += random.uniform(0.0, delay * JITTER)
-        if outcome.retry_after is not None:
-            # Honour Retry-After, bounded by the longest scheduled delay (or an hour if longer).
-            delay = max(delay, min(outcome.retry_after, max(max(self.schedule), RETRY_AFTER_MAX_S)))
-        return "pending", finished + dt.timedelta(seconds=delay)
 
     async def _record_loop(self) -> None:
         assert self._results_ready is not None and self._wake is not None
@@ -427,7 +377,7 @@ class DeliveryWorker:
             if not batch:
                 continue
             try:
-                await self._in_db(self._record, batch)
+                await self._in_db(self._outcomes.record, batch)
             except Exception:  # noqa: BLE001 - keep the results and try again
                 log.exception("recording %d attempts failed; retrying", len(batch))
                 self._results = batch + self._results
@@ -444,335 +394,6 @@ class DeliveryWorker:
             stmt = sa.select(sa.func.count()).where(col(WebhookDelivery.status) == "pending")
             return int(session.execute(stmt).scalar_one())
 
-    def _next_due(self, session: Session, now: dt.datetime) -> dt.datetime | None:
-        stmt = sa.select(sa.func.min(WebhookDelivery.next_attempt_at)).where(
-            col(WebhookDelivery.status) == "pending",
-            webhook_service.not_leased(now),
-        )
-        value: dt.datetime | None = session.execute(stmt).scalar()
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return value
-
-    def _claim(
-        self, free: dict[str, int], busy: dict[str, int], probe: bool = True
-    ) -> tuple[list[Claimed], float | None]:
-        """Claim up to ``free[lane]`` due deliveries per lane; returns them and the seconds until
-        the next one is due (``None`` when nothing is scheduled)."""
-        now = utcnow()
-        if probe:
-            # A read-only look first: idle polls take no write lock (SQLite) and lock no rows.
-            with transaction(self.engine, readonly=True) as session:
-                next_due = self._next_due(session, now)
-            if next_due is None:
-                return [], None
-            if next_due > now:
-                return [], (next_due - now).total_seconds()
-        claimed: list[Claimed] = []
-        with transaction(self.engine) as session:
-            # Shared by both lanes: another worker may flip an endpoint between "healthy" and
-            # "failing" between the two lanes' statements, and a row must never be taken twice.
-            chosen: dict[str, tuple[str, str, str, int, int, str]] = {}
-            taken: Counter[str] = Counter()
-            for lane, n in free.items():
-                if n > 0:
-                    self._pick(session, lane, n, busy, now, chosen, taken)
-            rows = list(chosen.values())
-            if not rows:
-                return [], POLL_S
-            ids = [r[0] for r in rows]
-            session.execute(
-                sa.update(WebhookDelivery)
-                .where(col(WebhookDelivery.id).in_(ids))
-                .values(lease_owner=self.id, lease_expires_at=now + self.lease)
-            )
-            endpoint_ids = sorted({r[1] for r in rows})
-            e = WebhookEndpoint
-            # Plain rows, not ORM objects: loading 60-120 endpoint objects per claim was a fifth of it.
-            endpoints: dict[str, Any] = {
-                r.id: r
-                for r in session.execute(
-                    sa.select(
-                        col(e.id),
-                        col(e.url),
-                        col(e.updated_at),
-                        col(e.secret_enc),
-                        col(e.previous_secret_enc),
-                        col(e.previous_secret_expires_at),
-                    ).where(col(e.id).in_(endpoint_ids))
-                )
-            }
-            wanted = sorted({r[2] for r in rows} - set(self._bodies))
-            if wanted:
-                for mid, body in session.execute(
-                    sa.select(col(WebhookMessage.id), col(WebhookMessage.body)).where(
-                        col(WebhookMessage.id).in_(wanted)
-                    )
-                ).all():
-                    self._remember_body(mid, body.encode())
-            for delivery_id, endpoint_id, msg_id, attempts, base, lane in rows:
-                endpoint = endpoints[endpoint_id]
-                claimed.append(
-                    Claimed(
-                        delivery_id=delivery_id,
-                        endpoint_id=endpoint_id,
-                        msg_id=msg_id,
-                        attempt_count=attempts,
-                        schedule_base=base,
-                        url=endpoint.url,
-                        keys=self._signing_keys(endpoint, now),
-                        body=self._bodies[msg_id],
-                        lane=lane,
-                    )
-                )
-        return claimed, 0.0
-
-    def _pick(
-        self,
-        session: Session,
-        lane: str,
-        n: int,
-        busy: dict[str, int],
-        now: dt.datetime,
-        chosen: dict[str, tuple[str, str, str, int, int, str]],
-        taken: Counter[str],
-    ) -> None:
-        """Up to ``n`` due deliveries of ``lane``, at most :data:`PER_ENDPOINT` in flight per
-        endpoint. Candidates come oldest-due first from the index; endpoints that reach their
-        share are excluded from the next round, so one endpoint's backlog cannot hide the others."""
-        cap = PER_ENDPOINT[lane]
-        full = {e for e, k in busy.items() if k >= cap}
-        start = len(chosen)
-        for _round in range(3):
-            want = n - (len(chosen) - start)
-            if want <= 0:
-                break
-            # A little more than wanted: most candidates are usable (one delivery per endpoint is
-            # the fan-out case); rounds that skipped full endpoints exclude them and look again.
-            limit = min(1000, want + want // 4 + 8)
-            candidates = session.execute(self._claim_stmt(lane, limit, sorted(full), now)).all()
-            for r in candidates:
-                delivery_id, endpoint_id = r[0], r[1]
-                if delivery_id in chosen:
-                    continue
-                if busy.get(endpoint_id, 0) + taken[endpoint_id] >= cap:
-                    full.add(endpoint_id)
-                    continue
-                taken[endpoint_id] += 1
-                chosen[delivery_id] = (r[0], r[1], r[2], r[3], r[4], lane)
-                if len(chosen) - start >= n:
-                    break
-            if len(candidates) < limit:
-                break
-
-    def _claim_stmt(self, lane: str, limit: int, exclude: list[str], now: dt.datetime) -> Any:
-        d, e = WebhookDelivery, WebhookEndpoint
-        failing = col(e.failing_since).is_not(None) if lane == "failing" else col(e.failing_since).is_(None)
-        stmt = (
-            sa.select(
-                col(d.id), col(d.endpoint_id), col(d.message_id), col(d.attempt_count), col(d.schedule_base)
-            )
-            .join(e, col(e.id) == col(d.endpoint_id))
-            .where(
-                col(d.status) == "pending",
-                col(d.next_attempt_at) <= now,
-                webhook_service.not_leased(now),
-                # A ping goes even to a disabled endpoint: `test` checks a receiver before re-enabling.
-                sa.or_(col(e.enabled).is_(True), col(d.event_type) == "webhook.ping"),
-                failing,
-            )
-            # Not also by id: the due index is (status, next_attempt_at), and a fan-out's deliveries
-            # all share one due time, so a tie-break made SQLite sort all of them on every claim.
-            .order_by(col(d.next_attempt_at))
-            .limit(limit)
-        )
-        if exclude:
-            stmt = stmt.where(col(d.endpoint_id).not_in(exclude))
-        if self.is_pg:
-            # Rows another worker holds are skipped, and PostgreSQL re-checks the conditions on
-            # a row's newest version after locking it, so a just-leased row is never taken twice.
-            stmt = stmt.with_for_update(skip_locked=True, of=WebhookDelivery)
-        return stmt
-
-    def _remember_body(self, msg_id: str, body: bytes) -> None:
-        self._bodies[msg_id] = body
-        self._bodies.move_to_end(msg_id)
-        while len(self._bodies) > 2048:
-            self._bodies.popitem(last=False)
-
-    def _signing_keys(self, endpoint: Any, now: dt.datetime) -> list[bytes]:
-        """``endpoint``: a row with ``id``, ``updated_at`` and the secret columns."""
-        cached = self._keys.get(endpoint.id)
-        if cached is None or cached[0] != endpoint.updated_at:
-            keys = webhook_service.signing_keys(
-                endpoint, keys_dir=self.settings.keys_dir, now=dt.datetime.min.replace(tzinfo=dt.UTC)
-            )
-            cached = (endpoint.updated_at, keys, endpoint.previous_secret_expires_at)
-            self._keys[endpoint.id] = cached
-        _, keys, previous_until = cached
-        if len(keys) > 1 and (previous_until is None or previous_until <= now):
-            return keys[:1]
-        return list(keys)
-
-    def _record(self, batch: list[Result]) -> None:
-        """Write a batch of outcomes: attempts, delivery states, endpoint failure state."""
-        now = utcnow()
-        with transaction(self.engine) as session:
-            ids = [r.claimed.delivery_id for r in batch]
-            # The deliveries whose lease this worker still holds, and whether their endpoint is
-            # still enabled (one statement: this runs for every batch).
-            owned_stmt = (
-                sa.select(col(WebhookDelivery.id), col(WebhookEndpoint.enabled))
-                .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
-                .where(col(WebhookDelivery.id).in_(ids), col(WebhookDelivery.lease_owner) == self.id)
-            )
-            if self.is_pg:
-                owned_stmt = owned_stmt.with_for_update(of=WebhookDelivery)
-            enabled: dict[str, bool] = {d: e for d, e in session.execute(owned_stmt).all()}
-            # An endpoint disabled while its attempts were in flight: they are recorded as they
-            # went, and one that did not succeed ends failed (no retry), as disabling ended the rest.
-            rows = [
-                r
-                if enabled[r.claimed.delivery_id] or r.status != "pending"
-                else dataclasses.replace(r, status="failed", next_attempt_at=None)
-                for r in batch
-                if r.claimed.delivery_id in enabled
-            ]
-            if not rows:
-                return
-            session.execute(
-                sa.insert(WebhookAttempt.__table__),  # type: ignore[attr-defined]  # Core: no ORM bookkeeping
-                [
-                    {
-                        "delivery_id": r.claimed.delivery_id,
-                        "number": r.claimed.attempt_count + 1,
-                        "at": r.at,
-                        "status_code": r.outcome.status_code,
-                        "duration_ms": r.outcome.duration_ms,
-                        "response_excerpt": r.outcome.excerpt,
-                        "error": r.outcome.error,
-                        "next_attempt_at": r.next_attempt_at,
-                    }
-                    for r in rows
-                ],
-            )
-            table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-            session.execute(
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("b_id"))
-                .values(
-                    status=sa.bindparam("b_status"),
-                    attempt_count=sa.bindparam("b_count"),
-                    next_attempt_at=sa.bindparam("b_next"),
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    updated_at=sa.bindparam("b_now"),
-                    delivered_at=sa.case(
-                        (sa.bindparam("b_ok"), sa.bindparam("b_at")), else_=table.c.delivered_at
-                    ),
-                    last_status_code=sa.bindparam("b_code"),
-                    last_error=sa.bindparam("b_error"),
-                ),
-                [
-                    {
-                        "b_id": r.claimed.delivery_id,
-                        "b_status": r.status,
-                        "b_count": r.claimed.attempt_count + 1,
-                        "b_next": r.next_attempt_at,
-                        "b_now": now,
-                        "b_ok": r.outcome.kind == "success",
-                        "b_at": r.finished,
-                        "b_code": r.outcome.status_code,
-                        "b_error": r.outcome.error,
-                    }
-                    for r in sorted(rows, key=lambda r: r.claimed.delivery_id)
-                ],
-            )
-            self._record_endpoints(session, rows, now)
-
-    def _record_endpoints(self, session: Session, rows: list[Result], now: dt.datetime) -> None:
-        by_endpoint: dict[str, list[Result]] = {}
-        for r in sorted(rows, key=lambda r: r.finished):
-            by_endpoint.setdefault(r.claimed.endpoint_id, []).append(r)
-        ok: list[dict[str, Any]] = []
-        bad: list[dict[str, Any]] = []
-        gone: list[str] = []
-        for endpoint_id, results in sorted(by_endpoint.items()):
-            last = results[-1]
-            if any(r.outcome.kind == "gone" for r in results):
-                gone.append(endpoint_id)
-            if last.outcome.kind == "success":
-                ok.append({"b_id": endpoint_id, "b_at": last.finished})
-            else:
-                successes = [i for i, r in enumerate(results) if r.outcome.kind == "success"]
-                first_fail = results[successes[-1] + 1 if successes else 0].at
-                bad.append(
-                    {
-                        "b_id": endpoint_id,
-                        "b_first": first_fail,
-                        "b_at": last.finished,
-                        "b_reset": bool(successes),
-                    }
-                )
-        table = WebhookEndpoint.__table__  # type: ignore[attr-defined]
-        if ok:
-            session.execute(
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("b_id"))
-                .values(failing_since=None, last_success_at=sa.bindparam("b_at")),
-                ok,
-            )
-        if bad:
-            session.execute(
-                sa.update(table)
-                .where(table.c.id == sa.bindparam("b_id"))
-                .values(
-                    failing_since=sa.case(
-                        (sa.bindparam("b_reset"), sa.bindparam("b_first")),
-                        else_=sa.func.coalesce(table.c.failing_since, sa.bindparam("b_first")),
-                    ),
-                    last_failure_at=sa.bindparam("b_at"),
-                ),
-                bad,
-            )
-        limit = now - dt.timedelta(seconds=self.settings.webhook_disable_after_s)
-        too_long = [
-            e
-            for e in session.execute(
-                sa.select(WebhookEndpoint).where(
-                    col(WebhookEndpoint.id).in_([b["b_id"] for b in bad] or [""]),
-                    col(WebhookEndpoint.enabled).is_(True),
-                    col(WebhookEndpoint.failing_since) <= limit,
-                )
-            ).scalars()
-            if e.id not in gone
-        ]
-        for endpoint in too_long:
-            since = endpoint.failing_since
-            webhook_service.disable_endpoint(
-                session,
-                endpoint=endpoint,
-                reason=f"failing continuously since {since.isoformat() if since else '?'}",
-                actor="system",
-            )
-        if gone:
-            for endpoint in session.execute(
-                sa.select(WebhookEndpoint).where(
-                    col(WebhookEndpoint.id).in_(gone), col(WebhookEndpoint.enabled).is_(True)
-                )
-            ).scalars():
-                webhook_service.disable_endpoint(
-                    session, endpoint=endpoint, reason="the receiver answered 410 Gone", actor="system"
-                )
-
-    def _release_leases(self) -> None:
-        with transaction(self.engine) as session:
-            session.execute(
-                sa.update(WebhookDelivery)
-                .where(col(WebhookDelivery.lease_owner) == self.id, col(WebhookDelivery.status) == "pending")
-                .values(lease_owner=None, lease_expires_at=None)
-            )
-
 
 class InProcessWorker:
     """Handle of the worker running inside the API process."""
@@ -787,7 +408,7 @@ class InProcessWorker:
 
 async def start_in_process(*, settings: Settings, engine: Engine) -> InProcessWorker:
     """Start the worker as tasks on the running event loop (``imi-api serve``)."""
-    webhook_service.configure(first_delay_s=settings.retry_schedule[0])
+    fanout.configure(first_delay_s=settings.retry_schedule[0])
     worker = DeliveryWorker(settings=settings, engine=engine)
     await worker.start()
     return InProcessWorker(worker)

@@ -281,7 +281,7 @@ def test_upgrading_a_database_from_before_the_log(
         make_school(name=f"School {i}")
     items = feed()
     engine.dispose()
-    command.downgrade(alembic_config(db_url), "0006_change_generations")
+    command.downgrade(alembic_config(db_url), "0007_sync")
     result = cli("migrate")
     assert result.exit_code == 0, result.output
     assert "5 event(s) appended; status lists: 5 school(s) placed" in result.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,14 +21,9 @@ from service.core.config import Settings
 from service.main import create_app
 from service.sample.loader import load_sample
 from tests.helpers import wait_for
+from tests.live import bearer, free_port, listening
 
 RECEIVER = Path(__file__).resolve().parents[2] / "examples" / "receiver" / "receiver.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -60,13 +54,6 @@ def api(settings: Settings) -> Iterator[str]:
     thread.join(timeout=30)
 
 
-def bearer(base: str, make_client: Callable[..., tuple[str, str]], scope: str) -> dict[str, str]:
-    cid, secret = make_client(scope)
-    r = httpx.post(f"{base}/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=(cid, secret))
-    assert r.status_code == 200, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 def test_reference_receiver_keeps_a_folder_in_sync(
     api: str, make_client: Callable[..., tuple[str, str]], tmp_path: Path
 ) -> None:
@@ -87,7 +74,7 @@ def test_reference_receiver_keeps_a_folder_in_sync(
     )
     try:
         # On start it copies the current state and follows the feed from its end.
-        wait_for(lambda: (folder / "state.json").exists() and _listening(port), timeout=30)
+        wait_for(lambda: (folder / "state.json").exists() and listening(port), timeout=30)
         guidelines = json.loads((folder / "guidelines" / "training-standards.json").read_text())
         assert guidelines["version"] == "2.0"
         assert (folder / "guidelines" / "training-standards.html").read_text().strip()
@@ -173,8 +160,3 @@ def test_reference_receiver_keeps_a_folder_in_sync(
 
 def _state(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "state.json").read_text())
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0

@@ -1,6 +1,6 @@
 """The worker's HTTP sender against raw TCP servers on 127.0.0.1 that answer with crafted bytes.
 
-Each test runs one attempt (``delivery.attempt``, what the worker calls) and
+Each test runs one attempt (``attempt.attempt``, what the worker calls) and
 checks the outcome and what went over the wire: framing the parser must
 handle (chunked, close-delimited, interim 1xx), hostile answers (garbage, a
 header flood, silence), and connection reuse (keep-alive, a connection the
@@ -23,8 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from standardwebhooks import Webhook
 
-from service.webhooks import delivery, signing
+from service.webhooks import attempt as attempt_module
 from service.webhooks import sender as sender_module
+from service.webhooks import signing
 from service.webhooks.sender import MAX_HEAD_BYTES, Sender
 
 SECRET = signing.new_secret()
@@ -51,9 +52,9 @@ async def read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
 
 async def attempt(
     sender: Sender, url: str, msg_id: str = "evt_1", timeout_s: float = 2.0
-) -> delivery.Outcome:
+) -> attempt_module.Outcome:
     """One attempt, as the worker makes it: BODY signed with SECRET, loopback allowed."""
-    return await delivery.attempt(
+    return await attempt_module.attempt(
         sender,
         url=url,
         msg_id=msg_id,
@@ -72,11 +73,11 @@ def run(
     server_ssl: ssl.SSLContext | None = None,
     client_ssl: ssl.SSLContext | None = None,
     url_host: str = "127.0.0.1",
-) -> tuple[list[delivery.Outcome], Server]:
+) -> tuple[list[attempt_module.Outcome], Server]:
     """Serve ``handler`` on 127.0.0.1 (over TLS with ``server_ssl``) and make ``attempts``
     attempts to ``url_host``, one after the other, with one sender."""
 
-    async def main() -> tuple[list[delivery.Outcome], Server]:
+    async def main() -> tuple[list[attempt_module.Outcome], Server]:
         server = Server()
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -188,11 +189,11 @@ def test_a_header_flood_is_cut_off() -> None:
 
 
 def test_a_huge_body_is_read_up_to_the_limit_and_the_connection_dropped() -> None:
-    size = delivery.READ_LIMIT * 4
+    size = attempt_module.READ_LIMIT * 4
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size + b"b" * size
     outcomes, server = run(answering(answer), attempts=2)
     assert [o.kind for o in outcomes] == ["success"] * 2
-    assert outcomes[0].excerpt == "b" * delivery.EXCERPT_BYTES
+    assert outcomes[0].excerpt == "b" * attempt_module.EXCERPT_BYTES
     assert server.connections == 2  # the rest was never read: that connection could not be reused
 
 
@@ -230,7 +231,7 @@ def test_silence_ends_at_the_deadline_and_the_connection_is_dropped() -> None:
 
 
 def test_connection_refused_is_a_failure() -> None:
-    async def main() -> delivery.Outcome:
+    async def main() -> attempt_module.Outcome:
         tcp = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
         port = tcp.sockets[0].getsockname()[1]
         tcp.close()
@@ -274,7 +275,7 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
 
 def run_tls(
     tmp_path: Path, *, url_host: str, trust: bool, attempts: int = 1
-) -> tuple[list[delivery.Outcome], Server, list[str | None]]:
+) -> tuple[list[attempt_module.Outcome], Server, list[str | None]]:
     """Attempts over TLS to a server on 127.0.0.1 with a certificate for ``localhost``; also
     returns the server names (SNI) the server was asked for."""
     cert_path, key_path = _certificate(tmp_path)

@@ -12,7 +12,7 @@ in the database to the log and give every existing school its status list entry
 a leaf and draw an entry, not in a revision frozen in time.
 
 Revision ID: 0008_transparency
-Revises: 0006_change_generations
+Revises: 0007_sync
 Create Date: 2026-12-06
 """
 
@@ -24,7 +24,7 @@ from alembic import op
 from service.core.db import UTCDateTime
 
 revision = "0008_transparency"
-down_revision = "0006_change_generations"
+down_revision = "0007_sync"
 branch_labels = None
 depends_on = None
 

@@ -99,7 +99,7 @@ async def attempt(
     url: str,
     msg_id: str,
     body: bytes,
-    keys: Iterable[bytes],
+    keys: Iterable[signing.SigningKey],
     timeout_s: float,
     allowed: Iterable[str],
     extra_headers: Mapping[str, str] | None = None,

@@ -1,0 +1,231 @@
+"""Webhook filters (issue 11, point 3): countries, documents, languages — through the API, the
+fan-out's one INSERT … SELECT, real deliveries to a receiver on 127.0.0.1, ``recover`` and the
+JSON change feed, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.conftest import assert_problem
+from tests.helpers import SLUG, publish_version, wait_for
+from tests.webhooks.conftest import Receiver
+
+OTHER = "ethics-guidelines"
+
+
+def _translation(version: str) -> dict[str, Any]:
+    return {
+        "title": f"Ausbildungsstandards {version}",
+        "sections": [{"key": "A", "title": "Praxis", "clauses": [{"key": "A1", "text": "Täglich üben."}]}],
+    }
+
+
+def _received(receiver: Receiver, url: str) -> list[tuple[str, str]]:
+    out = []
+    for request in receiver.received(url):
+        event = json.loads(request.body)
+        data = event["data"]
+        out.append((event["type"], data.get("country") or data.get("language") or data.get("document")))
+    return sorted(out)
+
+
+def test_filters_choose_what_each_endpoint_receives(
+    client: Any,
+    receiver: Receiver,
+    auth: Callable[..., dict[str, str]],
+    make_endpoint: Callable[..., Any],
+    manager: dict[str, str],
+) -> None:
+    editor, steward = auth("standards:write"), auth("registry:write")
+    publish_version(client, f"/v1/standards/{SLUG}/versions", editor, "1.0", new_document=True)
+    publish_version(client, f"/v1/standards/{OTHER}/versions", editor, "1.0", new_document=True)
+
+    def endpoint(name: str, flt: dict[str, list[str]] | None, types: list[str] | None = None) -> str:
+        url = receiver.url(name)
+        body: dict[str, Any] = {"url": url}
+        if flt is not None:
+            body["filter"] = flt
+        if types is not None:
+            body["event_types"] = types
+        r = client.post("/v1/webhooks/endpoints", json=body, headers=manager)
+        assert r.status_code == 201, r.text
+        return url
+
+    everything = endpoint("all", None)
+    germany = endpoint("de", {"countries": ["de"]})
+    benelux = endpoint("nl-be", {"countries": ["NL", "BE"], "documents": [SLUG]})
+    ethics = endpoint("ethics", {"documents": [OTHER]})
+    german = endpoint("lang-de", {"languages": ["DE"]}, ["standards.translation.published"])
+    nowhere = endpoint("aq", {"countries": ["AQ"]}, ["school.listed", "school.alignment.changed"])
+
+    for name, country in (("Isar", "DE"), ("Stille Zee", "NL"), ("Sakura", "JP")):
+        r = client.post("/v1/schools", json={"name": name, "country": country}, headers=steward)
+        assert r.status_code == 201, r.text
+    publish_version(client, f"/v1/standards/{SLUG}/versions", editor, "1.1", based_on="1.0")
+    r = client.put(
+        f"/v1/standards/{SLUG}/versions/1.1/translations/de", json=_translation("1.1"), headers=editor
+    )
+    assert r.status_code == 201, r.text
+    r = client.put(
+        f"/v1/standards/{OTHER}/versions/1.0/translations/fr", json=_translation("1.0"), headers=editor
+    )
+    assert r.status_code == 201, r.text
+
+    wait_for(lambda: len(receiver.received(everything)) == 6, what="every event at the unfiltered endpoint")
+    wait_for(lambda: len(receiver.received(ethics)) == 4, what="the ethics endpoint's deliveries")
+    assert _received(receiver, everything) == [
+        ("school.listed", "DE"),
+        ("school.listed", "JP"),
+        ("school.listed", "NL"),
+        ("standards.translation.published", "de"),
+        ("standards.translation.published", "fr"),
+        ("standards.version.published", SLUG),
+    ]
+    assert _received(receiver, germany) == [
+        ("school.listed", "DE"),
+        ("standards.translation.published", "de"),
+        ("standards.translation.published", "fr"),
+        ("standards.version.published", SLUG),
+    ]
+    assert _received(receiver, benelux) == [
+        ("school.listed", "NL"),
+        ("standards.translation.published", "de"),
+        ("standards.version.published", SLUG),
+    ]
+    # A document filter narrows standards events only: school events (no document) pass.
+    assert _received(receiver, ethics) == [
+        ("school.listed", "DE"),
+        ("school.listed", "JP"),
+        ("school.listed", "NL"),
+        ("standards.translation.published", "fr"),
+    ]
+    assert _received(receiver, german) == [("standards.translation.published", "de")]
+    # A filter that matches nothing: no delivery at all (nor a stored payload for it).
+    ids = {e["url"]: e["id"] for e in client.get("/v1/webhooks/endpoints", headers=manager).json()["data"]}
+    r = client.get(f"/v1/webhooks/endpoints/{ids[nowhere]}/deliveries", headers=manager)
+    assert r.json()["data"] == [] and receiver.received(nowhere) == []
+
+
+def test_filters_are_checked_and_stored_canonical(
+    client: Any, manager: dict[str, str], auth: Callable[..., dict[str, str]]
+) -> None:
+    publish_version(
+        client, f"/v1/standards/{SLUG}/versions", auth("standards:write"), "1.0", new_document=True
+    )
+    url = "http://127.0.0.1:9/hook"
+    r = client.post(
+        "/v1/webhooks/endpoints",
+        json={
+            "url": url,
+            "filter": {"countries": ["de", "DE", "nl"], "languages": ["pt-br"], "documents": [SLUG]},
+        },
+        headers=manager,
+    )
+    assert r.status_code == 201, r.text
+    endpoint = r.json()
+    assert endpoint["filter"] == {"countries": ["DE", "NL"], "documents": [SLUG], "languages": ["pt-BR"]}
+    assert client.post("/v1/webhooks/endpoints", json={"url": url}, headers=manager).json()["filter"] is None
+    for bad in (
+        {"countries": ["XX"]},
+        {"countries": ["Germany"]},
+        {"countries": ["DEU"]},
+        {"documents": ["no-such-document"]},
+        {"languages": ["xx"]},
+        {"languages": ["en_US"]},
+        {"regions": ["150"]},
+        {"countries": "DE"},
+        {"countries": ["D" * 5000]},
+    ):
+        body = assert_problem(
+            client.post("/v1/webhooks/endpoints", json={"url": url, "filter": bad}, headers=manager), 422
+        )
+        assert "Traceback" not in body["detail"]
+    path = f"/v1/webhooks/endpoints/{endpoint['id']}"
+    assert_problem(client.patch(path, json={"filter": {"countries": ["ZZ"]}}, headers=manager), 422)
+    assert_problem(client.patch(path, json={"filter": None}, headers=manager), 422)
+    assert client.get(path, headers=manager).json()["filter"] == endpoint["filter"]  # unchanged by the 422s
+    r = client.patch(path, json={"filter": {"countries": ["be"]}}, headers=manager)
+    assert r.status_code == 200 and r.json()["filter"] == {
+        "countries": ["BE"],
+        "documents": [],
+        "languages": [],
+    }
+    r = client.patch(path, json={"filter": {}}, headers=manager)
+    assert r.status_code == 200 and r.json()["filter"] is None
+
+
+def test_the_fan_out_is_one_insert_whatever_the_filters(
+    client: Any, manager: dict[str, str], engine: Any, emit: Callable[..., Any], session_factory: Any
+) -> None:
+    from service.webhooks import service as webhooks
+
+    with session_factory() as session:
+        for n in range(120):
+            webhooks.create_endpoint(
+                session=session,
+                owner="cli_filters",
+                url=f"http://127.0.0.1:9/{n}",
+                event_types=[],
+                description="",
+                keys_dir=client.app.state.settings.keys_dir,
+                filter=None,
+            )
+            if n % 3 == 0:
+                session.flush()
+    with session_factory() as session:
+        from service.webhooks.models import WebhookEndpoint
+
+        rows = session.execute(sa.select(WebhookEndpoint)).scalars().all()
+        for n, row in enumerate(rows):
+            row.filter_countries = ["NL"] if n % 4 == 0 else (["DE"] if n % 4 == 1 else [])
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        emit("school.listed", {"id": "sch_1", "name": "A", "country": "NL", "listing": "listed"})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO WEBHOOK_DELIVERIES")]
+    assert len(inserts) == 1
+    with session_factory() as session:
+        made = session.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar_one()
+    assert made == 90  # the 30 filtered to NL and the 60 without a country filter; not the 30 DE ones
+
+
+def test_recover_and_the_change_feed_apply_the_same_filter(
+    client: Any, manager: dict[str, str], auth: Callable[..., dict[str, str]]
+) -> None:
+    steward = auth("registry:write")
+    for name, country in (("Isar", "DE"), ("Stille Zee", "NL"), ("Rhein", "DE")):
+        assert (
+            client.post("/v1/schools", json={"name": name, "country": country}, headers=steward).status_code
+            == 201
+        )
+    feed = client.get("/v1/events", params={"country": "de"}).json()
+    assert [e["data"]["name"] for e in feed["data"]] == ["Isar", "Rhein"]
+    page = client.get("/v1/events", params={"country": "DE", "limit": 1})
+    assert page.json()["next_cursor"] == "1"
+    assert page.headers["link"] == '<http://testserver/v1/events?after=1&country=DE&limit=1>; rel="next"'
+    assert client.get("/v1/events", params={"country": "AQ"}).json()["data"] == []
+    for params in ({"country": "XX"}, {"document": "nope"}, {"language": "en_US"}):
+        assert_problem(client.get("/v1/events", params=params), 422)
+    # An endpoint registered now gets, through recover, only the missed events its filter passes.
+    r = client.post(
+        "/v1/webhooks/endpoints",
+        json={"url": "http://127.0.0.1:9/recover", "filter": {"countries": ["DE"]}},
+        headers=manager,
+    )
+    endpoint = r.json()
+    r = client.post(
+        f"/v1/webhooks/endpoints/{endpoint['id']}/recover",
+        params={"since": "2000-01-01T00:00:00Z"},
+        headers=manager,
+    )
+    assert r.status_code == 202 and r.json()["created"] == 2
