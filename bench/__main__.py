@@ -1,6 +1,7 @@
 """``make bench``: every benchmark, one table of ratios against baselines of the same run.
 
-Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [memory]`` (default: all).
+Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [transparency]``
+(default: all).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 
 from bench.common import Row, fmt
 
-SCENARIOS = ["standards", "registry", "fanout", "sender", "sync"]
+SCENARIOS = ["standards", "registry", "fanout", "sender", "sync", "transparency"]
 
 
 def main(argv: list[str]) -> int:

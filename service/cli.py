@@ -17,8 +17,12 @@ from service.core.config import Settings, get_settings
 app = typer.Typer(help="IMI Standards API", no_args_is_help=True, add_completion=False)
 clients_app = typer.Typer(help="API clients (OAuth 2.0 client credentials)", no_args_is_help=True)
 keys_app = typer.Typer(help="Signing keys in IMI_KEYS_DIR", no_args_is_help=True)
+witnesses_app = typer.Typer(
+    help="Witnesses: regional associations that cosign the transparency log", no_args_is_help=True
+)
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
+app.add_typer(witnesses_app, name="witnesses")
 
 DEFAULT_OPENAPI = Path("openapi/openapi.json")
 #: ``--debug``: show tracebacks of operator errors (a missing database) instead of one line.
@@ -98,7 +102,17 @@ def migrate() -> None:
     settings = get_settings()
     _log_setup(settings)
     run_migrations(settings.database_url)
+    _backfill(settings)
     _err("migrations applied")
+
+
+def _backfill(settings: Settings) -> None:
+    """Bring the transparency log and the status lists up to the data (``main.backfill``)."""
+    from service.main import backfill
+
+    leaves, entries = backfill(settings)
+    if leaves or entries:
+        _err(f"transparency log: {leaves} event(s) appended; status lists: {entries} school(s) placed")
 
 
 @app.command("load-sample")
@@ -151,6 +165,7 @@ def serve(
     _log_setup(settings)
     if not no_migrate:
         run_migrations(settings.database_url)
+        _backfill(settings)
     build_keys(settings).ensure()
     if settings.load_sample:
         from service.sample.loader import load_sample
@@ -385,13 +400,16 @@ def _keys():  # type: ignore[no-untyped-def]
 
 @keys_app.command("generate")
 def keys_generate() -> None:
-    """Create a signing key and a secret-encryption key where there are none (the first
-    start does this too), so a read-only mounted IMI_KEYS_DIR can be prepared ahead."""
+    """Create a signing key, a secret-encryption key and the transparency log's key where there
+    are none (the first start does this too), so a read-only mounted IMI_KEYS_DIR can be
+    prepared ahead."""
     from service.security import secretbox
+    from service.transparency.signer import load_signer
 
     key = _keys().ensure()
     secretbox.ensure_key(get_settings().keys_dir)
-    typer.echo(json.dumps({"kid": key.kid}))
+    log_key = load_signer(get_settings())
+    typer.echo(json.dumps({"kid": key.kid, "log_vkey": log_key.vkey}))
 
 
 @keys_app.command("rotate")
@@ -413,6 +431,78 @@ def keys_list() -> None:
                 {"kid": key.kid, "state": state, "created_at": key.created_at, "retired_at": key.retired_at}
             )
         )
+
+
+@witnesses_app.command("add")
+def witnesses_add(
+    name: Annotated[str, typer.Option(help="the association, e.g. 'Mindfulness Verband Deutschland'")],
+    region: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 (DE) or UN M49 (150)")],
+    key: Annotated[str, typer.Option(help="its cosigner vkey: <name>+<key id>+<base64(0x04||key)>")],
+) -> None:
+    """Register a witness; prints one line of JSON describing it."""
+    from service.core.errors import ServiceError
+    from service.transparency import witnesses
+
+    try:
+        with _session() as session:
+            witness = witnesses.add_witness(session=session, name=name, region=region, key=key)
+            described = witnesses.witness_dict(witness)
+    except ServiceError as exc:
+        _err(f"error: {exc.detail}")
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(described, ensure_ascii=False))
+
+
+@witnesses_app.command("list")
+def witnesses_list(
+    removed: Annotated[bool, typer.Option("--removed", help="include removed witnesses")] = False,
+) -> None:
+    """Witnesses, one JSON object per line."""
+    from service.transparency import witnesses
+
+    with _session() as session:
+        latest = witnesses.latest_cosigned_sizes(session)
+        for w in witnesses.list_witnesses(session=session, include_removed=removed):
+            described = witnesses.witness_dict(w, latest_cosigned_size=latest.get(w.id))
+            described["removed"] = w.removed_at is not None
+            typer.echo(json.dumps(described, ensure_ascii=False))
+
+
+@witnesses_app.command("remove")
+def witnesses_remove(witness_id: str) -> None:
+    """Stop trusting a witness: its cosignatures are no longer served."""
+    from service.core.errors import ServiceError
+    from service.transparency import witnesses
+
+    try:
+        with _session() as session:
+            witnesses.remove_witness(session=session, witness_id=witness_id)
+    except ServiceError as exc:
+        _err(f"error: {exc.detail}")
+        raise typer.Exit(2) from exc
+    _err(f"removed {witness_id}")
+
+
+@app.command("verify-snapshot")
+def verify_snapshot_cmd(
+    file: Annotated[
+        Path, typer.Argument(help="a signed snapshot (GET /v1/snapshot, Accept: application/jose)")
+    ],
+    jwks: Annotated[str, typer.Option(help="the JWKS: an http(s) URL or a file")],
+    log_key: Annotated[
+        str | None, typer.Option(help="the log's vkey (GET /v1/log/key): also check the checkpoint")
+    ] = None,
+) -> None:
+    """Check a signed snapshot offline against a JWKS; prints one line of JSON, exits 1 if invalid."""
+    from service.snapshot.verify import SnapshotInvalid, load_jwks, verify_snapshot
+
+    try:
+        result = verify_snapshot(file.read_bytes(), load_jwks(jwks), log_key=log_key)
+    except (SnapshotInvalid, OSError) as exc:
+        reason = exc.reason if isinstance(exc, SnapshotInvalid) else "unreadable"
+        typer.echo(json.dumps({"valid": False, "reason": reason, "detail": str(exc)}))
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps({"valid": True, **result}))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from service.core import errors
 from service.core.config import Settings, get_settings
-from service.core.db import make_engine
+from service.core.db import make_engine, transaction
 from service.core.logs import configure_logging
 from service.events.router import router as events_router
 from service.feeds.router import router as feeds_router
@@ -27,12 +27,17 @@ from service.ops import retention
 from service.ops.audit import router as audit_router
 from service.ops.metrics import router as metrics_router
 from service.ops.probes import router as ops_router
+from service.registry import status_lists
 from service.registry.embeds import router as embeds_router
 from service.registry.router import router as registry_router
+from service.registry.status_router import router as status_lists_router
 from service.security import clients as auth_service
 from service.security.keys import KeyStore
 from service.snapshot.router import router as snapshot_router
 from service.standards.router import router as standards_router
+from service.transparency import log as transparency_log
+from service.transparency.router import router as transparency_router
+from service.transparency.signer import load_signer
 from service.web import cache, edge
 from service.web import openapi as openapi_doc
 from service.web.front import ProblemOnError, ServiceApp
@@ -58,9 +63,24 @@ bearer token from `POST /v1/oauth/token` (client credentials).
 
 
 def build_keys(settings: Settings) -> KeyStore:
-    """The key store; retired keys stay published as long as anything they signed lives."""
+    """The key store; retired keys stay published as long as anything they signed lives
+    (access tokens, credentials: ``IMI_CREDENTIAL_TTL_S``, 30 days by default)."""
     retention = max(settings.token_ttl_s, settings.credential_ttl_s) + 300
     return KeyStore(settings.keys_dir, retention_s=retention)
+
+
+def backfill(settings: Settings) -> tuple[int, int]:
+    """After migrating: append the events the transparency log lacks and give every school
+    a status list entry (a database from before either existed); ``(leaves, entries)`` added.
+    Idempotent, and safe beside running replicas (both take the event counter's lock)."""
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        with transaction(engine) as session:
+            leaves = transparency_log.catch_up(session)
+            entries = status_lists.assign_missing(session)
+    finally:
+        engine.dispose()
+    return leaves, entries
 
 
 #: ``sys.setswitchinterval`` of the API server process (seconds); see :func:`app_from_env`.
@@ -76,6 +96,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     engine = make_engine(settings.database_url)
     keys = build_keys(settings)
     keys.ensure()
+    transparency_log.configure(enabled=settings.transparency_log)
     auth_service.configure_hasher(settings.secret_hash_profile)
 
     @asynccontextmanager
@@ -100,6 +121,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.state.settings = settings
     app.state.engine = engine
     app.state.keys = keys
+    app.state.log_signer = load_signer(settings)
     app.state.public_cache = public_cache = cache.PublicCache(
         engine, max_entries=settings.cache_max_entries, max_bytes=settings.cache_max_bytes
     )
@@ -111,6 +133,8 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.include_router(registry_router)
     app.include_router(embeds_router)
     app.include_router(events_router)
+    app.include_router(status_lists_router)
+    app.include_router(transparency_router)
     app.include_router(snapshot_router)
     app.include_router(feeds_router)
     app.include_router(webhooks_router)
@@ -143,6 +167,7 @@ async def run_worker(settings: Settings) -> None:
     and periodic jobs (the registry's lapse job); retention jobs depend on ``settings``.
     """
     webhook_fanout.configure(first_delay_s=settings.retry_schedule[0])
+    transparency_log.configure(enabled=settings.transparency_log)
     retention.register_jobs(settings)
     engine = make_engine(settings.database_url, pool_size=4)
     worker = webhook_worker.DeliveryWorker(settings=settings, engine=engine)

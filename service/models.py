@@ -8,6 +8,7 @@ from service.events import models as events_models  # noqa: F401
 from service.registry import models as registry_models  # noqa: F401
 from service.security import models as auth_models  # noqa: F401
 from service.standards import models as standards_models  # noqa: F401
+from service.transparency import models as transparency_models  # noqa: F401
 from service.web import idempotency  # noqa: F401
 from service.webhooks import models as webhooks_models  # noqa: F401
 

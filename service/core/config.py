@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     webhook_secret_overlap_s: float = 86400.0
 
     reaffirmation_grace_days: int = 180
-    credential_ttl_s: int = 86400
+    #: Credentials live long: their status list says when they stop being true (issue 12).
+    credential_ttl_s: int = 2592000
     token_ttl_s: int = 3600
 
     rate_limit_reads: str = "600/minute"
@@ -46,12 +47,20 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(default=50_000, ge=1)
     cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
 
+    #: The transparency log's origin (checkpoint first line and key name); empty: derived from
+    #: the public base URL (``service/transparency/signer.py``).
+    log_origin: str = ""
+
     #: argon2 parameter profile for client secrets (argon2.profiles); tests use CHEAPEST.
     secret_hash_profile: str = "RFC_9106_LOW_MEMORY"
 
     # Process wiring set by `imi-api serve` flags (not part of the public table).
     in_process_worker: bool = Field(default=True, description="run the delivery worker in-process")
     log_level: str = "INFO"
+    #: Benchmarks only (bench/transparency.py measures what the log costs): no leaves are
+    #: appended. A log switched off falls behind the event sequence; it catches up with the
+    #: next event appended while it is on.
+    transparency_log: bool = True
 
     @field_validator("public_base_url")
     @classmethod

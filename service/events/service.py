@@ -157,13 +157,17 @@ def run_after_commit(session: Session) -> None:
 
 
 def event_payload(event: Event) -> dict[str, Any]:
-    """The public shape: ``{"id", "type", "sequence", "timestamp", "data"}``."""
+    """The public shape: ``{"id", "type", "sequence", "timestamp", "data", "log_index"}``.
+
+    ``log_index`` is the event's leaf in the transparency log: ``sequence - 1``.
+    """
     return {
         "id": event.id,
         "type": event.type,
         "sequence": event.sequence,
         "timestamp": event.timestamp,
         "data": event.data,
+        "log_index": event.sequence - 1,
     }
 
 

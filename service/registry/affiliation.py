@@ -14,15 +14,19 @@ view), so its answer is built once and served as bytes:
 
 Credentials (compact JWS, ES256, ``typ`` JWT, ``kid`` in the header) carry
 ``iss`` (the public base URL), ``sub`` (the school's URL), ``iat``, ``nbf``,
-``exp`` (``IMI_CREDENTIAL_TTL_S``), ``jti``, ``affiliated``, ``status``,
-``aligned_version``, plus ``school_id``, ``listing`` and
-``reaffirmation_due_by``. Delisted schools get a signed negative answer too.
+``exp`` (``IMI_CREDENTIAL_TTL_S``, 30 days), ``jti``, ``affiliated``,
+``alignment_status``, ``aligned_version``, plus ``school_id``, ``listing``,
+``reaffirmation_due_by``, ``status`` (the draft-ietf-oauth-status-list reference
+``{"status_list": {"idx", "uri"}}`` of the school's entry, ``status_lists.py``) and
+``checkpoint_size`` (the transparency log's size when it was signed). Delisted
+schools get a signed negative answer too.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +37,11 @@ from service.core.config import Settings
 from service.core.errors import NotFound
 from service.core.jsonutil import dumps
 from service.registry import service as registry
+from service.registry import status_lists
 from service.registry.models import AFFILIATED_STATUSES, School
 from service.security.keys import CREDENTIAL_TYP, KeyStore, TokenError, new_jti
 from service.standards import service as standards
+from service.transparency import log
 from service.web import cache
 from service.web.http import CACHE_SHORT, make_etag
 
@@ -50,8 +56,11 @@ def is_affiliated(school: School) -> bool:
     return school.listing == "listed" and school.alignment_status in AFFILIATED_STATUSES
 
 
-def credential_claims(school: School, *, issuer: str, ttl_s: int, now: float) -> dict[str, Any]:
-    """The claims of a new credential for ``school``."""
+def credential_claims(
+    school: School, *, issuer: str, ttl_s: int, now: float, entry: tuple[int, int], checkpoint_size: int
+) -> dict[str, Any]:
+    """The claims of a new credential for ``school``, whose status list entry is ``entry``
+    (list id, index), signed while the log has ``checkpoint_size`` leaves."""
     t = int(now)
     return {
         "iss": issuer,
@@ -61,11 +70,13 @@ def credential_claims(school: School, *, issuer: str, ttl_s: int, now: float) ->
         "exp": t + ttl_s,
         "jti": new_jti(),
         "affiliated": is_affiliated(school),
-        "status": school.alignment_status,
+        "alignment_status": school.alignment_status,
         "aligned_version": school.aligned_version,
         "school_id": school.id,
         "listing": school.listing,
         "reaffirmation_due_by": registry.ts(school.reaffirmation_due_by),
+        "status": status_lists.status_claim(issuer, *entry),
+        "checkpoint_size": checkpoint_size,
     }
 
 
@@ -125,6 +136,8 @@ def build_answer(
         if school is None:
             raise NotFound(f"There is no school {school_id!r}.")
         current = standards.current_version_number(session=session, slug=standards.DEFAULT_DOCUMENT)
+        entry = status_lists.entry_of(session, school.id)
+        checkpoint_size = log.tree_size(session)
     key = keys.active()
     if (
         previous is not None
@@ -136,7 +149,11 @@ def build_answer(
         return previous
     ttl = settings.credential_ttl_s
     base = settings.public_base_url
-    claims = credential_claims(school, issuer=base, ttl_s=ttl, now=time.time())
+    if entry is None:
+        entry = status_lists.ensure_entry(engine, school.id)
+    claims = credential_claims(
+        school, issuer=base, ttl_s=ttl, now=time.time(), entry=entry, checkpoint_size=checkpoint_size
+    )
     credential = keys.sign(claims, typ=CREDENTIAL_TYP)
     body = dumps(affiliation_dict(school, current_version=current, credential=credential, base_url=base))
     margin = min(REFRESH_MAX_S, ttl * REFRESH_SHARE)
@@ -153,15 +170,26 @@ def build_answer(
 # --- checking a presented credential ---------------------------------------------------------
 
 
-def check_credential(*, keys: KeyStore, credential: str, issuer: str) -> dict[str, Any]:
+#: Reasons for a credential whose status list entry is not 0 (VALID).
+STATUS_REASONS = {status_lists.INVALID: "status_invalid", status_lists.SUSPENDED: "status_suspended"}
+
+
+def check_credential(
+    *, keys: KeyStore, credential: str, issuer: str, status_of: Callable[[int, int], int | None]
+) -> dict[str, Any]:
     """``{"valid", "reason", "claims"}`` for a presented credential (``POST /v1/credentials/verify``).
 
     ``reason`` is ``valid`` or the first failing check of
     :meth:`KeyStore.verify` (``too_large``, ``malformed``, ``alg_not_allowed``,
     ``unknown_kid``, ``bad_signature``, ``wrong_type``, ``expired``,
     ``not_yet_valid``, ``wrong_issuer``), or ``not_a_credential`` for a
-    genuine token that is not an affiliation credential. ``claims`` is empty
-    unless the credential is valid (unverified claims are never echoed).
+    genuine token that is not an affiliation credential, then the status check:
+    ``status_invalid`` (withdrawn, lapsed, delisted) or ``status_suspended`` as the
+    entry reads now (``status_of(list id, index)``), ``malformed_status`` for a status
+    claim that is not a reference to one of our lists, ``unknown_status`` for an
+    entry no school holds. Credentials from before status lists carry no ``status``
+    and are checked as before. ``claims`` is empty unless the credential is valid
+    (unverified claims are never echoed).
     """
     try:
         claims = keys.verify(credential, typ=CREDENTIAL_TYP, issuer=issuer)
@@ -170,4 +198,28 @@ def check_credential(*, keys: KeyStore, credential: str, issuer: str) -> dict[st
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.startswith(f"{issuer}/v1/schools/") or "affiliated" not in claims:
         return {"valid": False, "reason": "not_a_credential", "claims": {}}
+    if "status" in claims:
+        entry = _status_entry(claims["status"], issuer)
+        if entry is None:
+            return {"valid": False, "reason": "malformed_status", "claims": {}}
+        value = status_of(*entry)
+        if value is None:
+            return {"valid": False, "reason": "unknown_status", "claims": {}}
+        if value != status_lists.VALID:
+            return {"valid": False, "reason": STATUS_REASONS.get(value, "status_invalid"), "claims": {}}
     return {"valid": True, "reason": "valid", "claims": claims}
+
+
+def _status_entry(claim: Any, issuer: str) -> tuple[int, int] | None:
+    """``(list id, index)`` of a ``status`` claim naming one of our lists, else ``None``."""
+    reference = claim.get("status_list") if isinstance(claim, dict) else None
+    if not isinstance(reference, dict):
+        return None
+    idx, uri = reference.get("idx"), reference.get("uri")
+    prefix = status_lists.list_uri(issuer, 0)[:-1]
+    if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < 2**31 or not isinstance(uri, str):
+        return None
+    list_id = uri[len(prefix) :] if uri.startswith(prefix) else ""
+    if not list_id.isascii() or not list_id.isdigit() or len(list_id) > 9:
+        return None
+    return int(list_id), idx

@@ -10,8 +10,9 @@ records the statement and moves its status as the standards move::
     withdraw (school or steward) ──▶ withdrawn        suspend (steward) ──▶ suspended
 
 A suspended school cannot act on its alignment itself (409) until a steward
-states or withdraws it. Every change writes a history row, the public event
-``school.alignment.changed`` and an audit entry, in the caller's transaction.
+states or withdraws it. Every change writes a history row, the school's status
+list value (``status_lists.py``), the public event ``school.alignment.changed`` and
+an audit entry, in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from service.core.jsonutil import isoformat
 from service.events import service as events
 from service.events.models import Event
 from service.registry import service as registry
+from service.registry import status_lists
 from service.registry.models import AlignmentRecord, School
 from service.registry.schemas import AlignmentStatement
 from service.security.clients import Principal
@@ -71,7 +73,8 @@ def _commit_change(
     base_url: str,
     reason: str | None = None,
 ) -> None:
-    """Record one alignment change: the row, its history entry, the event and the audit entry."""
+    """Record one alignment change: the row, its history entry, its status list value, the event
+    and the audit entry."""
     school.revision += 1
     school.updated_at = now
     session.add(school)
@@ -92,6 +95,8 @@ def _commit_change(
         )
     )
     session.flush()
+    # The credentials' status list entry changes with the status, in this transaction.
+    status_lists.record(session, school)
     events.emit(
         session,
         "school.alignment.changed",

@@ -152,3 +152,37 @@ class AlignmentRecord(SQLModel, table=True):
     stated_by: str | None = Field(default=None, max_length=300)
     reaffirmation_due_by: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     reason: str | None = Field(default=None, max_length=500)
+
+
+class StatusList(SQLModel, table=True):
+    """A credential status list (draft-ietf-oauth-status-list): ``size`` entries of ``bits`` each.
+
+    Schools get an entry at random in the newest list until ``assigned`` reaches half
+    its size; then a new list opens. Lists never shrink or reuse an entry.
+    """
+
+    __tablename__ = "status_lists"
+
+    id: int = Field(sa_column=Column(sa.Integer, primary_key=True, autoincrement=False))
+    size: int
+    bits: int
+    assigned: int = Field(default=0)
+    created_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class StatusListEntry(SQLModel, table=True):
+    """A school's place in a status list, assigned once, and its current status value
+    (0 valid, 1 invalid, 2 suspended) that every credential of the school refers to."""
+
+    __tablename__ = "status_list_entries"
+
+    list_id: int = Field(
+        sa_column=Column(sa.Integer, sa.ForeignKey("status_lists.id"), primary_key=True, autoincrement=False)
+    )
+    idx: int = Field(sa_column=Column(sa.Integer, primary_key=True, autoincrement=False))
+    school_id: str = Field(
+        sa_column=Column(
+            sa.String(40), sa.ForeignKey("schools.id", ondelete="CASCADE"), unique=True, nullable=False
+        )
+    )
+    status: int = Field(default=0, sa_column=Column(sa.SmallInteger, nullable=False, default=0))

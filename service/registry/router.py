@@ -17,7 +17,7 @@ from service.core import codes
 from service.core.db import transaction
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.registry import affiliation, alignment, embeds, fuzzy, search, service
+from service.registry import affiliation, alignment, embeds, fuzzy, search, service, status_lists
 from service.registry.models import School
 from service.registry.schemas import (
     Affiliation,
@@ -584,8 +584,16 @@ def verify_credential(
 ) -> Response:
     """200 ``{"valid", "reason", "claims"}``: ``reason`` names the first failing check
     (``alg_not_allowed``, ``unknown_kid``, ``bad_signature``, ``expired``,
-    ``not_yet_valid``, ``wrong_issuer``, ``too_large``, ``malformed``, …) or ``valid``."""
+    ``not_yet_valid``, ``wrong_issuer``, ``too_large``, ``malformed``, …), then the
+    credential's status list entry as it reads now (``status_invalid``,
+    ``status_suspended``), or ``valid``."""
+    engine = request.app.state.engine
+
+    def status_of(list_id: int, idx: int) -> int | None:
+        with transaction(engine, readonly=True) as session:
+            return status_lists.value_at(session, list_id, idx)
+
     verdict = affiliation.check_credential(
-        keys=keys, credential=body.credential, issuer=settings.public_base_url
+        keys=keys, credential=body.credential, issuer=settings.public_base_url, status_of=status_of
     )
     return json_response(request.headers, verdict, cache_control="no-store")

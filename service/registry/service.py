@@ -29,7 +29,7 @@ from service.core.errors import Conflict, Forbidden, Gone, NotFound, Preconditio
 from service.core.ids import new_id
 from service.core.jsonutil import isoformat
 from service.events import service as events
-from service.registry import folding
+from service.registry import folding, status_lists
 from service.registry.models import School, SchoolFacet, SchoolTerm
 from service.registry.schemas import SchoolCreate, SchoolUpdate
 from service.registry.verify import registrable_domain
@@ -275,6 +275,8 @@ def create_school(*, session: Session, data: SchoolCreate, actor: Principal | st
     session.flush()
     _reindex(session, school, new=True)
     emit_school_event(session, "school.listed", school, base_url=base_url)
+    # After the emit: its counter lock orders the draws of status list entries.
+    status_lists.assign(session, school)
     audit.record(
         session,
         actor=_actor_id(actor),
@@ -393,6 +395,7 @@ def delist_school(
         terms_table.update().where(terms_table.c.school_id == school.id).values(listing=school.listing)
     )
     emit_school_event(session, "school.delisted", school, base_url=base_url)
+    status_lists.record(session, school)  # its credentials are no longer true
     audit.record(session, actor=actor.client_id, action="school.delist", target=school.id, details={})
     return school
 

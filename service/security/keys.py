@@ -34,6 +34,8 @@ MAX_TOKEN_BYTES = 8192
 LEEWAY_S = 30
 ACCESS_TOKEN_TYP = "at+jwt"
 CREDENTIAL_TYP = "JWT"
+#: ``typ`` of a signed snapshot (``GET /v1/snapshot`` with ``Accept: application/jose``).
+SNAPSHOT_TYP = "imi-snapshot+jws"
 #: How often a running process looks for keys added or rotated by the CLI (seconds).
 RELOAD_INTERVAL_S = 2.0
 
@@ -205,6 +207,19 @@ class KeyStore:
             )
         )
 
+    def sign_document(self, payload: bytes, *, typ: str, headers: dict[str, Any] | None = None) -> str:
+        """A compact JWS over the exact ``payload`` bytes with the active key; ``headers`` are
+        added to the protected header (beside ``alg``, ``kid``, ``typ``)."""
+        key = self.active()
+        return str(
+            jws.sign(
+                payload,
+                key.private_pem.decode(),
+                headers={**(headers or {}), "kid": key.kid, "typ": typ},
+                algorithm=ALGORITHM,
+            )
+        )
+
     def verify(
         self,
         token: str,
@@ -305,3 +320,34 @@ def issue_access_token(
 def verify_access_token(keys: KeyStore, token: str, *, issuer: str) -> dict[str, Any]:
     """The claims of a valid access token; :class:`TokenError` otherwise."""
     return keys.verify(token, typ=ACCESS_TOKEN_TYP, issuer=issuer, audience=issuer)
+
+
+def verify_with_jwks(token: str, jwks: Any, *, typ: str) -> tuple[dict[str, Any], bytes]:
+    """``(protected header, payload bytes)`` of a compact JWS signed by a key of ``jwks``
+    (a JWK Set as parsed JSON); no size limit (a signed snapshot is large).
+
+    Checks, in order: structure, ``alg`` ES256, a ``kid`` found in the set, the
+    signature, ``typ``. Raises :class:`TokenError` (``malformed``,
+    ``alg_not_allowed``, ``unknown_kid``, ``bad_signature``, ``wrong_type``).
+    """
+    try:
+        header = jws.get_unverified_header(token)
+    except (JWSError, ValueError, TypeError, UnicodeError) as exc:
+        raise TokenError("malformed", "not a compact JWS") from exc
+    if not isinstance(header, dict):
+        raise TokenError("malformed", "the JWS header is not a JSON object")
+    if header.get("alg") not in ALLOWED_ALGORITHMS:
+        raise TokenError("alg_not_allowed", f"algorithm {header.get('alg')!r} is not accepted; use ES256")
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        raise TokenError("malformed", "the JWKS has no `keys` list")
+    key = next((k for k in keys if isinstance(k, dict) and k.get("kid") == header.get("kid")), None)
+    if key is None:
+        raise TokenError("unknown_kid", "the JWS's kid is not in the JWKS")
+    try:
+        payload = jws.verify(token, key, algorithms=list(ALLOWED_ALGORITHMS))
+    except (JWSError, ValueError, TypeError) as exc:
+        raise TokenError("bad_signature", "the signature does not verify") from exc
+    if header.get("typ") != typ:
+        raise TokenError("wrong_type", f"expected a JWS of type {typ!r}")
+    return header, bytes(payload)

@@ -24,7 +24,7 @@ No credentials: the snapshot carries no signed affiliation credentials. A
 credential is signed per school (ES256) with a fresh ``jti``/``iat`` and, for
 schools nobody asked about, is not in the registry's cache, so including them
 would cost one signature per listed school, make the bytes (and the ETag)
-change on every build, and tie a 24-hour credential to a sync document. Each
+change on every build, and tie a 30-day credential to a sync document. Each
 school's ``links.affiliation`` serves its signed credential (cached there).
 
 The serialised document is a public read of the public-representation cache
@@ -49,7 +49,11 @@ from service.core.jsonutil import dumps
 from service.events.models import EventCounter
 from service.registry import service as registry
 from service.registry.models import School
+from service.security.keys import SNAPSHOT_TYP, KeyStore
 from service.standards import service as standards
+from service.transparency import log
+from service.transparency import service as transparency
+from service.transparency.signer import LogSigner
 from service.web import cache
 from service.web.http import make_etag
 
@@ -184,3 +188,15 @@ def open_stream(*, engine: Engine, base_url: str) -> Stream:
     chunks = _chunks(engine, base_url)
     etag, sequence = next(chunks)  # type: ignore[misc]
     return Stream(etag=etag, sequence=sequence, chunks=chunks)  # type: ignore[arg-type]
+
+
+def sign_snapshot(
+    *, session: Session, keys: KeyStore, signer: LogSigner, body: bytes, sequence: int
+) -> bytes:
+    """The compact JWS of a serialised snapshot: ES256 over exactly ``body``, with the log's
+    signed checkpoint at ``sequence`` in the protected header (``checkpoint``), left out only
+    when the log does not reach ``sequence`` (it was switched off, for a benchmark)."""
+    headers: dict[str, Any] = {"cty": "application/json"}
+    if log.tree_size(session) >= sequence:
+        headers["checkpoint"] = transparency.signed_checkpoint(session=session, signer=signer, size=sequence)
+    return keys.sign_document(body, typ=SNAPSHOT_TYP, headers=headers).encode("ascii")

@@ -153,6 +153,9 @@ class EventEnvelope(BaseModel):
     sequence: int | None
     timestamp: dt.datetime
     data: dict[str, Any]
+    log_index: int | None = Field(
+        default=None, description="the event's leaf in the transparency log (sequence − 1); absent on pings"
+    )
 
 
 class EventTypeInfo(BaseModel):

@@ -94,10 +94,15 @@ def test_affiliation_of_an_aligned_school(client: TestClient, aligned: dict[str,
     assert header["kid"] in {k["kid"] for k in client.get("/.well-known/jwks.json").json()["keys"]}
     assert claims["sub"] == f"{BASE_URL}/v1/schools/{aligned['id']}"
     assert claims["iss"] == BASE_URL
-    assert claims["exp"] - claims["iat"] == 86400
+    assert claims["exp"] - claims["iat"] == 2592000  # IMI_CREDENTIAL_TTL_S: 30 days (issue 12)
     assert claims["nbf"] == claims["iat"]
     assert abs(claims["iat"] - time.time()) < 60
-    assert (claims["affiliated"], claims["status"], claims["aligned_version"]) == (True, "aligned", "1.0")
+    # `status` is the status list reference (draft-ietf-oauth-status-list, issue 12).
+    assert (claims["affiliated"], claims["alignment_status"], claims["aligned_version"]) == (
+        True,
+        "aligned",
+        "1.0",
+    )
     assert isinstance(claims["jti"], str) and len(claims["jti"]) >= 16
 
     # Served again unchanged (the cached answer), and conditionally.
@@ -128,14 +133,18 @@ def test_credentials_follow_every_status_change_at_once(
     publish("2.0")  # major: reaffirmation due, still affiliated, new current version
     due = client.get(url).json()
     assert (due["affiliated"], due["status"], due["current_version"]) == (True, "reaffirmation_due", "2.0")
-    assert _independent_decode(client, due["credential"])[1]["status"] == "reaffirmation_due"
+    assert _independent_decode(client, due["credential"])[1]["alignment_status"] == "reaffirmation_due"
 
     r = client.post(f"/v1/schools/{aligned['id']}/alignment/withdraw", headers=steward)
     assert r.status_code == 200
     withdrawn = client.get(url).json()
     assert (withdrawn["affiliated"], withdrawn["status"]) == (False, "withdrawn")
     claims = _independent_decode(client, withdrawn["credential"])[1]
-    assert (claims["affiliated"], claims["status"], claims["aligned_version"]) == (False, "withdrawn", "1.0")
+    assert (claims["affiliated"], claims["alignment_status"], claims["aligned_version"]) == (
+        False,
+        "withdrawn",
+        "1.0",
+    )
 
     # Schools that never stated get a signed negative answer too.
     never = make_school(name="Never")

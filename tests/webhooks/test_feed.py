@@ -36,7 +36,8 @@ def test_feed_is_gap_free_ordered_and_paginated(client: Any, emit: Callable[...,
         r = client.get("/v1/events", params={"after": body["next_cursor"], "limit": 3})
     assert [e["sequence"] for e in seen] == [1, 2, 3, 4, 5, 6, 7]
     assert [e["id"] for e in seen] == [e["id"] for e in made]
-    assert set(seen[0]) == {"id", "type", "sequence", "timestamp", "data"}
+    assert set(seen[0]) == {"id", "type", "sequence", "timestamp", "data", "log_index"}  # issue 12
+    assert [e["log_index"] for e in seen] == [0, 1, 2, 3, 4, 5, 6]
     assert seen[0]["timestamp"].endswith("Z")
     assert "Ōtautahi".encode() in client.get("/v1/events", params={"after": 5}).content
 
