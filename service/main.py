@@ -30,6 +30,7 @@ from service.registry.router import router as registry_router
 from service.security import clients as auth_service
 from service.security.keys import KeyStore
 from service.snapshot.router import router as snapshot_router
+from service.standards.review_router import router as review_router
 from service.standards.router import router as standards_router
 from service.web import cache, edge
 from service.web import openapi as openapi_doc
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(standards_router)
+    app.include_router(review_router)
     app.include_router(registry_router)
     app.include_router(events_router)
     app.include_router(snapshot_router)

@@ -66,6 +66,7 @@ async def get_snapshot(request: Request) -> Response:
             body=built.body,
             media_type=JSON,
             headers={"ETag": built.etag, "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
+            expires_at=built.expires_at,
         )
 
     return await cache.cache_of(state).serve(request, snapshot.RESOURCE, ("snapshot",), build)

@@ -58,11 +58,14 @@ RESOURCE = cache.Resource(route="/v1/snapshot", domains=("standards", "school", 
 
 @dataclass(frozen=True)
 class Built:
-    """A serialised snapshot: ``body`` (UTF-8 JSON), its strong ``etag`` and ``sequence``."""
+    """A serialised snapshot: ``body`` (UTF-8 JSON), its strong ``etag`` and ``sequence``;
+    ``expires_at`` (Unix seconds): when a version takes effect and the standards in it say
+    another version is in force, or ``None``."""
 
     sequence: int
     body: bytes
     etag: str
+    expires_at: float | None = None
 
 
 def begin_snapshot(session: Session) -> None:
@@ -100,4 +103,10 @@ def build_snapshot(*, session: Session, base_url: str) -> Built:
     begin_snapshot(session)
     sequence = session.execute(sa.select(col(EventCounter.value)).where(col(EventCounter.id) == 1)).scalar()
     body = dumps(snapshot_dict(session=session, base_url=base_url, sequence=int(sequence or 0)))
-    return Built(sequence=int(sequence or 0), body=body, etag=make_etag(body))
+    changes_at = standards.representations_change_at(session=session)
+    return Built(
+        sequence=int(sequence or 0),
+        body=body,
+        etag=make_etag(body),
+        expires_at=changes_at.timestamp() if changes_at is not None else None,
+    )

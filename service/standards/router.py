@@ -9,17 +9,21 @@ answered the same with or without one.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.responses import Response
 
-from service.core.db import transaction
-from service.core.errors import NotFound
+from service.core.db import transaction, utcnow
+from service.core.errors import NotFound, Unprocessable, UnsupportedMediaType
 from service.core.jsonutil import dumps
 from service.standards import links, render, service, views
+from service.standards.models import DRAFT
 from service.standards.schemas import (
     ClauseView,
     DiffPublic,
@@ -36,7 +40,8 @@ from service.standards.schemas import (
 )
 from service.web import cache, http
 from service.web.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
-from service.web.openapi import problems
+from service.web.http import UTCInstant
+from service.web.openapi import problems, request_body
 
 router = APIRouter(prefix="/v1/standards", tags=["standards"])
 
@@ -106,6 +111,7 @@ CURRENT = cache.Resource(route="/v1/standards/{slug}/current", domains=("standar
 VERSION = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
 CLAUSE = cache.Resource(route="/v1/standards/{slug}/versions/{version}/clauses/{key}", domains=("standards",))
 DIFF = cache.Resource(route="/v1/standards/{slug}/diff", domains=("standards",))
+IN_FORCE = cache.Resource(route="/v1/standards/{slug}/in-force", domains=("standards",))
 
 
 @dataclass(frozen=True)
@@ -124,13 +130,22 @@ def representation_key(slug: str, version: str, lang: str, media: str) -> tuple[
 
 
 def _build(
-    request: Request, slug: str, version: str, lang: str | None, media: str, clause: str | None
+    request: Request,
+    slug: str,
+    version: str,
+    lang: str | None,
+    media: str,
+    clause: str | None,
+    at: dt.datetime | None = None,
 ) -> cache.Built:
-    """Render one representation from the database (blocking)."""
+    """Render one representation from the database (blocking); ``at``: the version in force then
+    (``version`` is then the cache key's name for the read, ``in-force@…``)."""
     base = _base(request)
     with transaction(request.app.state.engine, readonly=True) as session:
 
         def load(editor: bool) -> views.VersionView:
+            if at is not None:
+                return views.in_force_view(session=session, slug=slug, at=at, lang=lang, base_url=base)
             if clause is not None:
                 return views.clause_view(
                     session=session,
@@ -147,13 +162,15 @@ def _build(
 
         view = _as_reader(request, session, load)
     rep = view.representation
-    body = render.render_clause(rep, media) if clause is not None else render.render_version(rep, media)
+    body = render.render_clause(rep, media) if clause is not None else view.body(media)
+    moving = version == "current" or at is not None or view.status == DRAFT
+    # A representation that changes by the clock alone (a version takes effect, a review
+    # runs out) is kept, here and by clients, no longer than until then.
+    changes_at = view.changes_at if clause is None else None
     if not view.cacheable:
         cache_control = http.CACHE_PRIVATE
-    elif version == "current":
-        cache_control = http.CACHE_SHORT
     else:
-        cache_control = http.CACHE_IMMUTABLE_VERSION
+        cache_control = _public_until(60 if moving else 3600, changes_at)
     headers = {
         "ETag": render.representation_etag(media, view.language, view.status, body),
         "Cache-Control": cache_control,
@@ -161,52 +178,66 @@ def _build(
     }
     if view.language:
         headers["Content-Language"] = view.language
-    if version == "current":
+    if version == "current" or at is not None:
         headers["Content-Location"] = links.version_url(None, slug, view.version) + (
             f"/clauses/{clause}" if clause else ""
         )
     served = view.language if lang not in (None, view.language) else None
     path_version = version if clause is None else f"{version}/clauses/{clause}"
+    if at is not None:
+        # Every instant in force under one version shares one stored copy (found through an alias).
+        path_version, served = f"in-force:{view.version}", served or lang or ""
     return cache.Built(
         body=body,
         media_type=media,
         headers=headers,
         last_modified=view.last_modified,
         storable=view.cacheable,
+        expires_at=changes_at.timestamp() if changes_at is not None else None,
         meta=Rendered(version=view.version, status=view.status, content_language=view.language),
         # A fallback (?lang=fr -> en) is stored once, under the served language.
-        key=representation_key(slug, path_version, served, media) if served else None,
+        key=representation_key(slug, path_version, served, media) if served is not None else None,
     )
 
 
+def _public_until(max_age_s: int, changes_at: dt.datetime | None) -> str:
+    """``public, max-age=…``, shortened to the seconds left until ``changes_at``."""
+    if changes_at is not None:
+        max_age_s = max(0, min(max_age_s, int((changes_at - utcnow()).total_seconds())))
+    return f"public, max-age={max_age_s}"
+
+
 async def _serve(
-    request: Request, slug: str, version: str, lang: str | None, clause: str | None = None
+    request: Request,
+    slug: str,
+    version: str,
+    lang: str | None,
+    clause: str | None = None,
+    at: dt.datetime | None = None,
 ) -> Response:
     """Negotiate, then answer from the public-representation cache (building on a miss)."""
     media = http.negotiate(request.headers.get("accept"), render.OFFERED)
     tag = normalise_language(lang) if lang is not None else None
     path_version = version if clause is None else f"{version}/clauses/{clause}"
-    resource = CLAUSE if clause is not None else (CURRENT if version == "current" else VERSION)
+    if at is not None:
+        resource = IN_FORCE
+    else:
+        resource = CLAUSE if clause is not None else (CURRENT if version == "current" else VERSION)
     return await cache.cache_of(request.app.state).serve(
         request,
         resource,
         representation_key(slug, path_version, tag or "", media),
-        lambda _previous: _build(request, slug, version, tag, media, clause),
+        lambda _previous: _build(request, slug, version, tag, media, clause, at),
     )
 
 
 def _write_response(
-    view: views.VersionView, *, status_code: int = 200, location: str | None = None
+    view: views.VersionView, *, status_code: int = 200, location: str | None = None, media: str = http.JSON
 ) -> Response:
-    headers = {"ETag": view.json_etag(), "Cache-Control": _NO_STORE, "Content-Language": view.language}
+    headers = {"ETag": view.etag(media), "Cache-Control": _NO_STORE, "Content-Language": view.language}
     if location:
         headers["Location"] = location
-    return Response(
-        render.render_version(view.representation, http.JSON),
-        status_code=status_code,
-        media_type=http.JSON,
-        headers=headers,
-    )
+    return Response(view.body(media), status_code=status_code, media_type=media, headers=headers)
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -293,6 +324,33 @@ async def get_version(request: Request, slug: Slug, version: VersionPath, lang: 
 
 
 @router.get(
+    "/{slug}/in-force",
+    response_model=VersionPublic,
+    responses={
+        **_REPRESENTATIONS,
+        404: {"description": "Unknown document, or an instant before its first version"},
+    },
+    summary="The version in force at an instant",
+)
+async def get_in_force(
+    request: Request,
+    slug: Slug,
+    at: Annotated[
+        UTCInstant | None,
+        Query(description="RFC 3339 date-time with an offset; default now"),
+    ] = None,
+    lang: LangQuery = None,
+) -> Response:
+    """The version that was in force at `at`: the published version with the latest
+    `effective_from` not after `at` that had not been withdrawn by then (a later
+    withdrawal does not change the past). The same representations, `?lang=` and
+    conditional requests as a version read; `Content-Location` names the version;
+    `public, max-age=60`. 404 before the document's first version took effect."""
+    name = f"in-force@{at.isoformat()}" if at is not None else "in-force@now"
+    return await _serve(request, slug, name, lang, at=at or utcnow())
+
+
+@router.get(
     "/{slug}/versions/{version}/clauses/{key}",
     response_model=ClauseView,
     responses=_REPRESENTATIONS,
@@ -318,8 +376,9 @@ async def get_diff(
 ) -> Response:
     """Added, removed, modified and moved clauses from `from` to `to` (either direction).
 
-    Drafts are 404 without `standards:write`; diffs of non-draft versions never change
-    (`public, max-age=3600`) and are served from memory.
+    Drafts are 404 without `standards:write` (unless under review: then `public, max-age=60`);
+    diffs of non-draft versions never change (`public, max-age=3600`) and are served from memory.
+    Items carry the `to` version's `change_note` and the `accepted_comments` of its review.
     """
     http.negotiate(request.headers.get("accept"), [http.JSON])
     return await cache.cache_of(request.app.state).serve(
@@ -333,22 +392,26 @@ async def get_diff(
 def _build_diff(request: Request, slug: str, from_version: str, to_version: str) -> cache.Built:
     with transaction(request.app.state.engine, readonly=True) as session:
 
-        def load(editor: bool) -> tuple[dict[str, Any], bool]:
+        def load(editor: bool) -> tuple[dict[str, Any], bool, bool]:
             return views.diff(
                 session=session, slug=slug, from_version=from_version, to_version=to_version, editor=editor
             )
 
-        body, immutable = _as_reader(request, session, load)
+        body, immutable, public = _as_reader(request, session, load)
     data = dumps(body)
+    if immutable:
+        cache_control = http.CACHE_IMMUTABLE_VERSION
+    else:  # a draft under review is public but still changes
+        cache_control = http.CACHE_SHORT if public else http.CACHE_PRIVATE
     return cache.Built(
         body=data,
         media_type=http.JSON,
         headers={
             "ETag": http.make_etag(data),
-            "Cache-Control": http.CACHE_IMMUTABLE_VERSION if immutable else http.CACHE_PRIVATE,
+            "Cache-Control": cache_control,
             "Vary": "Accept, Accept-Encoding",
         },
-        storable=immutable,
+        storable=immutable or public,
         meta=Rendered(version=f"{body['from']}->{body['to']}", status="", content_language=""),
     )
 
@@ -380,11 +443,55 @@ def create_draft(
     return _write_response(view, status_code=201, location=location)
 
 
+async def draft_body(request: Request) -> DraftReplace | str:
+    """A replace body: the draft's JSON representation, edited (``DraftReplace``, validated like a
+    FastAPI body), or its Markdown form (``text/markdown``, UTF-8) as text; 415 for other media types."""
+    media, _, params = (request.headers.get("content-type") or http.JSON).partition(";")
+    media = media.strip().lower()
+    raw = await request.body()
+    if media == http.MARKDOWN:
+        charset = (
+            params.strip().lower().removeprefix("charset=").strip('"') if "charset" in params.lower() else ""
+        )
+        if charset not in ("", "utf-8", "utf8"):
+            raise UnsupportedMediaType("The Markdown form is read as UTF-8 (`charset=utf-8`).")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Unprocessable(f"The Markdown body is not UTF-8 text (byte {exc.start}).") from None
+    if media != http.JSON and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            "A draft is replaced with its JSON representation (application/json) or its Markdown form "
+            "(text/markdown).",
+            extra={"accepted": [http.JSON, http.MARKDOWN]},
+        )
+    try:
+        return DraftReplace.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
 @router.put(
     "/{slug}/versions/{version}",
     response_model=VersionPublic,
-    responses=problems(409, 412, 428, s409="Not a draft: published content never changes"),
+    responses={
+        200: {
+            "description": "The draft as replaced; `Accept: text/markdown` answers its Markdown form",
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+        },
+        **problems(
+            409,
+            412,
+            415,
+            422,
+            428,
+            s409="Not a draft: published content never changes",
+            s412="`If-Match` matches neither the JSON nor the Markdown representation's ETag",
+            s422="The body did not validate; for Markdown, `line` names the first line that does not fit",
+        ),
+    },
     summary="Replace a draft",
+    openapi_extra=request_body(DraftReplace, {http.MARKDOWN: {"type": "string"}}),
 )
 def replace_draft(
     request: Request,
@@ -392,20 +499,34 @@ def replace_draft(
     editor: StandardsWrite,
     slug: Slug,
     version: VersionPath,
-    body: DraftReplace,
+    body: Annotated[DraftReplace | str, Depends(draft_body)],
     if_match: IfMatch = None,
 ) -> Response:
-    """Replace a draft with its edited representation; `If-Match` required (428/412); published: 409."""
-    view = service.replace_draft(
-        session=session,
-        slug=slug,
-        version=version,
-        body=body,
-        if_match=if_match,
-        actor=editor,
-        base_url=_base(request),
-    )
-    return _write_response(view)
+    """Replace a draft with its edited representation: JSON, or its Markdown form
+    (`Content-Type: text/markdown`, see the README). `If-Match` with the ETag of either
+    representation is required (428/412); a published version is 409."""
+    media = http.negotiate(request.headers.get("accept"), [http.JSON, http.MARKDOWN])
+    if isinstance(body, str):
+        view = service.replace_draft_markdown(
+            session=session,
+            slug=slug,
+            version=version,
+            text=body,
+            if_match=if_match,
+            actor=editor,
+            base_url=_base(request),
+        )
+    else:
+        view = service.replace_draft(
+            session=session,
+            slug=slug,
+            version=version,
+            body=body,
+            if_match=if_match,
+            actor=editor,
+            base_url=_base(request),
+        )
+    return _write_response(view, media=media)
 
 
 @router.post(
