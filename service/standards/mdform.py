@@ -231,7 +231,7 @@ def _read(text: str) -> Parsed:
     parsed.lines[("title",)] = title_line
     summary_start = (top[0].map or [0, 1])[1]
     parsed.summary = _region(tokens, lines, summary_start, headings[0].line - 1 if headings else len(lines))
-    parsed.lines[("summary",)] = summary_start + 1
+    parsed.lines[("summary",)] = _first_line(lines, summary_start, len(lines), title_line)
     _assemble(parsed, headings, tokens, lines)
     return parsed
 
@@ -330,6 +330,11 @@ def _region(tokens: list[Token], lines: list[str], start: int, end: int) -> str:
     return "\n".join(chunk)
 
 
+def _first_line(lines: list[str], start: int, end: int, default: int) -> int:
+    """The 1-based number of the first non-blank line in ``lines[start:end]`` (else ``default``)."""
+    return next((n + 1 for n in range(start, min(end, len(lines))) if lines[n].strip()), default)
+
+
 def _kind_of(h: _Heading) -> str:
     """Which element a structural heading opens (``MarkdownFormError`` when none fits)."""
     if h.level == 2 and h.key and not h.classes and not h.values:
@@ -368,6 +373,7 @@ def _assemble(parsed: Parsed, headings: list[_Heading], tokens: list[Token], lin
     for h in headings:
         kind = _kind_of(h)
         text = _region(tokens, lines, h.start, h.end)
+        text_line = _first_line(lines, h.start, h.end, h.line)
         if kind in ("section", "clause"):
             if part != "sections":
                 raise MarkdownFormError(
@@ -385,7 +391,7 @@ def _assemble(parsed: Parsed, headings: list[_Heading], tokens: list[Token], lin
                 {"key": h.key, "title": _plain(h.text, h.line), "intro": text or None, "clauses": []}
             )
             parsed.lines[("sections", i)] = h.line
-            parsed.lines[("sections", i, "intro")] = h.line + 1
+            parsed.lines[("sections", i, "intro")] = text_line
             clause = None
         elif kind == "clause":
             if not parsed.sections:
@@ -396,7 +402,7 @@ def _assemble(parsed: Parsed, headings: list[_Heading], tokens: list[Token], lin
             clause = {"key": h.key, "kind": h.classes[0], "applies_to": h.values["applies_to"], "text": text}
             parsed.sections[-1]["clauses"].append(clause)
             parsed.lines[("sections", i, "clauses", j)] = h.line
-            parsed.lines[("sections", i, "clauses", j, "text")] = h.line + 1
+            parsed.lines[("sections", i, "clauses", j, "text")] = text_line
         elif kind == "change-note":
             if clause is None or part != "sections":
                 raise MarkdownFormError(h.line, "a change note belongs to the clause above it")
@@ -404,7 +410,7 @@ def _assemble(parsed: Parsed, headings: list[_Heading], tokens: list[Token], lin
                 raise MarkdownFormError(h.line, f"clause {clause['key']} has a change note already")
             clause["change_note"] = text or None
             i, j = len(parsed.sections) - 1, len(parsed.sections[-1]["clauses"]) - 1
-            parsed.lines[("sections", i, "clauses", j, "change_note")] = h.line + 1
+            parsed.lines[("sections", i, "clauses", j, "change_note")] = text_line
         elif kind == "regional-notes" or kind == "contributors":
             order = ["sections", "regional-notes", "contributors"]
             if order.index(kind) <= order.index(part):
@@ -413,7 +419,7 @@ def _assemble(parsed: Parsed, headings: list[_Heading], tokens: list[Token], lin
                 )
             part, clause = kind, None
             if kind == "regional-notes" and text:
-                raise MarkdownFormError(h.start + 1, "text under `Regional notes` belongs to no note")
+                raise MarkdownFormError(text_line, "text under `Regional notes` belongs to no note")
             if kind == "contributors":
                 _contributors(parsed, tokens, lines, h)
         else:  # a regional note
@@ -426,7 +432,7 @@ def _assemble(parsed: Parsed, headings: list[_Heading], tokens: list[Token], lin
                 {"region": h.values["region"], "target": h.values["target"], "text": text}
             )
             parsed.lines[("regional_notes", k)] = h.line
-            parsed.lines[("regional_notes", k, "text")] = h.line + 1
+            parsed.lines[("regional_notes", k, "text")] = text_line
     for k, note in enumerate(parsed.regional_notes):
         if note["target"] not in seen:
             raise MarkdownFormError(

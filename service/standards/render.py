@@ -129,6 +129,7 @@ def version_markdown(rep: dict[str, Any]) -> bytes:
                 "",
             ]
             lines += [clause["text"].strip(), ""]
+            lines += _md_change_note(clause)
             lines += _md_notes(notes.get(clause["key"], []))
     if rep.get("contributors"):
         lines += ["## Contributors", ""]
@@ -138,6 +139,15 @@ def version_markdown(rep: dict[str, Any]) -> bytes:
 
 def _md_kind(clause: dict[str, Any]) -> str:
     return f"*{_md_inline(clause['kind'])} · {_md_inline(clause['applies_to'])}*"
+
+
+def _md_change_note(clause: dict[str, Any]) -> list[str]:
+    """Why the clause changed in this version (Markdown, quoted), when it says."""
+    note = clause.get("change_note")
+    if not note:
+        return []
+    quoted = "\n".join(f"> {line}" if line else ">" for line in note.strip().split("\n"))
+    return ["> *Change note:*", ">", quoted, ""]
 
 
 def _md_notes(notes: list[dict[str, Any]]) -> list[str]:
@@ -187,6 +197,11 @@ def _clause_html(clause: dict[str, Any], notes: list[dict[str, Any]]) -> str:
             f' data-kind="{_esc(clause["kind"])}" data-applies-to="{_esc(clause["applies_to"])}">',
             f"<h3>{_esc(clause['key'])}</h3>",
             f'<div class="imi-text">{markdown_to_html(clause["text"])}</div>',
+            *(
+                [f'<aside class="imi-change-note">{markdown_to_html(clause["change_note"])}</aside>']
+                if clause.get("change_note")
+                else []
+            ),
             *_html_notes(notes),
             "</div>",
         ]
@@ -218,6 +233,7 @@ def render_clause(rep: dict[str, Any], media_type: str) -> bytes:
     if media_type == MARKDOWN:
         lines = [f"### {_md_inline(rep['key'])}", "", _md_kind(rep), ""]
         lines += [rep["text"].strip(), ""]
+        lines += _md_change_note(rep)
         lines += _md_notes(rep["regional_notes"])
         return ("\n".join(lines).rstrip() + "\n").encode()
     if media_type == HTML:

@@ -364,6 +364,7 @@ class ClauseView(BaseModel):
     kind: str
     applies_to: str
     text: str
+    change_note: str | None = Field(default=None, description="Markdown: why it changed in this version")
     regional_notes: list[RegionalNotePublic]
     links: dict[str, str | None]
 

@@ -250,6 +250,8 @@ def clause_view(
                     "regional_notes": [n for n in rep["regional_notes"] if n["target"] == key],
                     "links": {"self": f"{url}/clauses/{key}", "version": url},
                 }
+                if clause["change_note"]:  # only when it says (clause reads had no such member)
+                    clause_rep["change_note"] = clause["change_note"]
                 return dataclasses.replace(view, representation=clause_rep)
     raise NotFound(f"Version {view.version} of {slug!r} has no clause {key!r}.")
 
@@ -263,12 +265,15 @@ def list_versions(
     after: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Version summaries ascending by number (after ``after``); drafts only for editors."""
+    """Version summaries ascending by number (after ``after``); drafts only for editors, or
+    when they are (or were) under review."""
     doc = lookup.find_document(session, slug)
     floor = lookup.parse_version(after) if after else None
     out = []
     for v in lookup.versions_of(session, doc):
-        if (v.status == DRAFT and not editor) or (floor is not None and lookup.number(v) <= floor):
+        if floor is not None and lookup.number(v) <= floor:
+            continue
+        if v.status == DRAFT and not editor and not lookup.under_review(session, v):
             continue
         out.append(
             {
