@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, one table of ratios against baselines of the same run.
 
-Usage: ``python -m bench [standards] [registry] [fanout] [memory]`` (default: all).
+Usage: ``python -m bench [standards] [registry] [fanout] [review] [memory]`` (default: all).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 from bench.common import Row, fmt
 
-SCENARIOS = ["standards", "registry", "fanout"]
+SCENARIOS = ["standards", "registry", "fanout", "review"]
 
 
 def main(argv: list[str]) -> int:

@@ -173,7 +173,9 @@ class StandardsReview(SQLModel, table=True):
     Open from ``opens_at`` until ``closes_at``, or until ``closed_at`` when an
     editor closed it early; ``closed_at`` is also set (to ``closes_at``) when
     the ``standards.review.close`` job announces a review that ran out. While
-    and after a review, the draft is public.
+    and after a review, the draft is public. ``totals`` (``{"comments",
+    "organisations", "regions"}``) is written when ``closed_at`` is: no comment
+    is added or withdrawn after a review closed, so they never change again.
     """
 
     __tablename__ = "standards_reviews"
@@ -185,6 +187,7 @@ class StandardsReview(SQLModel, table=True):
     closed_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     summary: str = Field(default="", sa_column=Column(sa.Text(), nullable=False))
     opened_by: str = Field(max_length=40)
+    totals: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class StandardsComment(SQLModel, table=True):
@@ -202,6 +205,15 @@ class StandardsComment(SQLModel, table=True):
         sa.Index("ix_standards_comments_version_page", "version_id", "id"),
         sa.Index("ix_standards_comments_version_clause", "version_id", "clause_key", "id"),
         sa.Index("ix_standards_comments_version_region", "version_id", "region", "id"),
+        # the publish gate (no outcome yet) and the accepted ones, from the index alone
+        sa.Index(
+            "ix_standards_comments_version_outcome",
+            "version_id",
+            "outcome",
+            "withdrawn_at",
+            "clause_key",
+            "id",
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=40)

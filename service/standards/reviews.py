@@ -77,35 +77,55 @@ def summary(
     """The ``review`` member of a version's representation (``ReviewSummary``).
 
     ``comments`` counts the comments not withdrawn; ``organisations`` the
-    distinct organisations behind them; ``regions`` their regions, sorted.
-    One query, whatever the number of comments.
+    distinct organisations behind them; ``regions`` their regions, sorted:
+    the totals frozen when the review closed, or one query while it is open.
     """
-    rows = session.execute(
-        sa.select(col(StandardsComment.organisation), col(StandardsComment.region), sa.func.count())
-        .where(col(StandardsComment.version_id) == ver.id, col(StandardsComment.withdrawn_at).is_(None))
-        .group_by(col(StandardsComment.organisation), col(StandardsComment.region))
-    ).all()
     return {
         "state": state(review, utcnow()),
         "opens_at": review.opens_at,
         "closes_at": review.closes_at,
         "closed_at": review.closed_at,
         "summary": review.summary,
-        "comments": sum(int(n) for _, _, n in rows),
-        "organisations": len({org for org, _, _ in rows}),
-        "regions": sorted({region for _, region, _ in rows}),
+        **(review.totals if review.closed_at is not None and review.totals else totals(session, ver)),
         "link": review_url(base_url, slug, ver.version),
     }
 
 
-def count_standing(session: Session, ver: StandardsVersion) -> int:
-    """How many comments on ``ver`` were not withdrawn."""
-    return int(
-        session.execute(
-            sa.select(sa.func.count()).where(
-                col(StandardsComment.version_id) == ver.id, col(StandardsComment.withdrawn_at).is_(None)
-            )
-        ).scalar_one()
+def totals(session: Session, ver: StandardsVersion) -> dict[str, Any]:
+    """``{"comments", "organisations", "regions"}`` of the comments on ``ver`` not withdrawn."""
+    rows = session.execute(
+        sa.select(col(StandardsComment.organisation), col(StandardsComment.region), sa.func.count())
+        .where(col(StandardsComment.version_id) == ver.id, col(StandardsComment.withdrawn_at).is_(None))
+        .group_by(col(StandardsComment.organisation), col(StandardsComment.region))
+    ).all()
+    return {
+        "comments": sum(int(n) for _, _, n in rows),
+        "organisations": len({org for org, _, _ in rows}),
+        "regions": sorted({region for _, region, _ in rows}),
+    }
+
+
+def _close(
+    session: Session,
+    *,
+    slug: str,
+    ver: StandardsVersion,
+    review: StandardsReview,
+    at: dt.datetime,
+    base_url: str | None,
+) -> None:
+    """Record the close at ``at`` with the totals it freezes; emits ``standards.review.closed``."""
+    review.closed_at = at
+    review.totals = totals(session, ver)
+    session.add(review)
+    session.flush()
+    events.review_closed(
+        session,
+        slug=slug,
+        version=ver.version,
+        review=review,
+        comments=review.totals["comments"],
+        base_url=base_url,
     )
 
 
@@ -184,17 +204,7 @@ def close_review(
         raise Conflict(
             f"The review of {ver.version} is closed already.", extra={"closed_at": _closed(review)}
         )
-    review.closed_at = now
-    session.add(review)
-    session.flush()
-    events.review_closed(
-        session,
-        slug=slug,
-        version=ver.version,
-        review=review,
-        comments=count_standing(session, ver),
-        base_url=base_url,
-    )
+    _close(session, slug=slug, ver=ver, review=review, at=now, base_url=base_url)
     audit.record(
         session, actor=actor_id(actor), action="standards.review.close", target=f"{slug}/{ver.version}"
     )
@@ -218,17 +228,7 @@ def settle(
     ``standards.review.closed``); returns whether it did. The row must be locked."""
     if review.closed_at is not None or now < review.closes_at:
         return False
-    review.closed_at = review.closes_at
-    session.add(review)
-    session.flush()
-    events.review_closed(
-        session,
-        slug=slug,
-        version=ver.version,
-        review=review,
-        comments=count_standing(session, ver),
-        base_url=base_url,
-    )
+    _close(session, slug=slug, ver=ver, review=review, at=review.closes_at, base_url=base_url)
     return True
 
 
@@ -275,15 +275,15 @@ def check_publishable(
             f"The review of {ver.version} is open until {review.closes_at.isoformat()}: close it first.",
             extra={"review_state": REVIEW_OPEN},
         )
-    pending = list(
+    # Sorted here: ORDER BY id would lead SQLite to walk every comment in id order instead of
+    # seeking the few without an outcome ((version_id, outcome) index).
+    pending = sorted(
         session.exec(
-            select(col(StandardsComment.id))
-            .where(
+            select(col(StandardsComment.id)).where(
                 col(StandardsComment.version_id) == ver.id,
                 col(StandardsComment.withdrawn_at).is_(None),
                 col(StandardsComment.outcome).is_(None),
             )
-            .order_by(col(StandardsComment.id))
         ).all()
     )
     if pending:
@@ -299,17 +299,15 @@ def accepted_by_clause(session: Session, ver: StandardsVersion) -> dict[str, lis
     """Clause key -> ids (oldest first) of the comments on it that were accepted, with or without
     changes, and not withdrawn: what the diff and the published event name as reasons."""
     rows = session.exec(
-        select(col(StandardsComment.clause_key), col(StandardsComment.id))
-        .where(
+        select(col(StandardsComment.clause_key), col(StandardsComment.id)).where(
             col(StandardsComment.version_id) == ver.id,
             col(StandardsComment.clause_key).is_not(None),
             col(StandardsComment.withdrawn_at).is_(None),
             col(StandardsComment.outcome).in_(ACCEPTED),
         )
-        .order_by(col(StandardsComment.id))
     ).all()
     out: dict[str, list[str]] = {}
-    for key, comment_id in rows:
+    for key, comment_id in sorted(rows, key=lambda row: row[1]):  # sorted here, as in the gate
         out.setdefault(str(key), []).append(comment_id)
     return out
 

@@ -290,7 +290,8 @@ def replace_draft_markdown(
     names the line of the first problem, validation errors included.
     """
     doc = lookup.find_document(session, slug)
-    ver = lookup.find_version(session, doc, version, editor=True)
+    # Locked before the comparison, as for JSON: two PUTs with one ETag cannot both pass it.
+    ver = lookup.find_version(session, doc, version, editor=True, lock=True)
     if ver.status != DRAFT:
         raise Conflict(f"Version {ver.version} is {ver.status}: published content never changes.")
     _check_if_match(session, doc, ver, if_match, required=True, base_url=base_url)
@@ -305,7 +306,7 @@ def replace_draft_markdown(
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise mdform.MarkdownFormError(errors[0]["line"], f"{where}: {first['msg']}", errors=errors) from None
-    # The If-Match was compared above; the lock and the replace follow as for JSON.
+    # The If-Match was compared above, under the lock this transaction keeps.
     return replace_draft(
         session=session,
         slug=slug,

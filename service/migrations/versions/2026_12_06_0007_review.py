@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("closed_at", UTCDateTime(), nullable=True),
         sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("opened_by", AutoString(length=40), nullable=False),
+        sa.Column("totals", sa.JSON(), nullable=True),
     )
     op.create_index("ix_standards_reviews_closes_at", "standards_reviews", ["closes_at"])
     op.create_table(
@@ -75,6 +76,12 @@ def upgrade() -> None:
     )
     op.create_index(
         "ix_standards_comments_version_region", "standards_comments", ["version_id", "region", "id"]
+    )
+    # The publish gate (comments without an outcome) and the accepted ones, from the index alone.
+    op.create_index(
+        "ix_standards_comments_version_outcome",
+        "standards_comments",
+        ["version_id", "outcome", "withdrawn_at", "clause_key", "id"],
     )
 
 
