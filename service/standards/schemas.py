@@ -314,8 +314,12 @@ class VersionPublic(BaseModel):
     contributors: list[ContributorPublic]
     translations: list[str]
     links: dict[str, str | None]
-    in_force: bool = Field(description="whether this version is the one in force now")
-    in_force_version: str | None = Field(description="the document's version in force now")
+    in_force: bool | None = Field(
+        default=None, description="whether this version is the one in force now (not on drafts)"
+    )
+    in_force_version: str | None = Field(
+        default=None, description="the document's version in force now (not on drafts)"
+    )
     review: ReviewSummary | None = Field(
         default=None, description="the version's public review, when it had one (drafts under review too)"
     )

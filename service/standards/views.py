@@ -145,15 +145,19 @@ def build_view(
         },
     }
     now = utcnow()
-    versions = lookup.versions_of(session, doc)
-    in_force = lookup.in_force_at(versions, now)
-    rep["in_force"] = in_force is not None and in_force.id == ver.id
-    rep["in_force_version"] = in_force.version if in_force is not None else None
+    moments: list[dt.datetime | None] = []
+    if ver.status != DRAFT:
+        versions = lookup.versions_of(session, doc)
+        # A draft is never in force, and its representation (its ETag, which edits are compared
+        # with) must not change whenever another version is published or withdrawn.
+        in_force = lookup.in_force_at(versions, now)
+        rep["in_force"] = in_force is not None and in_force.id == ver.id
+        rep["in_force_version"] = in_force.version if in_force is not None else None
+        moments.append(lookup.next_in_force_change(versions, now))
     review = reviews.review_of(session, ver)
     rep["review"] = (
         reviews.summary(session, slug=doc.slug, ver=ver, review=review, base_url=base_url) if review else None
     )
-    moments = [lookup.next_in_force_change(versions, now)]
     if review is not None and rep["review"]["state"] == "open":
         moments.append(review.closes_at)
     return VersionView(
