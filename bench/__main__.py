@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, one table of ratios against baselines of the same run.
 
-Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [transparency]``
+Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [transparency] [review]``
 (default: all).
 """
 
@@ -11,7 +11,7 @@ import sys
 
 from bench.common import Row, fmt
 
-SCENARIOS = ["standards", "registry", "fanout", "sender", "sync", "transparency"]
+SCENARIOS = ["standards", "registry", "fanout", "sender", "sync", "transparency", "review"]
 
 
 def main(argv: list[str]) -> int:

@@ -326,14 +326,39 @@ def clients_create(
     name: Annotated[str, typer.Option(help="who the client is")],
     scope: Annotated[list[str], typer.Option(help="a scope; repeat for more")],
     school: Annotated[str | None, typer.Option(help="bind a school:self client to a school")] = None,
+    organisation: Annotated[
+        str | None,
+        typer.Option(help="review:comment: the organisation it stands for (shown with its comments)"),
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(help="review:comment: the organisation's region (DE, or UN M49 such as 150)")
+    ] = None,
+    commenter_type: Annotated[
+        str | None, typer.Option(help="review:comment: association, training_school, individual or other")
+    ] = None,
 ) -> None:
     """Register an API client; prints one line of JSON with its id and secret."""
     from service.core.errors import ServiceError
     from service.security import clients as service
+    from service.standards.schemas import normalise_region
 
     try:
+        if region is not None:
+            region = normalise_region(region)
+    except ValueError as exc:
+        _err(f"error: --region: {exc}")
+        raise typer.Exit(2) from exc
+    try:
         with _session() as session:
-            client, secret = service.create_client(session=session, name=name, scopes=scope, school_id=school)
+            client, secret = service.create_client(
+                session=session,
+                name=name,
+                scopes=scope,
+                school_id=school,
+                organisation=organisation,
+                region=region,
+                commenter_type=commenter_type,
+            )
     except ServiceError as exc:
         _err(f"error: {exc.detail}")
         raise typer.Exit(2) from exc
@@ -348,18 +373,17 @@ def clients_list() -> None:
 
     with _session() as session:
         for c in service.list_clients(session=session):
-            typer.echo(
-                dumps(
-                    {
-                        "client_id": c.id,
-                        "name": c.name,
-                        "scopes": c.scopes.split(),
-                        "school_id": c.school_id,
-                        "created_at": c.created_at,
-                        "revoked_at": c.revoked_at,
-                    }
-                ).decode()
-            )
+            row: dict[str, object] = {
+                "client_id": c.id,
+                "name": c.name,
+                "scopes": c.scopes.split(),
+                "school_id": c.school_id,
+                "created_at": c.created_at,
+                "revoked_at": c.revoked_at,
+            }
+            if c.organisation is not None:  # a review:comment client: whom it stands for
+                row.update(organisation=c.organisation, region=c.region, commenter_type=c.commenter_type)
+            typer.echo(dumps(row).decode())
 
 
 @clients_app.command("revoke")

@@ -34,6 +34,7 @@ from service.registry.status_router import router as status_lists_router
 from service.security import clients as auth_service
 from service.security.keys import KeyStore
 from service.snapshot.router import router as snapshot_router
+from service.standards.review_router import router as review_router
 from service.standards.router import router as standards_router
 from service.transparency import log as transparency_log
 from service.transparency.router import router as transparency_router
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.include_router(ops_router)
     app.include_router(auth_router)
     app.include_router(standards_router)
+    app.include_router(review_router)
     app.include_router(registry_router)
     app.include_router(embeds_router)
     app.include_router(events_router)

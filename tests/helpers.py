@@ -68,3 +68,30 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not met within {timeout:.1f} s")
         time.sleep(interval)
+
+
+def commenter_headers(
+    http: Any,
+    session_factory: Callable[[], Any],
+    *,
+    organisation: str = "Deutscher Fachverband Achtsamkeit",
+    region: str = "DE",
+    commenter_type: str = "association",
+    name: str = "commenting client",
+) -> dict[str, str]:
+    """Bearer headers of a new ``review:comment`` client standing for ``organisation``."""
+    from service.security import clients
+
+    with session_factory() as session:
+        client, secret = clients.create_client(
+            session=session,
+            name=name,
+            scopes=["review:comment"],
+            organisation=organisation,
+            region=region,
+            commenter_type=commenter_type,
+        )
+        client_id = client.id
+    r = http.post("/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}

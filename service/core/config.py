@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import weakref
 from functools import lru_cache
 from pathlib import Path
 
+import sqlalchemy as sa
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 #: Address classes a webhook URL may resolve to (DESIGN §5).
 TARGET_CLASSES = frozenset({"public", "private", "loopback"})
@@ -111,3 +115,30 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
     return Settings()
+
+
+_settings_by_engine: weakref.WeakKeyDictionary[Engine, Settings] = weakref.WeakKeyDictionary()
+
+
+def bind_settings(engine: Engine, settings: Settings) -> None:
+    """Remember that ``engine`` belongs to an app built with ``settings``.
+
+    Listeners and periodic jobs only receive a session; they find the app's
+    settings (the base URL of links, the grace period) through its engine.
+    """
+    _settings_by_engine[engine] = settings
+
+
+def settings_for(session: Session) -> Settings:
+    """The settings of the app whose engine ``session`` is bound to; engines nobody bound
+    (a standalone worker) use :func:`get_settings`."""
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, sa.Connection) else bind
+    found = _settings_by_engine.get(engine)
+    if found is None:
+        # A read-only session binds to an execution_options() copy of the engine.
+        for known, settings in list(_settings_by_engine.items()):
+            if known.url == engine.url:
+                return settings
+        return get_settings()
+    return found

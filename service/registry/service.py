@@ -14,16 +14,15 @@ listener on ``standards.version.published`` and the periodic
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from service.core import audit, changes
-from service.core.config import Settings, get_settings
+from service.core.config import Settings, bind_settings
+from service.core.config import settings_for as core_settings_for
 from service.core.db import utcnow
 from service.core.errors import Conflict, Forbidden, Gone, NotFound, PreconditionFailed, Unprocessable
 from service.core.ids import new_id
@@ -40,9 +39,6 @@ from service.web.http import check_if_match, make_etag
 #: Public fields of a school (what ``school.updated`` reports as changed).
 PUBLIC_FIELDS = ("name", "alternate_names", "country", "city", "website", "programmes", "languages")
 
-_settings_by_engine: weakref.WeakKeyDictionary[Engine, Settings] = weakref.WeakKeyDictionary()
-
-
 # --- wiring -------------------------------------------------------------------------------
 
 
@@ -53,21 +49,12 @@ def configure(*, engine: Engine, settings: Settings) -> None:
     the grace period and the base URL through its engine. Engines nobody
     configured (a standalone worker) use :func:`service.core.config.get_settings`.
     """
-    _settings_by_engine[engine] = settings
+    bind_settings(engine, settings)
 
 
 def settings_for(session: Session) -> Settings:
     """The settings of the app whose engine ``session`` is bound to."""
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, sa.Connection) else bind
-    found = _settings_by_engine.get(engine)
-    if found is None:
-        # A read-only session binds to an execution_options() copy of the engine.
-        for known, settings in list(_settings_by_engine.items()):
-            if known.url == engine.url:
-                return settings
-        return get_settings()
-    return found
+    return core_settings_for(session)
 
 
 # --- representations ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Sample guidelines (DESIGN §8), loaded through the standards service's own functions.
 
-``standards_en.json`` holds the document and its versions 1.0 (published
-2017-11-27) and 2.0 (published 2021-07-01, a major revision);
+``standards_en.json`` holds the document and its versions 1.0 (published and
+in force from 2017-11-27) and 2.0 (published and in force from 2021-07-01, a
+major revision), so ``GET …/in-force?at=`` has a history to answer from;
 ``standards_de.json`` the German translation of 2.0. Every text was written
 for this project. Loading drafts each version, replaces its content,
 publishes it with its historical ``published_at`` and puts the translation,

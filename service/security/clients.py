@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from service.core.db import utcnow
 from service.core.errors import NotFound, Unprocessable
 from service.core.ids import new_id
-from service.security.models import SCOPES, ApiClient
+from service.security.models import COMMENTER_TYPES, SCOPES, ApiClient
 
 _profile = "RFC_9106_LOW_MEMORY"
 _hasher = PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
@@ -54,12 +54,25 @@ class Principal:
 
 
 def create_client(
-    *, session: Session, name: str, scopes: list[str], school_id: str | None = None
+    *,
+    session: Session,
+    name: str,
+    scopes: list[str],
+    school_id: str | None = None,
+    organisation: str | None = None,
+    region: str | None = None,
+    commenter_type: str | None = None,
 ) -> tuple[ApiClient, str]:
     """Register a client; returns it and its secret (shown once).
 
-    Raises :class:`Unprocessable` for an unknown scope, an empty name, or a
-    ``school:self`` client without a school.
+    A ``review:comment`` client stands for an organisation: ``organisation`` (its
+    public name, at most 200 characters), ``region`` (the shape of an ISO 3166-1
+    alpha-2 or UN M49 code, upper-cased; the command line checks the code itself)
+    and ``commenter_type`` (one of :data:`COMMENTER_TYPES`) are required for it.
+
+    Raises :class:`Unprocessable` for an unknown scope, an empty name, a
+    ``school:self`` client without a school, or a ``review:comment`` client
+    without its organisation.
     """
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
@@ -68,6 +81,7 @@ def create_client(
         raise Unprocessable("a client needs a name")
     if "school:self" in scopes and not school_id:
         raise Unprocessable("a school:self client must be bound to a school (--school)")
+    commenter = _commenter(organisation, region, commenter_type) if "review:comment" in scopes else None
     secret = secrets.token_urlsafe(32)
     client = ApiClient(
         id=new_id("cli"),
@@ -77,9 +91,30 @@ def create_client(
         school_id=school_id,
         created_at=utcnow(),
     )
+    if commenter is not None:
+        client.organisation, client.region, client.commenter_type = commenter
     session.add(client)
     session.flush()
     return client, secret
+
+
+def _commenter(
+    organisation: str | None, region: str | None, commenter_type: str | None
+) -> tuple[str, str, str]:
+    """The organisation a ``review:comment`` client stands for, checked."""
+    org = (organisation or "").strip()
+    if not org or len(org) > 200 or not org.isprintable():
+        raise Unprocessable(
+            "a review:comment client names its organisation (--organisation, 1-200 characters)"
+        )
+    code = (region or "").strip().upper()
+    if not (len(code) == 2 and code.isascii() and code.isalpha()) and not (len(code) == 3 and code.isdigit()):
+        raise Unprocessable("a review:comment client has a region (--region: ISO 3166-1 alpha-2 or UN M49)")
+    if commenter_type not in COMMENTER_TYPES:
+        raise Unprocessable(
+            f"a review:comment client has a --commenter-type: one of {', '.join(COMMENTER_TYPES)}"
+        )
+    return org, code, commenter_type
 
 
 def authenticate(*, session: Session, client_id: str, secret: str) -> ApiClient | None:

@@ -89,6 +89,7 @@ async def get_snapshot(request: Request) -> Response:
                 media_type=JSON,
                 chunks=stream.chunks,
                 close=stream.close,
+                expires_at=stream.expires_at,
             )
 
         return await public.serve_streamed(request, snapshot.RESOURCE, ("snapshot",), open_stream)

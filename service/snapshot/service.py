@@ -77,6 +77,9 @@ class Stream:
     etag: str
     sequence: int
     chunks: Iterator[bytes]
+    #: When a version takes effect and the document would say another one is in force
+    #: (Unix seconds), or ``None``: a copy is good until then.
+    expires_at: float | None = None
 
     def close(self) -> None:
         """End the read early (the transaction is rolled back)."""
@@ -103,20 +106,25 @@ def begin_snapshot(session: Session) -> None:
     session.connection(execution_options=SNAPSHOT_OPTIONS)
 
 
-def state_etag(*, session: Session, base_url: str) -> tuple[str, int]:
-    """``(strong ETag, sequence)`` of the document ``session`` would read.
+def state_etag(*, session: Session, base_url: str) -> tuple[str, int, float | None]:
+    """``(strong ETag, sequence, expires_at)`` of the document ``session`` would read.
 
     The document is a function of the event counter (every public change is an event), of
     the schools' rows (a write without an event, like erasing contact details, still bumps
-    a school's ``revision``: their sum and count move) and of the base URL; the ETag is a
-    hash of those, so it is known before the first byte is streamed.
+    a school's ``revision``: their sum and count move), of which versions are in force now
+    (that moves with the clock, at the next ``effective_from``: ``expires_at``, Unix
+    seconds) and of the base URL; the ETag is a hash of those, so it is known before the
+    first byte is streamed.
     """
     sequence = session.execute(sa.select(col(EventCounter.value)).where(col(EventCounter.id) == 1)).scalar()
     revisions, count = session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(col(School.revision)), 0), sa.func.count()).select_from(School)
     ).one()
+    changes_at = standards.representations_change_at(session=session)
+    expires_at = changes_at.timestamp() if changes_at is not None else None
     seq = int(sequence or 0)
-    return make_etag("snapshot/1", base_url, str(seq), str(int(revisions)), str(int(count))), seq
+    parts = ("snapshot/2", base_url, str(seq), str(int(revisions)), str(int(count)), str(expires_at))
+    return make_etag(*parts), seq, expires_at
 
 
 def snapshot_dict(*, session: Session, base_url: str, sequence: int) -> dict[str, Any]:
@@ -138,12 +146,12 @@ class Built:
     etag: str
 
 
-def _read(session: Session, base_url: str) -> Iterator[bytes | tuple[str, int]]:
-    """First ``(etag, sequence)``, then the document's bytes in chunks, all read by ``session``
+def _read(session: Session, base_url: str) -> Iterator[bytes | tuple[str, int, float | None]]:
+    """First ``(etag, sequence, expires_at)``, then the document's bytes in chunks, all read by ``session``
     in one database snapshot (:func:`begin_snapshot` is called here)."""
     begin_snapshot(session)
-    etag, sequence = state_etag(session=session, base_url=base_url)
-    yield etag, sequence
+    etag, sequence, expires_at = state_etag(session=session, base_url=base_url)
+    yield etag, sequence, expires_at
     head = dumps(
         {
             "sequence": sequence,
@@ -170,11 +178,11 @@ def build_snapshot(*, session: Session, base_url: str) -> Built:
     registries, tests, signed copies). ``session`` must not have run a query yet on
     PostgreSQL (see :func:`begin_snapshot`)."""
     reading = _read(session, base_url)
-    etag, sequence = next(reading)  # type: ignore[misc]
+    etag, sequence, _expires_at = next(reading)  # type: ignore[misc]
     return Built(sequence=sequence, body=b"".join(reading), etag=etag)  # type: ignore[arg-type]
 
 
-def _chunks(engine: Engine, base_url: str) -> Iterator[bytes | tuple[str, int]]:
+def _chunks(engine: Engine, base_url: str) -> Iterator[bytes | tuple[str, int, float | None]]:
     with transaction(engine, readonly=True) as session:
         yield from _read(session, base_url)
 
@@ -186,8 +194,8 @@ def open_stream(*, engine: Engine, base_url: str) -> Stream:
     that order), so a streamed document is the one a single serialisation would give.
     """
     chunks = _chunks(engine, base_url)
-    etag, sequence = next(chunks)  # type: ignore[misc]
-    return Stream(etag=etag, sequence=sequence, chunks=chunks)  # type: ignore[arg-type]
+    etag, sequence, expires_at = next(chunks)  # type: ignore[misc]
+    return Stream(etag=etag, sequence=sequence, chunks=chunks, expires_at=expires_at)  # type: ignore[arg-type]
 
 
 def sign_snapshot(

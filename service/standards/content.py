@@ -4,13 +4,17 @@ The canonical shape, in the source language, lists in their order::
 
     {"title", "summary",
      "sections": [{"key", "title", "intro",
-                   "clauses": [{"key", "kind", "applies_to", "text"}]}],
+                   "clauses": [{"key", "kind", "applies_to", "text",
+                                "change_note"?}]}],
      "regional_notes": [{"region", "target", "text"}],
      "contributors": [{"name", "affiliation", "region"}]}
 
 It is what ``content_hash`` covers, what ``diff.py`` compares and what
 ``views.py`` turns into representations. Published content never changes
 (``service.py`` refuses to write it again); the hash proves it.
+
+A clause's ``change_note`` (why it changed in this version) is there only when
+the clause has one, so content written before change notes existed keeps its hash.
 """
 
 from __future__ import annotations
@@ -46,7 +50,22 @@ def clause_keys(content: dict[str, Any]) -> list[str]:
 
 
 def _clause(c: StandardsClause | ClauseIn) -> dict[str, Any]:
-    return {"key": c.key, "kind": c.kind, "applies_to": c.applies_to, "text": c.text}
+    out = {"key": c.key, "kind": c.kind, "applies_to": c.applies_to, "text": c.text}
+    if c.change_note:
+        out["change_note"] = c.change_note
+    return out
+
+
+def without_change_notes(content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` with every clause's ``change_note`` left out (a new draft copies content,
+    not the reasons the copied version gave for its own changes)."""
+    return {
+        **content,
+        "sections": [
+            {**s, "clauses": [{k: v for k, v in c.items() if k != "change_note"} for c in s["clauses"]]}
+            for s in content["sections"]
+        ],
+    }
 
 
 def _note(n: StandardsRegionalNote | RegionalNoteIn) -> dict[str, Any]:

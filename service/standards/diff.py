@@ -17,6 +17,11 @@ Pure functions over the canonical content shape of ``content.py``:
 
 A clause can be both modified and moved. Lists follow the ``to`` version's
 order (``removed``: the ``from`` version's).
+
+Why a clause changed: ``added``, ``modified`` and ``moved`` items carry the ``to``
+clause's ``change_note`` when it has one, and items of every list carry
+``accepted_comments`` (ids) when comments on that clause were accepted in the
+``to`` version's review. A change note alone does not make a clause modified.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ _FIELDS = ("kind", "applies_to", "text")
 
 
 def _index(content: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Clause key -> ``{"section", "order", "rank", "kind", "applies_to", "text"}``."""
+    """Clause key -> ``{"section", "order", "rank", "kind", "applies_to", "text", "change_note"}``."""
     out: dict[str, dict[str, Any]] = {}
     rank = 0
     for section in content.get("sections", []):
@@ -37,6 +42,7 @@ def _index(content: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "section": section["key"],
                 "order": order,
                 "rank": rank,
+                "change_note": clause.get("change_note"),
                 **{f: clause[f] for f in _FIELDS},
             }
             rank += 1
@@ -69,9 +75,24 @@ def _kept_in_place(old_orders: list[int]) -> set[int]:
     return kept
 
 
-def diff_contents(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """``{"added", "removed", "modified", "moved"}`` from ``before`` to ``after``."""
+def _explained(item: dict[str, Any], note: str | None, accepted: list[str] | None) -> dict[str, Any]:
+    """``item`` with the reasons for the change, where there are any."""
+    if note:
+        item["change_note"] = note
+    if accepted:
+        item["accepted_comments"] = accepted
+    return item
+
+
+def diff_contents(
+    before: dict[str, Any], after: dict[str, Any], *, accepted: dict[str, list[str]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """``{"added", "removed", "modified", "moved"}`` from ``before`` to ``after``.
+
+    ``accepted``: clause key -> ids of the comments accepted on it in ``after``'s review.
+    """
     old, new = _index(before), _index(after)
+    accepted = accepted or {}
     new_keys = sorted(new, key=lambda k: new[k]["rank"])
     old_keys = sorted(old, key=lambda k: old[k]["rank"])
 
@@ -83,15 +104,21 @@ def diff_contents(before: dict[str, Any], after: dict[str, Any]) -> dict[str, li
             **{f: entry[f] for f in _FIELDS},
         }
 
-    added = [item(new[k], k) for k in new_keys if k not in old]
-    removed = [item(old[k], k) for k in old_keys if k not in new]
+    added = [
+        _explained(item(new[k], k), new[k]["change_note"], accepted.get(k)) for k in new_keys if k not in old
+    ]
+    removed = [_explained(item(old[k], k), None, accepted.get(k)) for k in old_keys if k not in new]
     modified = [
-        {
-            "key": k,
-            "section": new[k]["section"],
-            "before": {f: old[k][f] for f in _FIELDS},
-            "after": {f: new[k][f] for f in _FIELDS},
-        }
+        _explained(
+            {
+                "key": k,
+                "section": new[k]["section"],
+                "before": {f: old[k][f] for f in _FIELDS},
+                "after": {f: new[k][f] for f in _FIELDS},
+            },
+            new[k]["change_note"],
+            accepted.get(k),
+        )
         for k in new_keys
         if k in old and any(old[k][f] != new[k][f] for f in _FIELDS)
     ]
@@ -109,11 +136,15 @@ def diff_contents(before: dict[str, Any], after: dict[str, Any]) -> dict[str, li
         kept = _kept_in_place([old[k]["order"] for k in keys])
         moved_keys.update(k for i, k in enumerate(keys) if i not in kept)
     moved = [
-        {
-            "key": k,
-            "from": {"section": old[k]["section"], "order": old[k]["order"]},
-            "to": {"section": new[k]["section"], "order": new[k]["order"]},
-        }
+        _explained(
+            {
+                "key": k,
+                "from": {"section": old[k]["section"], "order": old[k]["order"]},
+                "to": {"section": new[k]["section"], "order": new[k]["order"]},
+            },
+            new[k]["change_note"],
+            accepted.get(k),
+        )
         for k in new_keys
         if k in moved_keys
     ]
@@ -141,8 +172,21 @@ def in_language(
     }
 
 
-def change_summary(diff: dict[str, list[dict[str, Any]]]) -> dict[str, list[str]]:
-    """Only the keys of each list: the ``changes`` member of ``standards.version.published``."""
-    return {
-        name: [entry["key"] for entry in diff[name]] for name in ("added", "removed", "modified", "moved")
-    }
+_KINDS = ("added", "removed", "modified", "moved")
+
+
+def change_summary(diff: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The ``changes`` member of ``standards.version.published``: the keys of each list, and
+    ``change_notes`` (``{key: {"change_note"?, "accepted_comments"?}}``) when any item says why."""
+    summary: dict[str, Any] = {name: [entry["key"] for entry in diff[name]] for name in _KINDS}
+    notes: dict[str, dict[str, Any]] = {}
+    for name in _KINDS:
+        for entry in diff[name]:
+            reasons: dict[str, Any] = {
+                f: entry[f] for f in ("change_note", "accepted_comments") if f in entry
+            }
+            if reasons:
+                notes.setdefault(entry["key"], {}).update(reasons)
+    if notes:
+        summary["change_notes"] = notes
+    return summary

@@ -91,7 +91,8 @@ class StandardsSection(SQLModel, table=True):
 
 class StandardsClause(SQLModel, table=True):
     """A clause: stable ``key`` (unique within the version, persists across versions),
-    ``position`` within its section, ``kind``, ``applies_to``, ``text`` (Markdown)."""
+    ``position`` within its section, ``kind``, ``applies_to``, ``text`` (Markdown) and an
+    optional ``change_note`` (Markdown: why the clause changed in this version)."""
 
     __tablename__ = "standards_clauses"
     __table_args__ = (sa.UniqueConstraint("version_id", "key", name="uq_standards_clauses_key"),)
@@ -104,6 +105,7 @@ class StandardsClause(SQLModel, table=True):
     kind: str = Field(max_length=20)
     applies_to: str = Field(max_length=30)
     text: str = Field(sa_column=Column(sa.Text(), nullable=False))
+    change_note: str | None = Field(default=None, sa_column=Column(sa.Text()))
 
 
 class StandardsRegionalNote(SQLModel, table=True):
@@ -152,3 +154,84 @@ class StandardsTranslation(SQLModel, table=True):
     texts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     published_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     updated_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+#: Review states (computed: a review is open until ``closes_at`` or until it was closed early).
+REVIEW_OPEN, REVIEW_CLOSED = "open", "closed"
+#: What an editor decided about a comment.
+OUTCOMES = ("accepted", "accepted_with_changes", "declined", "noted")
+#: Outcomes that took a comment in (their ids are named where the clause changed).
+ACCEPTED = ("accepted", "accepted_with_changes")
+#: Comment states: awaiting a disposition, disposed, or withdrawn by its commenter.
+PENDING, DISPOSED, WITHDRAWN_COMMENT = "pending", "disposed", "withdrawn"
+COMMENT_STATES = (PENDING, DISPOSED, WITHDRAWN_COMMENT)
+
+
+class StandardsReview(SQLModel, table=True):
+    """The public review period of a draft (at most one per version).
+
+    Open from ``opens_at`` until ``closes_at``, or until ``closed_at`` when an
+    editor closed it early; ``closed_at`` is also set (to ``closes_at``) when
+    the ``standards.review.close`` job announces a review that ran out. While
+    and after a review, the draft is public. ``totals`` (``{"comments",
+    "organisations", "regions"}``) is written when ``closed_at`` is: no comment
+    is added or withdrawn after a review closed, so they never change again.
+    """
+
+    __tablename__ = "standards_reviews"
+
+    id: str = Field(primary_key=True, max_length=40)
+    version_id: str = Field(foreign_key="standards_versions.id", max_length=40, unique=True)
+    opens_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    closes_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    closed_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    summary: str = Field(default="", sa_column=Column(sa.Text(), nullable=False))
+    opened_by: str = Field(max_length=40)
+    totals: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class StandardsComment(SQLModel, table=True):
+    """A comment on a draft under review, by an API client that stands for an organisation.
+
+    ``client_id`` (who may withdraw or edit it) is never shown; ``organisation``,
+    ``region`` and ``commenter_type`` are copied from the client when the comment
+    is written. ``clause_key``/``section_key`` anchor it (both ``None``: a general
+    comment); ``content_hash`` is the draft's content it was written against.
+    ``outcome``/``response`` are the editor's disposition.
+    """
+
+    __tablename__ = "standards_comments"
+    __table_args__ = (
+        sa.Index("ix_standards_comments_version_page", "version_id", "id"),
+        sa.Index("ix_standards_comments_version_clause", "version_id", "clause_key", "id"),
+        sa.Index("ix_standards_comments_version_region", "version_id", "region", "id"),
+        # the publish gate (no outcome yet) and the accepted ones, from the index alone
+        sa.Index(
+            "ix_standards_comments_version_outcome",
+            "version_id",
+            "outcome",
+            "withdrawn_at",
+            "clause_key",
+            "id",
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    version_id: str = Field(foreign_key="standards_versions.id", max_length=40)
+    review_id: str = Field(foreign_key="standards_reviews.id", max_length=40)
+    client_id: str = Field(max_length=40)
+    organisation: str = Field(max_length=200)
+    region: str = Field(max_length=3)
+    commenter_type: str = Field(max_length=20)
+    clause_key: str | None = Field(default=None, max_length=40)
+    section_key: str | None = Field(default=None, max_length=40)
+    quote: str | None = Field(default=None, sa_column=Column(sa.Text()))
+    text: str = Field(sa_column=Column(sa.Text(), nullable=False))
+    proposed_text: str | None = Field(default=None, sa_column=Column(sa.Text()))
+    content_hash: str = Field(max_length=80)
+    created_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: dt.datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    withdrawn_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    outcome: str | None = Field(default=None, max_length=30)
+    response: str | None = Field(default=None, sa_column=Column(sa.Text()))
+    disposed_at: dt.datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -177,6 +177,7 @@ def version_markdown(rep: dict[str, Any]) -> bytes:
                 "",
             ]
             lines += [clause["text"].strip(), ""]
+            lines += _md_change_note(clause, w)
             lines += _md_notes(notes.get(clause["key"], []), w)
     if rep.get("contributors"):
         heading = w.gettext("Contributors")
@@ -187,6 +188,15 @@ def version_markdown(rep: dict[str, Any]) -> bytes:
 
 def _md_kind(clause: dict[str, Any], w: Words) -> str:
     return f"*{_md_inline(_kind_line(clause, w))}*"
+
+
+def _md_change_note(clause: dict[str, Any], w: Words) -> list[str]:
+    """Why the clause changed in this version (Markdown, quoted), when it says."""
+    note = clause.get("change_note")
+    if not note:
+        return []
+    quoted = "\n".join(f"> {line}" if line else ">" for line in note.strip().split("\n"))
+    return [f"> *{_md_inline(w.gettext('Change note'))}:*", ">", quoted, ""]
 
 
 def _md_notes(notes: list[dict[str, Any]], w: Words) -> list[str]:
@@ -245,6 +255,11 @@ def _clause_html(clause: dict[str, Any], notes: list[dict[str, Any]], w: Words, 
             f"<h3>{_esc(clause['key'])}</h3>",
             f'<p class="imi-kind"{_lang_attr(w, lang)}>{_esc(_kind_line(clause, w))}</p>',
             f'<div class="imi-text">{markdown_to_html(clause["text"])}</div>',
+            *(
+                [f'<aside class="imi-change-note">{markdown_to_html(clause["change_note"])}</aside>']
+                if clause.get("change_note")
+                else []
+            ),
             *_html_notes(notes, w, lang),
             "</div>",
         ]
@@ -280,6 +295,7 @@ def render_clause(rep: dict[str, Any], media_type: str) -> bytes:
     if media_type == MARKDOWN:
         lines = [f"### {_md_inline(rep['key'])}", "", _md_kind(rep, w), ""]
         lines += [rep["text"].strip(), ""]
+        lines += _md_change_note(rep, w)
         lines += _md_notes(rep["regional_notes"], w)
         return ("\n".join(lines).rstrip() + "\n").encode()
     if media_type == HTML:

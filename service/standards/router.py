@@ -9,18 +9,22 @@ answered the same with or without one.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.responses import Response
 
-from service.core.db import transaction
-from service.core.errors import NotFound
+from service.core.db import transaction, utcnow
+from service.core.errors import NotFound, Unprocessable, UnsupportedMediaType
 from service.core.jsonutil import dumps
 from service.standards import links, render, service, views
+from service.standards.models import DRAFT
 from service.standards.schemas import (
     ClauseView,
     DiffPublic,
@@ -37,7 +41,8 @@ from service.standards.schemas import (
 )
 from service.web import cache, http, languages
 from service.web.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
-from service.web.openapi import problems
+from service.web.http import UTCInstant
+from service.web.openapi import problems, request_body
 
 router = APIRouter(prefix="/v1/standards", tags=["standards"])
 
@@ -113,9 +118,13 @@ CURRENT = cache.Resource(route="/v1/standards/{slug}/current", domains=("standar
 VERSION = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
 CLAUSE = cache.Resource(route="/v1/standards/{slug}/versions/{version}/clauses/{key}", domains=("standards",))
 DIFF = cache.Resource(route="/v1/standards/{slug}/diff", domains=("standards",))
+IN_FORCE = cache.Resource(route="/v1/standards/{slug}/in-force", domains=("standards",))
 #: The languages a public version is served in, kept beside its representations (never
 #: served itself): ``Accept-Language`` is negotiated among them before the key is made.
 LANGUAGES = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
+#: Which version was in force at an instant, kept beside the representations (never served
+#: itself), until the next version takes effect.
+IN_FORCE_VERSION = cache.Resource(route="/v1/standards/{slug}/in-force", domains=("standards",))
 
 
 @dataclass(frozen=True)
@@ -128,18 +137,21 @@ class Rendered:
 
 
 def representation_key(
-    slug: str, version: str, lang: str, media: str, *, negotiated: bool = False
+    slug: str, version: str, lang: str, media: str, *, negotiated: bool = False, in_force: bool = False
 ) -> tuple[str, ...]:
-    """The cache key of a full-version, ``/current`` or clause read (``version`` may be
-    ``"current"`` or ``"2.0/clauses/B3.1"``).
+    """The cache key of a full-version, ``/current``, clause or in-force read (``version`` may
+    be ``"current"`` or ``"2.0/clauses/B3.1"``).
 
     ``lang`` is the normalised ``?lang=`` tag, or for a read without ``?lang=`` the language
     negotiated from ``Accept-Language`` (``negotiated``), ``""`` when that is the source
     language: every spelling of the header that comes to one language is one entry. Reads
     with and without ``?lang=`` are stored apart: only the latter carry ``Vary: Accept-Language``.
+    An in-force read of a version is stored apart from its version read (other headers).
     """
-    key = ("standards", slug, version, lang, media)
-    return (*key, "negotiated") if negotiated and lang else key
+    key: tuple[str, ...] = ("standards", slug, version, lang, media)
+    if negotiated and lang:
+        key = (*key, "negotiated")
+    return (*key, "in-force") if in_force else key
 
 
 def _languages_of(request: Request, slug: str, version: str, _previous: object) -> cache.Built:
@@ -192,11 +204,13 @@ def _build(
     media: str,
     clause: str | None,
     explicit: bool = True,
+    in_force: bool = False,
 ) -> cache.Built:
     """Render one representation from the database (blocking).
 
     ``lang`` is the language to serve (``None``: negotiate ``Accept-Language`` here, for a
-    draft that only an editor may read, or serve the source language).
+    draft that only an editor may read, or serve the source language); ``in_force``: the
+    read of the version in force at an instant (``version``), named by ``Content-Location``.
     """
     base = _base(request)
     header = None if explicit else request.headers.get("accept-language")
@@ -225,16 +239,18 @@ def _build(
 
         view = _as_reader(request, session, load)
     rep = view.representation
-    body = render.render_clause(rep, media) if clause is not None else render.render_version(rep, media)
+    body = render.render_clause(rep, media) if clause is not None else view.body(media)
+    moving = version == "current" or in_force or view.status == DRAFT
+    # A representation that changes by the clock alone (a version takes effect, a review
+    # runs out) is kept, here and by clients, no longer than until then.
+    changes_at = view.changes_at if clause is None else None
     if not view.cacheable:
         cache_control = http.CACHE_PRIVATE
-    elif version == "current":
-        cache_control = http.CACHE_SHORT
     else:
-        cache_control = http.CACHE_IMMUTABLE_VERSION
+        cache_control = _public_until(60 if moving else 3600, changes_at)
     etag = render.representation_etag(media, view.language, view.status, body)
     headers = _headers(view.language, explicit, cache_control, etag)
-    if version == "current":
+    if version == "current" or in_force:
         headers["Content-Location"] = links.version_url(None, slug, view.version) + (
             f"/clauses/{clause}" if clause else ""
         )
@@ -246,14 +262,28 @@ def _build(
         headers=headers,
         last_modified=view.last_modified,
         storable=view.cacheable,
+        expires_at=changes_at.timestamp() if changes_at is not None else None,
         meta=Rendered(version=view.version, status=view.status, content_language=view.language),
         # A fallback (?lang=fr -> en) is stored once, under the served language.
-        key=representation_key(slug, path_version, served, media) if served else None,
+        key=representation_key(slug, path_version, served, media, in_force=in_force) if served else None,
     )
 
 
+def _public_until(max_age_s: int, changes_at: dt.datetime | None) -> str:
+    """``public, max-age=…``, shortened to the seconds left until ``changes_at``."""
+    if changes_at is not None:
+        max_age_s = max(0, min(max_age_s, int((changes_at - utcnow()).total_seconds())))
+    return f"public, max-age={max_age_s}"
+
+
 async def _serve(
-    request: Request, slug: str, version: str, lang: str | None, clause: str | None = None
+    request: Request,
+    slug: str,
+    version: str,
+    lang: str | None,
+    clause: str | None = None,
+    *,
+    in_force: bool = False,
 ) -> Response:
     """Negotiate media type and language, then answer from the public-representation cache
     (building on a miss)."""
@@ -261,27 +291,39 @@ async def _serve(
     explicit = lang is not None
     tag = await _negotiated(request, slug, (version,), lang)
     path_version = version if clause is None else f"{version}/clauses/{clause}"
-    resource = CLAUSE if clause is not None else (CURRENT if version == "current" else VERSION)
+    if in_force:
+        resource = IN_FORCE
+    else:
+        resource = CLAUSE if clause is not None else (CURRENT if version == "current" else VERSION)
     return await cache.cache_of(request.app.state).serve(
         request,
         resource,
-        representation_key(slug, path_version, tag, media, negotiated=not explicit),
-        lambda _previous: _build(request, slug, version, tag or None, media, clause, explicit),
+        representation_key(slug, path_version, tag, media, negotiated=not explicit, in_force=in_force),
+        lambda _previous: _build(request, slug, version, tag or None, media, clause, explicit, in_force),
+    )
+
+
+def _in_force_version(request: Request, slug: str, at: dt.datetime | None, _previous: object) -> cache.Built:
+    """Which version was in force at ``at`` (``None``: now), as ``meta`` (blocking; ``NotFound``
+    before the first version took effect); kept until the next version takes effect."""
+    with transaction(request.app.state.engine, readonly=True) as session:
+        found, changes_at = views.version_in_force(session=session, slug=slug, at=at)
+    return cache.Built(
+        body=b"",
+        media_type=http.JSON,
+        headers={"ETag": '""'},
+        meta=found,
+        expires_at=changes_at.timestamp() if changes_at is not None else None,
     )
 
 
 def _write_response(
-    view: views.VersionView, *, status_code: int = 200, location: str | None = None
+    view: views.VersionView, *, status_code: int = 200, location: str | None = None, media: str = http.JSON
 ) -> Response:
-    headers = {"ETag": view.json_etag(), "Cache-Control": _NO_STORE, "Content-Language": view.language}
+    headers = {"ETag": view.etag(media), "Cache-Control": _NO_STORE, "Content-Language": view.language}
     if location:
         headers["Location"] = location
-    return Response(
-        render.render_version(view.representation, http.JSON),
-        status_code=status_code,
-        media_type=http.JSON,
-        headers=headers,
-    )
+    return Response(view.body(media), status_code=status_code, media_type=media, headers=headers)
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -368,6 +410,37 @@ async def get_version(request: Request, slug: Slug, version: VersionPath, lang: 
 
 
 @router.get(
+    "/{slug}/in-force",
+    response_model=VersionPublic,
+    responses={
+        **_REPRESENTATIONS,
+        404: {"description": "Unknown document, or an instant before its first version"},
+    },
+    summary="The version in force at an instant",
+)
+async def get_in_force(
+    request: Request,
+    slug: Slug,
+    at: Annotated[
+        UTCInstant | None,
+        Query(description="RFC 3339 date-time with an offset; default now"),
+    ] = None,
+    lang: LangQuery = None,
+) -> Response:
+    """The version that was in force at `at`: the published version with the latest
+    `effective_from` not after `at` that had not been withdrawn by then (a later
+    withdrawal does not change the past). The same representations, `?lang=` and
+    conditional requests as a version read; `Content-Location` names the version;
+    `public, max-age=60`. 404 before the document's first version took effect."""
+    found = await cache.cache_of(request.app.state).fetch(
+        IN_FORCE_VERSION,
+        ("standards-in-force", slug, at.isoformat() if at is not None else "now"),
+        partial(_in_force_version, request, slug, at),
+    )
+    return await _serve(request, slug, found.meta, lang, in_force=True)
+
+
+@router.get(
     "/{slug}/versions/{version}/clauses/{key}",
     response_model=ClauseView,
     responses=_REPRESENTATIONS,
@@ -396,8 +469,9 @@ async def get_diff(
 
     Clause texts are in `?lang=` or the language `Accept-Language` negotiates, when both
     versions are translated into it (else the source language; `Content-Language` says).
-    Drafts are 404 without `standards:write`; diffs of non-draft versions never change
-    (`public, max-age=3600`) and are served from memory.
+    Drafts are 404 without `standards:write` (unless under review: then `public, max-age=60`);
+    diffs of non-draft versions never change (`public, max-age=3600`) and are served from memory.
+    Items carry the `to` version's `change_note` and the `accepted_comments` of its review.
     """
     http.negotiate(request.headers.get("accept"), [http.JSON])
     explicit = lang is not None
@@ -416,7 +490,7 @@ def _build_diff(
     header = None if explicit else request.headers.get("accept-language")
     with transaction(request.app.state.engine, readonly=True) as session:
 
-        def load(editor: bool) -> tuple[dict[str, Any], bool, str]:
+        def load(editor: bool) -> tuple[dict[str, Any], bool, bool, str]:
             return views.diff(
                 session=session,
                 slug=slug,
@@ -427,14 +501,17 @@ def _build_diff(
                 accept_language=header if lang is None else None,
             )
 
-        body, immutable, language = _as_reader(request, session, load)
+        body, immutable, public, language = _as_reader(request, session, load)
     data = dumps(body)
-    cache_control = http.CACHE_IMMUTABLE_VERSION if immutable else http.CACHE_PRIVATE
+    if immutable:
+        cache_control = http.CACHE_IMMUTABLE_VERSION
+    else:  # a draft under review is public but still changes
+        cache_control = http.CACHE_SHORT if public else http.CACHE_PRIVATE
     return cache.Built(
         body=data,
         media_type=http.JSON,
         headers=_headers(language, explicit, cache_control, http.make_etag(language, data)),
-        storable=immutable,
+        storable=immutable or public,
         meta=Rendered(version=f"{body['from']}->{body['to']}", status="", content_language=language),
     )
 
@@ -466,11 +543,55 @@ def create_draft(
     return _write_response(view, status_code=201, location=location)
 
 
+async def draft_body(request: Request) -> DraftReplace | str:
+    """A replace body: the draft's JSON representation, edited (``DraftReplace``, validated like a
+    FastAPI body), or its Markdown form (``text/markdown``, UTF-8) as text; 415 for other media types."""
+    media, _, params = (request.headers.get("content-type") or http.JSON).partition(";")
+    media = media.strip().lower()
+    raw = await request.body()
+    if media == http.MARKDOWN:
+        charset = (
+            params.strip().lower().removeprefix("charset=").strip('"') if "charset" in params.lower() else ""
+        )
+        if charset not in ("", "utf-8", "utf8"):
+            raise UnsupportedMediaType("The Markdown form is read as UTF-8 (`charset=utf-8`).")
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise Unprocessable(f"The Markdown body is not UTF-8 text (byte {exc.start}).") from None
+    if media != http.JSON and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            "A draft is replaced with its JSON representation (application/json) or its Markdown form "
+            "(text/markdown).",
+            extra={"accepted": [http.JSON, http.MARKDOWN]},
+        )
+    try:
+        return DraftReplace.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
 @router.put(
     "/{slug}/versions/{version}",
     response_model=VersionPublic,
-    responses=problems(409, 412, 428, s409="Not a draft: published content never changes"),
+    responses={
+        200: {
+            "description": "The draft as replaced; `Accept: text/markdown` answers its Markdown form",
+            "content": {"text/markdown": {"schema": {"type": "string"}}},
+        },
+        **problems(
+            409,
+            412,
+            415,
+            422,
+            428,
+            s409="Not a draft: published content never changes",
+            s412="`If-Match` matches neither the JSON nor the Markdown representation's ETag",
+            s422="The body did not validate; for Markdown, `line` names the first line that does not fit",
+        ),
+    },
     summary="Replace a draft",
+    openapi_extra=request_body(DraftReplace, {http.MARKDOWN: {"type": "string"}}),
 )
 def replace_draft(
     request: Request,
@@ -478,20 +599,34 @@ def replace_draft(
     editor: StandardsWrite,
     slug: Slug,
     version: VersionPath,
-    body: DraftReplace,
+    body: Annotated[DraftReplace | str, Depends(draft_body)],
     if_match: IfMatch = None,
 ) -> Response:
-    """Replace a draft with its edited representation; `If-Match` required (428/412); published: 409."""
-    view = service.replace_draft(
-        session=session,
-        slug=slug,
-        version=version,
-        body=body,
-        if_match=if_match,
-        actor=editor,
-        base_url=_base(request),
-    )
-    return _write_response(view)
+    """Replace a draft with its edited representation: JSON, or its Markdown form
+    (`Content-Type: text/markdown`, see the README). `If-Match` with the ETag of either
+    representation is required (428/412); a published version is 409."""
+    media = http.negotiate(request.headers.get("accept"), [http.JSON, http.MARKDOWN])
+    if isinstance(body, str):
+        view = service.replace_draft_markdown(
+            session=session,
+            slug=slug,
+            version=version,
+            text=body,
+            if_match=if_match,
+            actor=editor,
+            base_url=_base(request),
+        )
+    else:
+        view = service.replace_draft(
+            session=session,
+            slug=slug,
+            version=version,
+            body=body,
+            if_match=if_match,
+            actor=editor,
+            base_url=_base(request),
+        )
+    return _write_response(view, media=media)
 
 
 @router.post(

@@ -31,6 +31,8 @@ KeyStr = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
 OptText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20000)]
+#: Why a clause changed in this version (Markdown, part of the content).
+ChangeNote = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 
 # --- codes -----------------------------------------------------------------------------
@@ -92,6 +94,9 @@ class ClauseIn(_Strict):
     kind: Literal["requirement", "recommendation", "guidance"]
     applies_to: Literal["teacher", "trainer", "training_organisation"]
     text: LongText
+    change_note: ChangeNote | None = Field(
+        default=None, description="Markdown, at most 2,000 characters: why the clause changed in this version"
+    )
 
 
 class SectionIn(_Strict):
@@ -152,6 +157,9 @@ class DraftReplace(_Strict):
     updated_at: Any = Field(default=None, description="read-only, ignored")
     translations: Any = Field(default=None, description="read-only, ignored")
     links: Any = Field(default=None, description="read-only, ignored")
+    review: Any = Field(default=None, description="read-only, ignored")
+    in_force: Any = Field(default=None, description="read-only, ignored")
+    in_force_version: Any = Field(default=None, description="read-only, ignored")
 
 
 class PublishRequest(_Strict):
@@ -194,6 +202,7 @@ class ClausePublic(BaseModel):
     kind: str
     applies_to: str
     text: str = Field(description="Markdown (CommonMark)")
+    change_note: str | None = Field(default=None, description="Markdown: why it changed in this version")
 
 
 class SectionPublic(BaseModel):
@@ -216,6 +225,20 @@ class ContributorPublic(BaseModel):
     region: str
 
 
+class ReviewSummary(BaseModel):
+    """A version's review at a glance (the full report is at `link`)."""
+
+    state: Literal["open", "closed"]
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+    closed_at: dt.datetime | None
+    summary: str
+    comments: int = Field(description="comments that were not withdrawn")
+    organisations: int = Field(description="organisations that commented")
+    regions: list[str] = Field(description="their regions (ISO 3166-1 alpha-2 or UN M49), sorted")
+    link: str = Field(description="the disposition report")
+
+
 class VersionPublic(BaseModel):
     """One version in full, in the served ``language`` (see ``Content-Language``)."""
 
@@ -236,6 +259,15 @@ class VersionPublic(BaseModel):
     contributors: list[ContributorPublic]
     translations: list[str]
     links: dict[str, str | None]
+    in_force: bool | None = Field(
+        default=None, description="whether this version is the one in force now (not on drafts)"
+    )
+    in_force_version: str | None = Field(
+        default=None, description="the document's version in force now (not on drafts)"
+    )
+    review: ReviewSummary | None = Field(
+        default=None, description="the version's public review, when it had one (drafts under review too)"
+    )
 
 
 class VersionSummary(BaseModel):
@@ -281,6 +313,7 @@ class ClauseView(BaseModel):
     kind: str
     applies_to: str
     text: str
+    change_note: str | None = Field(default=None, description="Markdown: why it changed in this version")
     regional_notes: list[RegionalNotePublic]
     links: dict[str, str | None]
 

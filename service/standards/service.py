@@ -24,7 +24,8 @@ Invariants kept here:
 
 Interface for other domains (defined in ``views.py``, importable from here as
 it always was): :data:`DEFAULT_DOCUMENT`, :func:`published_versions`,
-:func:`current_version_number`, :func:`current_versions_for_snapshot`.
+:func:`current_version_number`, :func:`current_versions_for_snapshot`,
+:func:`representations_change_at`.
 """
 
 from __future__ import annotations
@@ -33,20 +34,22 @@ import datetime as dt
 import re
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from service.core import audit
+from service.core import audit, changes
 from service.core.db import utcnow
-from service.core.errors import Conflict, NotFound, Unprocessable
+from service.core.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
 from service.core.ids import new_id
 from service.security.clients import Principal
-from service.standards import events, lookup, translations
+from service.standards import events, lookup, mdform, reviews, translations
 from service.standards.content import (
     clause_keys,
     content_from_draft,
     content_hash,
     empty_content,
     load_content,
+    without_change_notes,
     write_content,
 )
 from service.standards.models import (
@@ -56,6 +59,7 @@ from service.standards.models import (
     SUPERSEDED,
     WITHDRAWN,
     StandardsDocument,
+    StandardsReview,
     StandardsTranslation,
     StandardsVersion,
 )
@@ -68,6 +72,7 @@ from service.standards.views import current_version_number as current_version_nu
 from service.standards.views import current_versions_for_snapshot as current_versions_for_snapshot
 from service.standards.views import hold_releases as hold_releases
 from service.standards.views import published_versions as published_versions
+from service.standards.views import representations_change_at as representations_change_at
 from service.web.http import check_if_match
 
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
@@ -81,10 +86,16 @@ def _actor(actor: Principal | str) -> str:
 
 
 def _touch(session: Session, ver: StandardsVersion, now: dt.datetime) -> None:
-    """Record a change of ``ver``: a new ``revision`` and ``updated_at`` (``Last-Modified``)."""
+    """Record a change of ``ver``: a new ``revision`` and ``updated_at`` (``Last-Modified``).
+
+    A draft under review is public, and its edits emit no event: they count a change of
+    the ``standards`` domain themselves, so cached representations follow them.
+    """
     ver.revision += 1
     ver.updated_at = now
     session.add(ver)
+    if ver.status == DRAFT and lookup.under_review(session, ver):
+        changes.touch(session, "standards")
 
 
 def _editor_view(
@@ -107,10 +118,18 @@ def _check_if_match(
     required: bool,
     base_url: str | None,
 ) -> None:
-    """Compare ``If-Match`` with the ETag of the version's JSON representation (428 / 412)."""
+    """Compare ``If-Match`` with the ETag of the version's JSON representation, or of a draft's
+    Markdown form (428 / 412)."""
     if if_match is None and not required:
         return  # nothing to compare: spare building the representation
-    check_if_match(if_match, _editor_view(session, doc, ver, base_url).json_etag(), required=required)
+    view = _editor_view(session, doc, ver, base_url)
+    if ver.status == DRAFT:
+        try:
+            check_if_match(if_match, view.markdown_etag(), required=required)
+            return
+        except PreconditionFailed:
+            pass  # the JSON representation's ETag is the one a 412 names
+    check_if_match(if_match, view.json_etag(), required=required)
 
 
 # --- documents and drafts -----------------------------------------------------------------------
@@ -182,7 +201,8 @@ def create_draft(
         source = next((v for v in versions if v.version == based_on), None)
         if source is None:
             raise Unprocessable(f"`based_on`: there is no version {based_on!r} of {slug!r}.")
-        content = load_content(session, source)
+        # The copy's clauses start without the reasons the source gave for its own changes.
+        content = without_change_notes(load_content(session, source))
     now = utcnow()
     ver = StandardsVersion(
         id=new_id("ver"),
@@ -220,11 +240,13 @@ def replace_draft(
     if_match: str | None,
     actor: Principal | str,
     base_url: str | None = None,
+    checked: bool = False,
 ) -> VersionView:
     """Replace a draft's content with ``body`` (its edited representation).
 
     ``If-Match`` is required (428 without, 412 when stale; strong comparison
-    with the ETag of the draft's JSON representation in its source language).
+    with the ETag of the draft's JSON representation, or of its Markdown form, in
+    its source language) unless the caller ``checked`` it already in this transaction.
     :class:`Conflict` when the version is not a draft (published content is
     immutable).
     """
@@ -232,7 +254,8 @@ def replace_draft(
     ver = lookup.find_version(session, doc, version, editor=True, lock=True)
     if ver.status != DRAFT:
         raise Conflict(f"Version {ver.version} is {ver.status}: published content never changes.")
-    _check_if_match(session, doc, ver, if_match, required=True, base_url=base_url)
+    if not checked:
+        _check_if_match(session, doc, ver, if_match, required=True, base_url=base_url)
     content = content_from_draft(body)
     write_content(session, ver, content)
     ver.effective_from = body.effective_from
@@ -247,6 +270,53 @@ def replace_draft(
         details={"content_hash": ver.content_hash},
     )
     return _editor_view(session, doc, ver, base_url)
+
+
+def replace_draft_markdown(
+    *,
+    session: Session,
+    slug: str,
+    version: str,
+    text: str,
+    if_match: str | None,
+    actor: Principal | str,
+    base_url: str | None = None,
+) -> VersionView:
+    """Replace a draft's content with its Markdown form, edited (``mdform.py``).
+
+    Like :func:`replace_draft` (``If-Match`` with the ETag of the draft's JSON or
+    Markdown representation: 428 / 412; 409 for a version that is not a draft);
+    the draft keeps its ``effective_from``. :class:`~mdform.MarkdownFormError` (422)
+    names the line of the first problem, validation errors included.
+    """
+    doc = lookup.find_document(session, slug)
+    # Locked before the comparison, as for JSON: two PUTs with one ETag cannot both pass it.
+    ver = lookup.find_version(session, doc, version, editor=True, lock=True)
+    if ver.status != DRAFT:
+        raise Conflict(f"Version {ver.version} is {ver.status}: published content never changes.")
+    _check_if_match(session, doc, ver, if_match, required=True, base_url=base_url)
+    parsed = mdform.parse(text)
+    try:
+        body = DraftReplace.model_validate({**parsed.body(), "effective_from": ver.effective_from})
+    except ValidationError as exc:
+        errors: list[dict[str, Any]] = [
+            {"line": parsed.line_of(tuple(e["loc"])), "loc": [str(p) for p in e["loc"]], "msg": e["msg"]}
+            for e in exc.errors()
+        ]
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise mdform.MarkdownFormError(errors[0]["line"], f"{where}: {first['msg']}", errors=errors) from None
+    # The If-Match was compared above, under the lock this transaction keeps.
+    return replace_draft(
+        session=session,
+        slug=slug,
+        version=version,
+        body=body,
+        if_match=None,
+        actor=actor,
+        base_url=base_url,
+        checked=True,
+    )
 
 
 # --- translations -------------------------------------------------------------------------------
@@ -363,6 +433,7 @@ def publish(
     content = load_content(session, ver)
     if not clause_keys(content):
         raise Conflict(f"Version {ver.version} has no clauses: there is nothing to publish.")
+    review = reviews.check_publishable(session, slug=slug, ver=ver, now=utcnow(), base_url=base_url)
     drafts = translations.for_version(session, ver, editor=True)
     for tr in drafts:
         problems = translations.mismatches(content, tr.texts)
@@ -391,7 +462,15 @@ def publish(
     # The first version's changes: every clause added (a diff from no content at all).
     before = load_content(session, previous) if previous is not None else {}
     events.version_published(
-        session, slug=slug, version=ver, previous=previous, before=before, after=content, base_url=base_url
+        session,
+        slug=slug,
+        version=ver,
+        previous=previous,
+        before=before,
+        after=content,
+        base_url=base_url,
+        accepted=reviews.accepted_by_clause(session, ver) if review is not None else None,
+        review=_published_review(session, slug, ver, review, base_url),
     )
     for tr in drafts:
         events.translation_published(
@@ -409,6 +488,20 @@ def publish(
     )
     # The content loaded above is this version's as published: no need to read it again.
     return _editor_view(session, doc, ver, base_url, content)
+
+
+def _published_review(
+    session: Session,
+    slug: str,
+    ver: StandardsVersion,
+    review: StandardsReview | None,
+    base_url: str | None,
+) -> dict[str, Any] | None:
+    """The ``review`` member of ``standards.version.published`` (``None`` without a review)."""
+    if review is None:
+        return None
+    found = reviews.summary(session, slug=slug, ver=ver, review=review, base_url=base_url)
+    return {name: found[name] for name in ("comments", "organisations", "regions", "link")}
 
 
 def withdraw(

@@ -20,13 +20,14 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from service.core.db import utcnow
 from service.core.errors import NotFound
 from service.standards import diff as diffing
-from service.standards import lookup, render, translations
+from service.standards import lookup, mdform, render, reviews, translations
 from service.standards.content import load_content
 from service.standards.links import document_url, version_url
 from service.standards.models import DRAFT, PUBLISHED, RELEASED, StandardsDocument, StandardsVersion
-from service.web.http import JSON
+from service.web.http import JSON, MARKDOWN
 from service.web.languages import choose
 
 #: The slug of the IMI Network's document (the registry states alignment against it).
@@ -40,10 +41,12 @@ DEFAULT_DOCUMENT = "training-standards"
 class VersionView:
     """A version as served: the representation dict and what the HTTP layer needs.
 
-    ``cacheable`` is true for everything but drafts (their reads are
-    ``private, no-cache``); ``last_modified`` is the last change of the
+    ``public`` is true for everything but drafts never put under review (their
+    reads are ``private, no-cache``); ``last_modified`` is the last change of the
     version's row (publication, status, translation); ``content`` is the
-    canonical content in the source language.
+    canonical content in the source language; ``changes_at`` the next instant at
+    which the representation changes by the clock alone (a version takes effect,
+    a review runs out), or ``None``.
     """
 
     document: str
@@ -53,15 +56,30 @@ class VersionView:
     representation: dict[str, Any]
     last_modified: dt.datetime
     content: dict[str, Any]
+    public: bool = True
+    changes_at: dt.datetime | None = None
 
     @property
     def cacheable(self) -> bool:
-        return self.status != DRAFT
+        return self.public
+
+    def body(self, media_type: str) -> bytes:
+        """The representation in ``media_type``: a draft's Markdown is its editing form (``mdform.py``)."""
+        if media_type == MARKDOWN and self.status == DRAFT:
+            return mdform.render(self.representation).encode()
+        return render.render_version(self.representation, media_type)
+
+    def etag(self, media_type: str) -> str:
+        """The ETag of the representation in ``media_type``."""
+        return render.representation_etag(media_type, self.language, self.status, self.body(media_type))
 
     def json_etag(self) -> str:
         """The ETag of the JSON representation (what ``If-Match`` is compared with)."""
-        body = render.render_version(self.representation, JSON)
-        return render.representation_etag(JSON, self.language, self.status, body)
+        return self.etag(JSON)
+
+    def markdown_etag(self) -> str:
+        """The ETag of the Markdown representation (of a draft: its editing form)."""
+        return self.etag(MARKDOWN)
 
 
 def build_view(
@@ -77,10 +95,15 @@ def build_view(
     """The view of a version already loaded, in ``lang`` when translated (else the source language).
 
     ``content``: the version's :func:`load_content`, when the caller has it already.
+    A draft is shown alike to everybody who may see it (editors, and the public
+    once it is under review): with its draft translations.
     """
     if content is None:
         content = load_content(session, ver)
-    texts_by_language = {t.language: t.texts for t in translations.for_version(session, ver, editor=editor)}
+    drafts_too = editor or ver.status == DRAFT
+    texts_by_language = {
+        t.language: t.texts for t in translations.for_version(session, ver, editor=drafts_too)
+    }
     available = list(texts_by_language)
     served = translations.choose_language(lang, doc.language, available)
     shown = content
@@ -106,7 +129,10 @@ def build_view(
                 "order": i,
                 "title": s["title"],
                 "intro": s["intro"],
-                "clauses": [{"key": c["key"], "order": j, **c} for j, c in enumerate(s["clauses"], start=1)],
+                "clauses": [
+                    {"key": c["key"], "order": j, **c, "change_note": c.get("change_note")}
+                    for j, c in enumerate(s["clauses"], start=1)
+                ],
             }
             for i, s in enumerate(shown["sections"], start=1)
         ],
@@ -119,6 +145,22 @@ def build_view(
             "current": f"{url}/current",
         },
     }
+    now = utcnow()
+    moments: list[dt.datetime | None] = []
+    if ver.status != DRAFT:
+        versions = lookup.versions_of(session, doc)
+        # A draft is never in force, and its representation (its ETag, which edits are compared
+        # with) must not change whenever another version is published or withdrawn.
+        in_force = lookup.in_force_at(versions, now)
+        rep["in_force"] = in_force is not None and in_force.id == ver.id
+        rep["in_force_version"] = in_force.version if in_force is not None else None
+        moments.append(lookup.next_in_force_change(versions, now))
+    review = reviews.review_of(session, ver)
+    rep["review"] = (
+        reviews.summary(session, slug=doc.slug, ver=ver, review=review, base_url=base_url) if review else None
+    )
+    if review is not None and rep["review"]["state"] == "open":
+        moments.append(review.closes_at)
     return VersionView(
         document=doc.slug,
         version=ver.version,
@@ -127,6 +169,8 @@ def build_view(
         representation=rep,
         last_modified=ver.updated_at,
         content=content,
+        public=ver.status != DRAFT or review is not None,
+        changes_at=min((m for m in moments if m is not None), default=None),
     )
 
 
@@ -168,6 +212,46 @@ def languages(*, session: Session, slug: str, version: str, editor: bool = False
     return doc.language, [t.language for t in translations.for_version(session, ver, editor=editor)]
 
 
+def version_in_force(
+    *, session: Session, slug: str, at: dt.datetime | None
+) -> tuple[str, dt.datetime | None]:
+    """``(version, changes_at)``: the version in force at ``at`` (``None``: now; see
+    :func:`~service.standards.lookup.in_force_at`) and, for now, the next instant another
+    takes effect (``None`` for a given instant: only a publish or withdrawal, which are
+    events, could change that answer).
+
+    :class:`NotFound` for an unknown document, or an instant before its first version took effect.
+    """
+    doc = lookup.find_document(session, slug)
+    versions = lookup.versions_of(session, doc)
+    now = utcnow()
+    ver = lookup.in_force_at(versions, at or now)
+    if ver is None:
+        when = (at or now).isoformat()
+        raise NotFound(
+            f"No version of {slug!r} was in force at {when}: that is before the first one took effect."
+        )
+    return ver.version, (lookup.next_in_force_change(versions, now) if at is None else None)
+
+
+def in_force_view(
+    *, session: Session, slug: str, at: dt.datetime, lang: str | None = None, base_url: str | None = None
+) -> VersionView:
+    """The version that was (or will be) in force at the instant ``at`` (see
+    :func:`~service.standards.lookup.in_force_at`), in full.
+
+    :class:`NotFound` for an unknown document, or an instant before its first version took effect.
+    """
+    doc = lookup.find_document(session, slug)
+    ver = lookup.in_force_at(lookup.versions_of(session, doc), at)
+    if ver is None:
+        raise NotFound(
+            f"No version of {slug!r} was in force at {at.isoformat()}: "
+            "that is before the first one took effect."
+        )
+    return build_view(session, doc, ver, lang=lang, editor=False, base_url=base_url)
+
+
 def clause_view(
     *,
     session: Session,
@@ -206,6 +290,8 @@ def clause_view(
                     "regional_notes": [n for n in rep["regional_notes"] if n["target"] == key],
                     "links": {"self": f"{url}/clauses/{key}", "version": url},
                 }
+                if clause["change_note"]:  # only when it says (clause reads had no such member)
+                    clause_rep["change_note"] = clause["change_note"]
                 return dataclasses.replace(view, representation=clause_rep)
     raise NotFound(f"Version {view.version} of {slug!r} has no clause {key!r}.")
 
@@ -219,12 +305,15 @@ def list_versions(
     after: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    """Version summaries ascending by number (after ``after``); drafts only for editors."""
+    """Version summaries ascending by number (after ``after``); drafts only for editors, or
+    when they are (or were) under review."""
     doc = lookup.find_document(session, slug)
     floor = lookup.parse_version(after) if after else None
     out = []
     for v in lookup.versions_of(session, doc):
-        if (v.status == DRAFT and not editor) or (floor is not None and lookup.number(v) <= floor):
+        if floor is not None and lookup.number(v) <= floor:
+            continue
+        if v.status == DRAFT and not editor and not lookup.under_review(session, v):
             continue
         out.append(
             {
@@ -252,15 +341,17 @@ def diff(
     editor: bool = False,
     lang: str | None = None,
     accept_language: str | None = None,
-) -> tuple[dict[str, Any], bool, str]:
+) -> tuple[dict[str, Any], bool, bool, str]:
     """The clause-level diff between any two versions, either direction.
 
     Which clauses were added, removed, modified or moved is decided on the source
     language (the normative text). Their texts are shown in ``lang`` (a normalised tag
     from ``?lang=``) or else the language negotiated from ``accept_language`` — when
-    *both* versions have that translation; otherwise in the source language. Returns
-    ``(body, immutable, language)``; ``immutable`` is false when a draft is involved,
-    ``language`` is the language of the texts (the ``Content-Language``).
+    *both* versions have that translation; otherwise in the source language. Items carry
+    the ``to`` version's change notes and the comments accepted in its review. Returns
+    ``(body, immutable, public, language)``; ``immutable`` is false when a draft is
+    involved, ``public`` false when a draft not under review is, ``language`` is the
+    language of the texts (the ``Content-Language``).
     :class:`NotFound` for unknown versions (drafts for non-editors).
     """
     doc = lookup.find_document(session, slug)
@@ -273,7 +364,7 @@ def diff(
     ]
     common = [tag for tag in texts[0] if tag in texts[1]]
     served = choose(lang, accept_language, common, doc.language).language
-    changes = diffing.diff_contents(old, new)
+    changes = diffing.diff_contents(old, new, accepted=reviews.accepted_by_clause(session, after))
     if served != doc.language:
         changes = diffing.in_language(
             changes,
@@ -281,7 +372,8 @@ def diff(
             translations.apply(new, texts[1][served]),
         )
     body = {"document": slug, "from": before.version, "to": after.version, **changes}
-    return body, DRAFT not in (before.status, after.status), served
+    drafts = [v for v in (before, after) if v.status == DRAFT]
+    return body, not drafts, all(lookup.under_review(session, v) for v in drafts), served
 
 
 # --- documents ----------------------------------------------------------------------------------
@@ -358,6 +450,18 @@ def current_version_number(*, session: Session, slug: str) -> str | None:
         .join(StandardsDocument, col(StandardsDocument.id) == col(StandardsVersion.document_id))
         .where(col(StandardsDocument.slug) == slug, col(StandardsVersion.status) == PUBLISHED)
     ).first()
+
+
+def representations_change_at(*, session: Session) -> dt.datetime | None:
+    """The next instant at which a published version of any document takes effect (``None``:
+    none is scheduled): version representations say which version is in force, so a copy
+    of them (the snapshot) is good until then."""
+    now = utcnow()
+    moments = [
+        lookup.next_in_force_change(lookup.versions_of(session, doc), now)
+        for doc in session.exec(select(StandardsDocument)).all()
+    ]
+    return min((m for m in moments if m is not None), default=None)
 
 
 def current_versions_for_snapshot(*, session: Session, base_url: str | None = None) -> list[dict[str, Any]]:

@@ -542,7 +542,12 @@ class PublicCache:
                 stream.close()
             # Reached only when every chunk was read (an early close raises above).
             if kept is not None:
-                built = Built(body=b"".join(kept), media_type=stream.media_type, headers=stream.headers)
+                built = Built(
+                    body=b"".join(kept),
+                    media_type=stream.media_type,
+                    headers=stream.headers,
+                    expires_at=stream.expires_at,
+                )
                 loop.call_soon_threadsafe(self._keep_read, Entry(resource, key, built, stamp), signature)
 
         return StreamingResponse(tee(), headers=stream.headers, media_type=stream.media_type)
@@ -567,12 +572,14 @@ class Streamed:
     """What a streamed build opens (blocking): the response ``headers`` but ``Content-Type``/
     ``Content-Length`` (``ETag`` required: it must be known before the first byte, so it is
     derived from the state being read, not from the bytes), the ``media_type``, the body's
-    ``chunks`` and ``close()``, which ends the read early."""
+    ``chunks``, ``close()``, which ends the read early, and ``expires_at``."""
 
     headers: dict[str, str]
     media_type: str
     chunks: Iterator[bytes]
     close: Callable[[], None]
+    #: When a copy of it stops being true without any write (Unix seconds), or ``None``.
+    expires_at: float | None = None
 
 
 def _header_names(scope: Scope) -> frozenset[bytes]:

@@ -28,6 +28,7 @@ SCOPE_DESCRIPTIONS = {
     "registry:write": "registry steward: create, edit, suspend, delist schools",
     "school:self": "a school edits its own profile and alignment",
     "webhooks:manage": "an association manages its own webhook endpoints",
+    "review:comment": "an organisation comments on drafts under review (and withdraws its own comments)",
 }
 
 oauth2_scheme = OAuth2(
@@ -151,3 +152,4 @@ RegistryWrite = Annotated[Principal, Security(require_scopes, scopes=["registry:
 #: A school acting for itself or a steward acting for any school; the service checks which.
 SchoolActor = Annotated[Principal, Security(require_scopes, scopes=["school:self", "registry:write"])]
 WebhooksManage = Annotated[Principal, Security(require_scopes, scopes=["webhooks:manage"])]
+ReviewComment = Annotated[Principal, Security(require_scopes, scopes=["review:comment"])]

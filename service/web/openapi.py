@@ -24,6 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from service.core.errors import PROBLEM_JSON
 
@@ -163,13 +165,43 @@ def _refs(document: dict[str, Any], *, skip: str) -> set[str]:
     return found
 
 
+#: Request bodies that routes read themselves (``request_body``): their schemas become components.
+_BODY_MODELS: list[type[BaseModel]] = []
+
+
+def request_body(model: type[BaseModel], others: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``openapi_extra=`` for a route that reads its body itself (to take more than JSON):
+    ``model`` documents ``application/json``; ``others`` maps further media types
+    (``{"text/markdown": {"type": "string"}}``) to their schemas."""
+    if model not in _BODY_MODELS:
+        _BODY_MODELS.append(model)
+    content: dict[str, Any] = {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+    }
+    content.update({media: {"schema": schema} for media, schema in (others or {}).items()})
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def _add_body_models(document: dict[str, Any]) -> None:
+    if not _BODY_MODELS:
+        return
+    _, found = models_json_schema(
+        [(model, "validation") for model in _BODY_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in found.get("$defs", {}).items():
+        schemas.setdefault(name, schema)
+
+
 def install(app: FastAPI) -> None:
     """Make ``app.openapi()`` return the document with its problem responses."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(generate())
+            document = generate()
+            _add_body_models(document)
+            app.openapi_schema = document_problems(document)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -29,15 +29,36 @@ class Links(_Open):
     school: str | None = None
     affiliation: str | None = None
     current: str | None = None
+    review: str | None = None
+    comments: str | None = None
+    comment: str | None = None
+
+
+class ChangeReason(_Open):
+    """Why a clause changed: its ``change_note`` (Markdown) and the comments accepted on it."""
+
+    change_note: str | None = None
+    accepted_comments: list[str] = Field(default_factory=list)
 
 
 class ChangeSummary(_Open):
-    """Clause-level change summary: the clause keys (or items carrying a ``key``) per kind."""
+    """Clause-level change summary: the clause keys (or items carrying a ``key``) per kind, and
+    ``change_notes`` (present when any changed clause says why) by clause key."""
 
     added: list[Any] = Field(default_factory=list)
     removed: list[Any] = Field(default_factory=list)
     modified: list[Any] = Field(default_factory=list)
     moved: list[Any] = Field(default_factory=list)
+    change_notes: dict[str, ChangeReason] | None = None
+
+
+class ReviewTotals(_Open):
+    """A published version's review: how many comments, from how many organisations and regions."""
+
+    comments: int
+    organisations: int
+    regions: list[str]
+    link: str = Field(description="the disposition report")
 
 
 class VersionPublishedData(_Open):
@@ -55,6 +76,7 @@ class VersionPublishedData(_Open):
         "`changes` lists the clause keys",
     )
     changes: ChangeSummary = Field(default_factory=ChangeSummary)
+    review: ReviewTotals | None = Field(default=None, description="present when the draft had a review")
     links: Links = Field(default_factory=Links)
 
 
@@ -74,6 +96,61 @@ class TranslationPublishedData(_Open):
     version: str
     language: str = Field(description="BCP 47 tag")
     links: Links = Field(default_factory=Links)
+
+
+class ReviewOpenedData(_Open):
+    """``standards.review.opened``: a draft is public and takes comments until ``closes_at``."""
+
+    document: str
+    version: str = Field(description="the draft under review")
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+    summary: str = ""
+    links: Links = Field(default_factory=Links)
+
+
+class ReviewClosedData(_Open):
+    """``standards.review.closed``: the draft takes no more comments (closed early, or ran out)."""
+
+    document: str
+    version: str
+    opens_at: dt.datetime
+    closes_at: dt.datetime
+    closed_at: dt.datetime
+    closed_early: bool
+    comments: int = Field(description="comments not withdrawn")
+    links: Links = Field(default_factory=Links)
+
+
+class CommentData(_Open):
+    """Who commented where: an organisation, its region and kind (never a person's details)."""
+
+    document: str
+    version: str
+    comment_id: str
+    clause_key: str | None = None
+    section_key: str | None = None
+    organisation: str
+    region: str = Field(description="ISO 3166-1 alpha-2 or UN M49")
+    commenter_type: str = Field(description="association | training_school | individual | other")
+    links: Links = Field(default_factory=Links)
+
+
+class CommentCreatedData(CommentData):
+    """``standards.comment.created``: a comment on a draft under review."""
+
+    quote: str | None = None
+    text: str
+    proposed_text: str | None = Field(default=None, description="Markdown")
+    content_hash: str = Field(description="the draft's content the comment was written against")
+
+
+class CommentDisposedData(CommentData):
+    """``standards.comment.disposed``: an editor decided on a comment (or changed the decision)."""
+
+    outcome: str = Field(description="accepted | accepted_with_changes | declined | noted")
+    previous_outcome: str | None = None
+    response: str
 
 
 class AlignmentData(_Open):
@@ -134,6 +211,10 @@ EVENT_CATALOGUE: dict[str, tuple[type[BaseModel], str]] = {
     ),
     "standards.version.withdrawn": (VersionWithdrawnData, "A published version was withdrawn."),
     "standards.translation.published": (TranslationPublishedData, "A translation was published."),
+    "standards.review.opened": (ReviewOpenedData, "A draft was put under public review."),
+    "standards.review.closed": (ReviewClosedData, "A draft's review closed: it takes no more comments."),
+    "standards.comment.created": (CommentCreatedData, "An organisation commented on a draft under review."),
+    "standards.comment.disposed": (CommentDisposedData, "An editor disposed of a comment (or changed it)."),
     "school.listed": (SchoolData, "A school was added to the public registry."),
     "school.updated": (SchoolData, "A listed school's public profile changed."),
     "school.delisted": (SchoolData, "A school left the public registry."),

@@ -68,3 +68,31 @@ def test_cli_errors_for_unknown_clients(cli: Callable[..., Any]) -> None:
         assert result.exit_code == 2
         assert result.stdout == ""
         assert "error: no" in result.stderr
+
+
+def test_a_commenting_client_stands_for_an_organisation(client: TestClient, cli: Callable[..., Any]) -> None:
+    created = cli(
+        "clients", "create", "--name", "Contact: anna@example.org", "--scope", "review:comment",
+        "--organisation", "Nederlandse Vereniging Mindfulness", "--region", "nl",
+        "--commenter-type", "association",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    creds = json.loads(created.stdout)
+    assert _token(client, creds["client_id"], creds["client_secret"]).json()["scope"] == "review:comment"
+    row = _listed(cli)[creds["client_id"]]
+    assert (row["organisation"], row["region"], row["commenter_type"]) == (
+        "Nederlandse Vereniging Mindfulness",
+        "NL",
+        "association",
+    )
+    for missing in (
+        ["--region", "DE", "--commenter-type", "association"],
+        ["--organisation", "X", "--commenter-type", "association"],
+        ["--organisation", "X", "--region", "DE"],
+        ["--organisation", "X", "--region", "XX", "--commenter-type", "association"],
+        ["--organisation", "X", "--region", "DE", "--commenter-type", "person"],
+        ["--organisation", "   ", "--region", "DE", "--commenter-type", "other"],
+    ):
+        refused = cli("clients", "create", "--name", "n", "--scope", "review:comment", *missing)
+        assert refused.exit_code == 2, (missing, refused.output)
+        assert refused.stdout == ""

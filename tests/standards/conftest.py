@@ -203,3 +203,34 @@ def demo(api: Api) -> Api:
     api.release("1.0", DEMO_V1)
     api.release("2.0", DEMO_V2)
     return api
+
+
+@pytest.fixture
+def commenter(client: TestClient, session_factory: Callable[[], Any]) -> Callable[..., dict[str, str]]:
+    """Bearer headers of a new ``review:comment`` client: ``commenter(organisation=…, region="NL")``."""
+    from tests.helpers import commenter_headers
+
+    def make(**fields: str) -> dict[str, str]:
+        return commenter_headers(client, session_factory, **fields)
+
+    return make
+
+
+def in_days(days: float) -> str:
+    """An RFC 3339 instant ``days`` from now (UTC)."""
+    import datetime as dt
+
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()
+
+
+@pytest.fixture
+def reviewed(demo: Api) -> Api:
+    """The demo document with 1.0 and 2.0 published and draft 2.1 (based on 2.0) under review."""
+    demo.draft("2.1", based_on="2.0")
+    r = demo.client.post(
+        f"{demo.url('2.1')}/review",
+        json={"closes_at": in_days(30), "summary": "Tell us."},
+        headers=demo.headers,
+    )
+    assert r.status_code == 201, r.text
+    return demo
