@@ -47,7 +47,7 @@ def _serialised_at_once(engine: Any, base_url: str) -> bytes:
     """Today's serialisation: the whole document as one dict, dumped once."""
     with transaction(engine, readonly=True) as session:
         snapshot.begin_snapshot(session)
-        etag, sequence = snapshot.state_etag(session=session, base_url=base_url)
+        _etag, sequence, _expires_at = snapshot.state_etag(session=session, base_url=base_url)
         return dumps(snapshot.snapshot_dict(session=session, base_url=base_url, sequence=sequence))
 
 
