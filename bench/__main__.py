@@ -6,6 +6,7 @@ Usage: ``python -m bench [standards] [registry] [fanout] [sender] [memory]`` (de
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from bench.common import Row, fmt
@@ -14,7 +15,9 @@ SCENARIOS = ["standards", "registry", "fanout", "sender"]
 
 
 def main(argv: list[str]) -> int:
-    wanted = argv or SCENARIOS
+    if "--quick" in argv:
+        os.environ["BENCH_QUICK"] = "1"
+    wanted = [a for a in argv if not a.startswith("--")] or SCENARIOS
     rows: list[Row] = []
     for name in wanted:
         try:
