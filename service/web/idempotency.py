@@ -28,6 +28,7 @@ from service.core.db import UTCDateTime, transaction, utcnow
 from service.core.errors import problem_body
 from service.security import secretbox
 from service.security.keys import TokenError, verify_access_token
+from service.web.middleware import replaying
 
 TTL = dt.timedelta(hours=24)
 MAX_KEY_LENGTH = 255
@@ -149,15 +150,6 @@ class IdempotencyMiddleware:
                 await _send_raw(send, existing.status, replay, body_out)
             return
 
-        sent = False
-
-        async def replay_receive() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
         status = 0
         resp_headers: list[list[str]] = []
         resp_body: list[bytes] = []
@@ -176,7 +168,7 @@ class IdempotencyMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, replay_receive, capture)
+            await self.app(scope, replaying(body, receive), capture)
         finally:
             # Stored encrypted: a first response can carry a secret shown once (a webhook's whsec_).
             stored = secretbox.encrypt_bytes(state.settings.keys_dir, b"".join(resp_body))
