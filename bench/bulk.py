@@ -20,12 +20,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from ulid import ULID
 
+from service.core.ids import new_id
 from service.events.models import Event, EventCounter
+from service.registry import folding
+from service.registry import service as registry
+from service.registry.models import School, SchoolFacet, SchoolTerm
+from service.registry.verify import registrable_domain
 
 BATCH = 5_000
 
 _events = Event.__table__  # type: ignore[attr-defined]
 _counter = EventCounter.__table__  # type: ignore[attr-defined]
+_schools = School.__table__  # type: ignore[attr-defined]
+_terms = SchoolTerm.__table__  # type: ignore[attr-defined]
+_facets = SchoolFacet.__table__  # type: ignore[attr-defined]
 
 
 def _batches(rows: Iterator[dict[str, Any]], size: int = BATCH) -> Iterator[list[dict[str, Any]]]:
@@ -90,3 +98,76 @@ def insert_events(engine: Engine, count: int, *, span_days: float = 800.0, seed:
         if not updated:
             conn.execute(_counter.insert().values(id=1, value=last, pruned_through=0))
     return last
+
+
+def synthetic_school(n: int, rng: random.Random, now: dt.datetime) -> School:
+    """School ``n`` of a synthetic registry: three words of :data:`bench.populate.WORDS` and a
+    number (realistic prefix selectivity), a city of :data:`bench.populate.CITIES`, seven in
+    ten aligned with 2.0."""
+    from bench.populate import CITIES, PROGRAMMES, WORDS
+
+    country, city = rng.choice(CITIES)
+    name = " ".join(rng.sample(WORDS, 3)) + f" {n}"
+    website = f"https://school{n}.example.org/"
+    aligned = rng.random() < 0.7
+    return School(
+        id=new_id("sch"),
+        name=name,
+        name_key=folding.sort_key(name),
+        alternate_names=[],
+        country=country,
+        city=city,
+        website=website,
+        website_domain=registrable_domain(website),
+        programmes=rng.sample(PROGRAMMES, 2),
+        languages=["en"],
+        listing="listed",
+        contact=None,
+        alignment_status="aligned" if aligned else "none",
+        aligned_version="2.0" if aligned else None,
+        alignment_stated_at=now if aligned else None,
+        alignment_stated_by="bench" if aligned else None,
+        evidence_url=f"{website}alignment" if aligned else None,
+        revision=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def insert_schools(engine: Engine, count: int, *, base_url: str, seed: int = 2015) -> int:
+    """List ``count`` synthetic schools with their search index rows and one ``school.listed``
+    event each (after the last event, counter moved on, as the service would); returns the
+    last sequence. Derived rows come from the registry's own :func:`registry.index_rows` and
+    :func:`registry.public_dict`."""
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.UTC)
+    columns = [c.name for c in _schools.columns]
+    with engine.begin() as conn:
+        sequence = _last_sequence(conn)
+        done = 0
+        while done < count:
+            schools = [synthetic_school(done + i, rng, now) for i in range(min(BATCH, count - done))]
+            terms: list[dict[str, Any]] = []
+            facets: list[dict[str, Any]] = []
+            events: list[dict[str, Any]] = []
+            for school in schools:
+                t, f = registry.index_rows(school)
+                terms += t
+                facets += f
+                sequence += 1
+                events.append(
+                    {
+                        "id": f"evt_{ULID.from_datetime(now)}",
+                        "sequence": sequence,
+                        "type": "school.listed",
+                        "timestamp": now,
+                        "data": registry.public_dict(school, base_url=base_url),
+                    }
+                )
+            conn.execute(_schools.insert(), [{c: getattr(s, c) for c in columns} for s in schools])
+            conn.execute(_terms.insert(), terms)
+            conn.execute(_facets.insert(), facets)
+            conn.execute(_events.insert(), events)
+            done += len(schools)
+        conn.execute(_counter.update().where(_counter.c.id == 1).values(value=sequence))
+    return sequence

@@ -323,9 +323,9 @@ def _compare(env: dict[str, str], receiver: str, versions: Iterator[str]) -> lis
             rows.append(row)
         for sender in CHOSEN:
             if (label, sender) in cpus:
-                cpu = statistics.median(cpus[(label, sender)]) * 1e6
+                cpu_us = statistics.median(cpus[(label, sender)]) * 1e6
                 rows.append(
-                    Row(name=f"worker CPU per delivery, {label}, {sender} (median)", value=cpu, unit="µs")
+                    Row(name=f"worker CPU per delivery, {label}, {sender} (median)", value=cpu_us, unit="µs")
                 )
     return rows
 

@@ -47,6 +47,9 @@ SIZES = {
 }
 FEED_P99_MS = 20.0
 PUBLISH_ANSWER_S = 0.5
+AFFILIATION_RATIO = 0.5
+SNAPSHOT_TTFB_S = 1.0
+SNAPSHOT_RSS_MB = 200.0
 
 
 def _sizes(curve: str) -> list[int]:
@@ -129,6 +132,119 @@ def curve_table(title: str, unit_of_size: str, sizes: list[int], columns: dict[s
         g = growth(columns[n])
         factors.append(f"{'—' if g is None else f'× {g:.2f} per 10×':>22}")
     print(f"  {'growth':>12}  " + "  ".join(factors), flush=True)
+
+
+# --- schools ------------------------------------------------------------------------------------
+
+
+def _snapshot_read(base: str) -> tuple[float, float, int]:
+    """``(seconds to the first byte, seconds in total, bytes)`` of one ``/v1/snapshot`` read."""
+    start = time.perf_counter()
+    first = None
+    size = 0
+    with httpx.stream("GET", base + "/v1/snapshot", timeout=600) as r:
+        r.raise_for_status()
+        for chunk in r.iter_raw():
+            if first is None:
+                first = time.perf_counter() - start
+            size += len(chunk)
+    return first or 0.0, time.perf_counter() - start, size
+
+
+def schools_curve(backend: str) -> list[Row]:
+    from bench import registry as reg
+
+    sizes = _sizes("schools")
+    cols: dict[str, list[float]] = {
+        "search p99 ms": [],
+        "uncached p99 ms": [],
+        "affiliation ratio": [],
+        "snapshot TTFB s": [],
+        "snapshot total s": [],
+        "RSS serving it MiB": [],
+    }
+    for size in sizes:
+        with temp_dir() as tmp, database(tmp, backend) as env:
+            code = f"""
+from service.core.config import get_settings
+from service.core.db import make_engine
+from bench.bulk import insert_schools
+s = get_settings()
+print(insert_schools(make_engine(s.database_url), {size}, base_url=s.public_base_url))
+"""
+            _in_service(env, code)
+            api_env = {**env, "IMI_IN_PROCESS_WORKER": "false"}
+            # A fresh process for the snapshot: its peak RSS is the snapshot's, not the load's.
+            api = "service.main:app_from_env"
+            with uvicorn_server(api, env=api_env, ready_path="/healthz", quiet=True) as app:
+                ttfb, total, _bytes = _snapshot_read(app.base)
+                cols["snapshot TTFB s"].append(ttfb)
+                cols["snapshot total s"].append(total)
+                cols["RSS serving it MiB"].append(app.peak_rss_mb())
+            with uvicorn_server(api, env=api_env, ready_path="/healthz", quiet=True) as app:
+                search_paths = [f"/v1/schools?q={reg.quote(q)}" for q in reg.QUERIES]
+                for p in search_paths:
+                    httpx.get(app.base + p).raise_for_status()
+                search = wrk(app.base + "/", seconds=4, connections=16, script=reg._lua(tmp, search_paths))
+                cols["search p99 ms"].append(search.p99_ms)
+                queries = reg.distinct_queries(200, taken=[*reg.QUERIES, "zur"])
+                uncached, _cpu = reg.uncached_latencies(app.base, app.proc.pid, queries)
+                cols["uncached p99 ms"].append(uncached[int(len(uncached) * 0.99)])
+                school_id = httpx.get(app.base + "/v1/schools?q=mindful&limit=1").json()["data"][0]["id"]
+                path = f"/v1/schools/{school_id}/affiliation"
+                first = httpx.get(app.base + path)
+                first.raise_for_status()
+                (tmp / "body").write_bytes(first.content)
+                kept = ("content-type", "etag", "cache-control")
+                keep = {k: v for k, v in first.headers.items() if k in kept}
+                (tmp / "headers.json").write_text(json.dumps(keep))
+                files = {"BENCH_BODY_FILE": tmp / "body", "BENCH_HEADERS_FILE": tmp / "headers.json"}
+                base_env = {k: str(v) for k, v in files.items()}
+                with uvicorn_server("bench.baseline:create_app", env=base_env, ready_path=path) as bare:
+                    wrk(app.base + path, seconds=2)
+                    wrk(bare.base + path, seconds=2)
+                    real = wrk(app.base + path, seconds=3).rps
+                    baseline = wrk(bare.base + path, seconds=3).rps
+                cols["affiliation ratio"].append(real / baseline)
+    curve_table(f"schools on {backend}: search, affiliation, snapshot", "schools", sizes, cols)
+    n = f"{sizes[-1]:,}"
+    return [
+        Row(
+            name=f"scale {backend}: search p99 at {n} schools (16 conns)",
+            value=cols["search p99 ms"][-1],
+            unit="ms",
+            target=f"≤ {reg.SEARCH_P99_MS:g}",
+            ok=cols["search p99 ms"][-1] <= reg.SEARCH_P99_MS,
+        ),
+        Row(
+            name=f"scale {backend}: search uncached p99 at {n} schools (1 conn)",
+            value=cols["uncached p99 ms"][-1],
+            unit="ms",
+            target=f"≤ {reg.SEARCH_P99_MS:g}",
+            ok=cols["uncached p99 ms"][-1] <= reg.SEARCH_P99_MS,
+        ),
+        Row(
+            name=f"scale {backend}: affiliation vs bare Starlette at {n} schools",
+            value=cols["affiliation ratio"][-1],
+            unit="×",
+            target=f"≥ {AFFILIATION_RATIO:g}",
+            ok=cols["affiliation ratio"][-1] >= AFFILIATION_RATIO,
+        ),
+        Row(
+            name=f"scale {backend}: snapshot first byte at {n} schools",
+            value=cols["snapshot TTFB s"][-1],
+            unit="s",
+            target=f"≤ {SNAPSHOT_TTFB_S:g}",
+            ok=cols["snapshot TTFB s"][-1] <= SNAPSHOT_TTFB_S,
+        ),
+        Row(
+            name=f"scale {backend}: API RSS serving the snapshot at {n} schools",
+            value=cols["RSS serving it MiB"][-1],
+            unit="MiB",
+            target=f"≤ {SNAPSHOT_RSS_MB:g}",
+            ok=cols["RSS serving it MiB"][-1] <= SNAPSHOT_RSS_MB,
+        ),
+    ]
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -241,6 +357,7 @@ def endpoints_curve(backend: str) -> list[Row]:
 
 
 CURVES: dict[str, Callable[[str], list[Row]]] = {
+    "schools": schools_curve,
     "events": events_curve,
     "endpoints": endpoints_curve,
 }
