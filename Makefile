@@ -35,7 +35,7 @@ run: $(RUN_STAMP)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check service tests bench examples
-	$(BIN)/mypy service
+	$(BIN)/mypy service bench
 
 # The whole suite: lint and type gates, the OpenAPI document, then pytest.
 # PostgreSQL cases run when IMI_TEST_POSTGRES_URL is set (.ci/run sets it).

@@ -7,6 +7,7 @@ Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [transp
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from bench.common import Row, fmt
@@ -15,7 +16,9 @@ SCENARIOS = ["standards", "registry", "fanout", "sender", "sync", "transparency"
 
 
 def main(argv: list[str]) -> int:
-    wanted = argv or SCENARIOS
+    if "--quick" in argv:
+        os.environ["BENCH_QUICK"] = "1"
+    wanted = [a for a in argv if not a.startswith("--")] or SCENARIOS
     rows: list[Row] = []
     for name in wanted:
         try:

@@ -75,8 +75,8 @@ CHOSEN = os.environ.get("BENCH_SENDERS", "hand-written").split(",")
 SENDER_RUNS = int(os.environ.get("BENCH_SENDER_RUNS", "1"))
 
 
-def _register(env: dict[str, str], receiver: str, tmp: Path) -> None:
-    """Create N endpoints for one association directly through the service; write their secrets."""
+def _register(env: dict[str, str], receiver: str, tmp: Path, count: int = N) -> None:
+    """Create ``count`` endpoints directly through the service; write their secrets."""
     code = f"""
 import json, os
 from service.core.config import get_settings
@@ -84,7 +84,7 @@ from service.core.db import make_engine, transaction
 from service.webhooks import service as wh
 s = get_settings(); e = make_engine(s.database_url); secrets = {{}}
 with transaction(e) as session:
-    for n in range({N}):
+    for n in range({count}):
         # An association may own at most 1,000 endpoints: one owner per thousand.
         ep, secret = wh.create_endpoint(session=session, owner="cli_bench%d" % (n // 1000),
                                         url="{receiver}/hook/%d" % n, event_types=[],
@@ -191,12 +191,20 @@ def _service(env: dict[str, str], *, separate: bool, sender: str) -> Iterator[tu
 
 
 def _fan_out(
-    env: dict[str, str], receiver: str, versions: list[str], *, separate: bool, sender: str = "hand-written"
+    env: dict[str, str],
+    receiver: str,
+    versions: list[str],
+    *,
+    separate: bool,
+    sender: str = "hand-written",
+    count: int = N,
+    answers: list[float] | None = None,
 ) -> tuple[list[float], list[float], bytes, list[float]]:
     """Publish each of ``versions`` in turn under a read load, on one running service; returns
     the seconds from each publish request to its N-th verified delivery, each publish's read
     p99 in ms, the delivered payload's bytes, and (separate shape) the worker process's CPU
-    seconds per delivery of each publish."""
+    seconds per delivery of each publish. ``count`` endpoints are expected; the seconds each
+    publish took to answer are appended to ``answers`` when given."""
     mode = "separate" if separate else "in-process"
     times: list[float] = []
     p99s: list[float] = []
@@ -225,16 +233,18 @@ def _fan_out(
             r = httpx.post(app.base + slug + f"/versions/{version}/publish", headers=auth, timeout=30)
             r.raise_for_status()
             published_s = time.monotonic() - start
-            stats = _wait_for(receiver, N)
+            if answers is not None:
+                answers.append(published_s)
+            stats = _wait_for(receiver, count)
             times.append(float(stats["last"]) - start)
             cpu_note = ""
             if worker_pid:
-                cpus.append((_cpu_s(worker_pid) - cpu) / N)
+                cpus.append((_cpu_s(worker_pid) - cpu) / count)
                 cpu_note = f", worker CPU {cpus[-1] * 1e6:.0f} µs/delivery"
             print(
                 f"  {mode} worker ({sender}), {version}: publish answered after {published_s:.2f} s, first "
                 f"delivery verified after {float(stats['first']) - start:.2f} s, last after {times[-1]:.2f} s"
-                f" ({N / times[-1]:,.0f}/s{cpu_note})",
+                f" ({count / times[-1]:,.0f}/s{cpu_note})",
                 file=sys.stderr,
             )
             reader.join()
@@ -313,9 +323,9 @@ def _compare(env: dict[str, str], receiver: str, versions: Iterator[str]) -> lis
             rows.append(row)
         for sender in CHOSEN:
             if (label, sender) in cpus:
-                cpu = statistics.median(cpus[(label, sender)]) * 1e6
+                cpu_us = statistics.median(cpus[(label, sender)]) * 1e6
                 rows.append(
-                    Row(name=f"worker CPU per delivery, {label}, {sender} (median)", value=cpu, unit="µs")
+                    Row(name=f"worker CPU per delivery, {label}, {sender} (median)", value=cpu_us, unit="µs")
                 )
     return rows
 
