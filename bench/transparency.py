@@ -89,8 +89,10 @@ class Writer:
 
 def _write_rows(on: Writer, off: Writer) -> list[Row]:
     for n in range(5):  # warm-up: first statements compiled, caches filled
-        on.edit(n), off.edit(n)
-    on.edits.clear(), off.edits.clear()
+        on.edit(n)
+        off.edit(n)
+    on.edits.clear()
+    off.edits.clear()
     for n in range(EDITS):
         first, second = (on, off) if n % 2 else (off, on)
         first.edit(n)
@@ -182,7 +184,8 @@ def run() -> list[Row]:
             )
             on, off = Writer(on_server, env_on), Writer(off_server, env_off)
             rows = _write_rows(on, off)
-            on.http.close(), off.http.close()
+            on.http.close()
+            off.http.close()
             stack.close()  # the proof benchmark has the machine to itself
             with uvicorn_server("service.main:app_from_env", env=env_on, ready_path="/healthz") as app:
                 rows += _proof_rows(tmp_on, app)
