@@ -20,9 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
-from service.core import jobs
+from service.core import changes, jobs
 from service.core.config import Settings
 from service.events.models import Event, EventCounter
+from service.events.router import PRUNED
 
 log = logging.getLogger("service.ops.retention")
 
@@ -54,6 +55,8 @@ def prune_events(session: Session, *, now: dt.datetime, retention_days: int) -> 
         .values(pruned_through=through)
     )
     if deleted:
+        # Cached feed pages of these events must now answer 410 (service/events/router.py).
+        changes.touch(session, PRUNED)
         log.info("pruned %d events through sequence %d", deleted, through)
     return int(deleted)
 

@@ -116,6 +116,9 @@ class Built:
     #: The stamp of the data it was rendered from, when that is older than the build (a
     #: variant of another entry: the same page with its own ``Link``).
     stamp: tuple[int, ...] | None = None
+    #: The resource it belongs to when that depends on fewer domains than the one asked for
+    #: (a full page of the change feed no longer changes with new events).
+    resource: Resource | None = None
 
 
 def _content_type(media_type: str) -> bytes:
@@ -446,6 +449,9 @@ class PublicCache:
             return result.restamped(stamp)
         if result.stamp is not None:
             stamp = result.stamp
+        if result.resource is not None and result.resource is not resource:
+            stamp = narrowed(stamp, resource.domains, result.resource.domains)
+            resource = result.resource
         return Entry(resource, result.key if result.key is not None else key, result, stamp)
 
     def _keep(self, entry: Entry, key: Key) -> Entry:
@@ -580,6 +586,15 @@ class Streamed:
     close: Callable[[], None]
     #: When a copy of it stops being true without any write (Unix seconds), or ``None``.
     expires_at: float | None = None
+
+
+def narrowed(stamp: tuple[int, ...], domains: tuple[str, ...], fewer: tuple[str, ...]) -> tuple[int, ...]:
+    """The part of ``stamp`` (taken for ``domains``) that stamps ``fewer`` (a subset of them)."""
+    out: list[int] = []
+    for domain in fewer:
+        at = 2 * domains.index(domain)  # ValueError: not a subset, a programming error
+        out += stamp[at : at + 2]
+    return tuple(out)
 
 
 def _header_names(scope: Scope) -> frozenset[bytes]:
