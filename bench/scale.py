@@ -168,9 +168,11 @@ def schools_curve(backend: str) -> list[Row]:
             code = f"""
 from service.core.config import get_settings
 from service.core.db import make_engine
+from service.main import backfill
 from bench.bulk import insert_schools
 s = get_settings()
 print(insert_schools(make_engine(s.database_url), {size}, base_url=s.public_base_url))
+backfill(s)  # the log's leaves for the school.listed events, a status list entry per school
 """
             _in_service(env, code)
             api_env = {**env, "IMI_IN_PROCESS_WORKER": "false"}

@@ -262,3 +262,39 @@ def test_hostile_status_list_requests(client: TestClient, make_school: Callable[
         client.get("/v1/status-lists/1", headers={"Accept": "application/statuslist+jwt"}).status_code == 200
     )
     assert client.get("/v1/status-lists/1", headers={"Accept": "*/*"}).status_code == 200
+
+
+def test_schools_without_an_entry_are_placed_in_bulk_like_one_at_a_time(
+    client: TestClient,
+    engine: Any,
+    make_school: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A registry filled before status lists (or in bulk) gets one entry per school: lists fill
+    to half, random distinct indices, each school's value as :func:`assign` would write it."""
+    import sqlalchemy as sa
+
+    from service.security.clients import Principal
+
+    steward = Principal(client_id="cli_test", scopes=frozenset({"registry:write"}))
+    monkeypatch.setattr(status_lists, "LIST_SIZE", 16)
+    monkeypatch.setattr(status_lists, "FILL_LIMIT", 8)
+    schools = [make_school(name=f"Bulk {i}") for i in range(20)]  # each placed by assign: 8 + 8 + 4
+    with transaction(engine) as session:
+        alignment.suspend_alignment(
+            session=session, school_id=schools[0]["id"], actor=steward, reason="r", base_url=BASE_URL
+        )
+        # As a registry from before status lists: no entries, no lists.
+        session.execute(sa.text("DELETE FROM status_list_entries"))
+        session.execute(sa.text("DELETE FROM status_lists"))
+    with transaction(engine) as session:
+        assert status_lists.assign_missing(session) == 20
+        assert status_lists.assign_missing(session) == 0
+        entries = "SELECT list_id, idx, school_id, status FROM status_list_entries"
+        rows = session.execute(sa.text(entries)).all()
+        lists = session.execute(sa.text("SELECT id, assigned FROM status_lists ORDER BY id")).all()
+    assert [tuple(r) for r in lists] == [(1, 8), (2, 8), (3, 4)]
+    assert len({(r.list_id, r.idx) for r in rows}) == 20 and all(0 <= r.idx < 16 for r in rows)
+    assert {r.school_id for r in rows} == {s["id"] for s in schools}
+    assert {r.school_id: r.status for r in rows}[schools[0]["id"]] == 2  # suspended
+    assert sum(r.status for r in rows) == 2
