@@ -133,14 +133,27 @@ def test_reference_receiver_keeps_a_folder_in_sync(
         assert missed in {s["id"] for s in json.loads((folder / "schools.json").read_text())}
         # Duplicates are ignored: the same delivery again changes nothing.
         before = len(_state(folder)["log"])
-        [d] = httpx.get(
-            f"{api}/v1/webhooks/endpoints/{endpoint['id']}/deliveries",
-            params={"limit": 1},
-            headers=manager,
-        ).json()["data"]
-        httpx.post(
+
+        def newest_delivery() -> dict[str, Any]:
+            [d] = httpx.get(
+                f"{api}/v1/webhooks/endpoints/{endpoint['id']}/deliveries",
+                params={"limit": 1},
+                headers=manager,
+            ).json()["data"]
+            return d
+
+        # The receiver may have answered before the worker recorded it (outcomes are written in
+        # batches, and a retry is a 409 while the worker still holds the delivery): wait for the
+        # record. Under load this used to fail: the retry was refused and never happened.
+        def recorded() -> dict[str, Any] | None:
+            d = newest_delivery()
+            return d if d["status"] == "succeeded" else None
+
+        d = wait_for(recorded, what="the delivery is recorded")
+        retried = httpx.post(
             f"{api}/v1/webhooks/endpoints/{endpoint['id']}/deliveries/{d['id']}/retry", headers=manager
         )
+        assert retried.status_code == 202, retried.text
         wait_for(
             lambda: (
                 httpx.get(

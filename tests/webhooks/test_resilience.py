@@ -115,12 +115,14 @@ def test_retry_and_recover(
     ep = make_endpoint(url, ["standards.version.published"])
     emit(data=sample_data(2), count=1)
     emit("school.listed", {"school_id": "sch_1", "name": "A", "country": "NL", "listing": "listed"})
-    [d] = wait_for(lambda: finished(client, manager, ep["id"]))
+    # Three attempts 0.2 s apart, each recorded in the worker's batches: generous waits, because
+    # a loaded machine (a parallel test run) once took more than the default 10 s here.
+    [d] = wait_for(lambda: finished(client, manager, ep["id"]), timeout=30)
     assert d["status"] == "failed" and d["attempt_count"] == 3
     receiver.script(url, [200])
     r = client.post(f"/v1/webhooks/endpoints/{ep['id']}/deliveries/{d['id']}/retry", headers=manager)
     assert r.status_code == 202, r.text
-    [d] = wait_for(lambda: finished(client, manager, ep["id"]))
+    [d] = wait_for(lambda: finished(client, manager, ep["id"]), timeout=30)
     assert d["status"] == "succeeded" and d["attempt_count"] == 4
     r = client.post(
         f"/v1/webhooks/endpoints/{ep['id']}/recover",
@@ -129,7 +131,7 @@ def test_retry_and_recover(
     )
     assert r.status_code == 202, r.text
     assert r.json()["requeued"] == 0 and r.json()["created"] == 1  # the older event, not the school one
-    got = wait_for(lambda: finished(client, manager, ep["id"], 2))
+    got = wait_for(lambda: finished(client, manager, ep["id"], 2), timeout=30)
     assert {x["event_id"] for x in got} >= {before["id"]}
     assert all(x["status"] == "succeeded" for x in got)
     r = client.post(
