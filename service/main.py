@@ -45,6 +45,7 @@ from service.web.front import ProblemOnError, ServiceApp
 from service.web.idempotency import IdempotencyMiddleware
 from service.web.middleware import BodyLimit, HeadAsGet
 from service.web.oauth import router as auth_router
+from service.web.public_reads import PublicReads
 from service.webhooks import fanout as webhook_fanout
 from service.webhooks import worker as webhook_worker
 from service.webhooks.contracts import publish_contracts, register_openapi_webhooks
@@ -157,7 +158,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     # In front of FastAPI (service/web/front.py): the edge (security headers and CORS, request
     # id, metrics, logs, rate limits) around the public-representation cache, so a cached read
     # is answered without entering FastAPI at all.
-    edge.install(app, settings, inner=lambda inner: cache.PublicReads(inner, cache=public_cache))
+    edge.install(app, settings, inner=lambda inner: PublicReads(inner, cache=public_cache))
     retention.register_jobs(settings)
     return app
 
