@@ -17,9 +17,9 @@ Invariants kept here:
   (``sha256:`` + hex over the canonical content, see
   :func:`~service.standards.content.content_hash`) proves it.
 
-Interface for other domains (defined in ``views.py``, importable from here as
+Interface for other domains (defined in ``releases.py``, importable from here as
 it always was): :data:`DEFAULT_DOCUMENT`, :func:`published_versions`,
-:func:`current_version_number`, :func:`current_versions_for_snapshot`,
+:func:`current_version_number`, :func:`hold_releases`, :func:`current_versions_for_snapshot`,
 :func:`representations_change_at`.
 """
 
@@ -59,14 +59,14 @@ from service.standards.models import (
 # The "X as X" names are re-exports: other packages have always imported them from here.
 from service.standards.publishing import publish as publish
 from service.standards.publishing import withdraw as withdraw
+from service.standards.releases import DEFAULT_DOCUMENT as DEFAULT_DOCUMENT
+from service.standards.releases import current_version_number as current_version_number
+from service.standards.releases import current_versions_for_snapshot as current_versions_for_snapshot
+from service.standards.releases import hold_releases as hold_releases
+from service.standards.releases import published_versions as published_versions
+from service.standards.releases import representations_change_at as representations_change_at
 from service.standards.schemas import DocumentCreate, DraftReplace, TranslationPut, normalise_language
-from service.standards.views import DEFAULT_DOCUMENT as DEFAULT_DOCUMENT
 from service.standards.views import VersionView
-from service.standards.views import current_version_number as current_version_number
-from service.standards.views import current_versions_for_snapshot as current_versions_for_snapshot
-from service.standards.views import hold_releases as hold_releases
-from service.standards.views import published_versions as published_versions
-from service.standards.views import representations_change_at as representations_change_at
 from service.standards.writes import actor_id, check_precondition, editor_view, touch
 
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
