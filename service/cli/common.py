@@ -1,16 +1,19 @@
 """What the ``imi-api`` commands share: the ``--debug`` option, the one-line answer to an
-operator's error (exit status 2), the database check, logs, progress bars, a transaction."""
+operator's error (exit status 2), the database check and engine, logs, progress bars, a transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from service.core.config import Settings, get_settings
+
+if TYPE_CHECKING:  # the commands import what they use when they run: --help stays fast
+    from sqlalchemy.engine import Engine
 
 
 @dataclass
@@ -77,6 +80,20 @@ def progress(description: str) -> Iterator[Any]:
                 bar.advance(task, amount)
 
         yield Sink()
+
+
+@contextmanager
+def database(*, pool_size: int = 1) -> Iterator[Engine]:
+    """The configured database's engine once it is usable (else one line, exit 2), disposed after."""
+    from service.core.db import make_engine
+
+    settings = get_settings()
+    ready(settings)
+    engine = make_engine(settings.database_url, pool_size=pool_size)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def session():  # type: ignore[no-untyped-def]

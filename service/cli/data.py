@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 
 from service.cli import common
-from service.core.config import get_settings
 
 
 def export_cmd(
@@ -19,17 +18,10 @@ def export_cmd(
     ] = False,
 ) -> None:
     """Write a complete backup of the database (imi-backup format, version 1)."""
-    from service.core.db import make_engine
     from service.ops.backup import export_to_file
 
-    settings = get_settings()
-    common.ready(settings)
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        with common.progress(f"exporting to {file.name}") as progress:
-            summary = export_to_file(engine, file, public=public, progress=progress)
-    finally:
-        engine.dispose()
+    with common.database() as engine, common.progress(f"exporting to {file.name}") as progress:
+        summary = export_to_file(engine, file, public=public, progress=progress)
     result = {"file": str(file), "public": public, "rows": summary.rows, "total": summary.total}
     typer.echo(json.dumps(result))
 
@@ -41,20 +33,15 @@ def import_cmd(
     ] = False,
 ) -> None:
     """Restore a backup into a migrated, empty database (one transaction)."""
-    from service.core.db import make_engine
     from service.ops.backup import BackupError, import_from_file
 
-    settings = get_settings()
-    common.ready(settings)
-    engine = make_engine(settings.database_url, pool_size=1)
-    try:
-        with common.progress(f"importing {file.name}") as progress:
-            summary = import_from_file(engine, file, replace=replace, progress=progress)
-    except (BackupError, OSError, ValueError) as exc:
-        common.err(f"error: {exc}")
-        raise typer.Exit(2) from exc
-    finally:
-        engine.dispose()
+    with common.database() as engine:
+        try:
+            with common.progress(f"importing {file.name}") as progress:
+                summary = import_from_file(engine, file, replace=replace, progress=progress)
+        except (BackupError, OSError, ValueError) as exc:
+            common.err(f"error: {exc}")
+            raise typer.Exit(2) from exc
     typer.echo(json.dumps({"file": str(file), "rows": summary.rows, "total": summary.total}))
 
 
