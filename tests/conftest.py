@@ -17,6 +17,7 @@ import sqlite3
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,13 +107,12 @@ def _fresh_pg(template: tuple[str, str]) -> tuple[str, Callable[[], None]]:
     return _with_db(admin, name), drop
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated, empty database URL; the test runs once per backend."""
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        path = tmp_path / "test.sqlite"
-        shutil.copyfile(template, path)
+@contextmanager
+def fresh_database(request: pytest.FixtureRequest, *, sqlite: bool, path: Path) -> Iterator[str]:
+    """The URL of a freshly migrated, empty database, copied from the backend's template (on
+    SQLite to ``path``), dropped on PostgreSQL when the block ends."""
+    if sqlite:
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
     url, drop = _fresh_pg(request.getfixturevalue("pg_template"))
@@ -120,6 +120,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         drop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database URL; the test runs once per backend."""
+    with fresh_database(request, sqlite=request.param == "sqlite", path=tmp_path / "test.sqlite") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
