@@ -22,7 +22,7 @@ from ulid import ULID
 
 from service.core.ids import new_id
 from service.events.models import Event, EventCounter
-from service.registry import folding
+from service.registry import folding, search_index
 from service.registry import service as registry
 from service.registry.models import School, SchoolFacet, SchoolTerm
 from service.registry.verify import registrable_domain
@@ -137,7 +137,7 @@ def synthetic_school(n: int, rng: random.Random, now: dt.datetime) -> School:
 def insert_schools(engine: Engine, count: int, *, base_url: str, seed: int = 2015) -> int:
     """List ``count`` synthetic schools with their search index rows and one ``school.listed``
     event each (after the last event, counter moved on, as the service would); returns the
-    last sequence. Derived rows come from the registry's own :func:`registry.index_rows` and
+    last sequence. Derived rows come from the registry's own :func:`search_index.index_rows` and
     :func:`registry.public_dict`."""
     rng = random.Random(seed)
     now = dt.datetime.now(dt.UTC)
@@ -151,7 +151,7 @@ def insert_schools(engine: Engine, count: int, *, base_url: str, seed: int = 201
             facets: list[dict[str, Any]] = []
             events: list[dict[str, Any]] = []
             for school in schools:
-                t, f = registry.index_rows(school)
+                t, f = search_index.index_rows(school)
                 terms += t
                 facets += f
                 sequence += 1

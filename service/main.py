@@ -30,7 +30,9 @@ from service.ops.probes import router as ops_router
 from service.registry import status_lists
 from service.registry.embeds import router as embeds_router
 from service.registry.router import router as registry_router
+from service.registry.search_router import router as search_router
 from service.registry.status_router import router as status_lists_router
+from service.registry.verification_router import router as verification_router
 from service.security import clients as auth_service
 from service.security.keys import KeyStore
 from service.snapshot.router import router as snapshot_router
@@ -45,6 +47,7 @@ from service.web.front import ProblemOnError, ServiceApp
 from service.web.idempotency import IdempotencyMiddleware
 from service.web.middleware import BodyLimit, HeadAsGet
 from service.web.oauth import router as auth_router
+from service.web.public_reads import PublicReads
 from service.webhooks import fanout as webhook_fanout
 from service.webhooks import worker as webhook_worker
 from service.webhooks.contracts import publish_contracts, register_openapi_webhooks
@@ -132,7 +135,9 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     app.include_router(auth_router)
     app.include_router(standards_router)
     app.include_router(review_router)
+    app.include_router(search_router)  # before the schools: GET /v1/schools reads first in OpenAPI
     app.include_router(registry_router)
+    app.include_router(verification_router)
     app.include_router(embeds_router)
     app.include_router(events_router)
     app.include_router(status_lists_router)
@@ -157,7 +162,7 @@ def create_app(settings: Settings | None = None) -> ServiceApp:
     # In front of FastAPI (service/web/front.py): the edge (security headers and CORS, request
     # id, metrics, logs, rate limits) around the public-representation cache, so a cached read
     # is answered without entering FastAPI at all.
-    edge.install(app, settings, inner=lambda inner: cache.PublicReads(inner, cache=public_cache))
+    edge.install(app, settings, inner=lambda inner: PublicReads(inner, cache=public_cache))
     retention.register_jobs(settings)
     return app
 

@@ -1,48 +1,34 @@
-"""Registry routes (DESIGN §3 "Registry"): schools, alignment, affiliation, verification."""
+"""Registry routes (DESIGN §3 "Registry"): schools and their alignment.
+
+Search is ``search_router.py``; affiliation and verification ``verification_router.py``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
-from sqlalchemy.engine import Engine
-from sqlmodel import col, select
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Body, Header, Query, Request
 from starlette.responses import Response
 
-from service.core import codes
-from service.core.db import transaction
-from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.registry import affiliation, alignment, embeds, fuzzy, search, service, status_lists
+from service.registry import alignment, service
 from service.registry.models import School
 from service.registry.schemas import (
-    Affiliation,
     AlignmentAction,
     AlignmentStatement,
-    CredentialCheck,
-    CredentialVerdict,
     HistoryList,
     SchoolCreate,
-    SchoolList,
     SchoolPublic,
     SchoolUpdate,
-    VerifyResult,
 )
-from service.registry.verify import Verifier, match
-from service.web import cache
 from service.web.deps import (
-    KeysDep,
     OptionalPrincipal,
     RegistryWrite,
     SchoolActor,
     SessionDep,
     SettingsDep,
-    oauth2_scheme,
-    optional_principal,
 )
 from service.web.http import (
     CACHE_SHORT,
@@ -51,9 +37,6 @@ from service.web.http import (
     conditional_response,
     cursor_value,
     encode_cursor,
-    json_response,
-    make_etag,
-    next_link,
     page_response,
 )
 from service.web.openapi import problems
@@ -100,175 +83,6 @@ def _school_response(
 
 
 # --- schools ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Matchers:
-    """An application's fuzzy matchers: the term vocabulary (typos in search words) and the
-    name index of ``/v1/verify`` (suggestions), both following the schools' changes."""
-
-    vocabulary: fuzzy.Vocabularies
-    verifier: Verifier
-
-
-def _matchers(request: Request) -> Matchers:
-    state = request.app.state
-    found = getattr(state, "imi_matchers", None)
-    if found is None:
-        clock = cache.cache_of(state).clock
-        found = Matchers(fuzzy.Vocabularies(lambda: clock.stamp_now(("school",))), _verifier(request))
-        state.imi_matchers = found
-    return found
-
-
-def _page(
-    session: Any,
-    matchers: Matchers,
-    filters: search.Filters,
-    cursor: str | None,
-    size: int,
-    *,
-    steward: bool,
-    base: str,
-) -> tuple[bytes, str | None]:
-    """One search page with its suggestions when it found nothing (blocking)."""
-    rows, next_cursor = search.search(
-        session=session,
-        filters=filters,
-        include_delisted=steward,
-        cursor=cursor,
-        limit=size,
-        vocabulary=matchers.vocabulary,
-    )
-    suggested = None
-    if not rows and cursor is None:
-        suggested = search.suggestions(matchers.verifier.index(session), filters, base_url=base)
-    return search.page_body(rows, next_cursor, base_url=base, suggested=suggested), next_cursor
-
-
-def _search_as_caller(
-    request: Request, filters: search.Filters, cursor: str | None, size: int
-) -> tuple[bytes, str | None, bool]:
-    """A page for a request with ``Authorization``: ``(body, next_cursor, steward)`` (blocking)."""
-    state = request.app.state
-    matchers = _matchers(request)
-    with transaction(state.engine, readonly=True) as session:
-        principal = optional_principal(
-            request, session, state.settings, state.keys, request.headers.get("authorization")
-        )
-        steward = service.is_steward(principal)
-        body, next_cursor = _page(
-            session, matchers, filters, cursor, size, steward=steward, base=state.settings.public_base_url
-        )
-    return body, next_cursor, steward
-
-
-#: Anonymous search pages (``service/web/cache.py``): any school event may change a page.
-#: Erasing contact details writes no event yet changes the public ``updated_at``: pages are
-#: rebuilt after a minute, the ``max-age`` clients may keep them for anyway.
-SEARCH = cache.Resource(route="/v1/schools", domains=("school",), max_age_s=60.0, anonymous_only=True)
-
-
-@dataclass(frozen=True)
-class Page:
-    """A stored page's ``next_cursor`` (``Entry.meta``)."""
-
-    next_cursor: str | None
-
-
-def _search_page(
-    engine: Engine, matchers: Matchers, filters: search.Filters, cursor: str | None, size: int, base: str
-) -> cache.Built:
-    """An anonymous page (blocking): the body, once per normalised query."""
-    with transaction(engine, readonly=True) as session:
-        body, next_cursor = _page(session, matchers, filters, cursor, size, steward=False, base=base)
-    return cache.Built(
-        body=body,
-        media_type=JSON,
-        headers={"ETag": make_etag(body), "Cache-Control": CACHE_SHORT, "Vary": "Accept, Accept-Encoding"},
-        meta=Page(next_cursor),
-    )
-
-
-def _page_as_asked(page: cache.Entry, base: str, link_params: Any) -> cache.Built:
-    """``page`` with the ``Link`` of the query as the client spelled it (the same bytes)."""
-    headers = dict(page.headers)
-    if page.meta.next_cursor:
-        headers["Link"] = next_link(base, SEARCH.route, [*link_params, ("cursor", page.meta.next_cursor)])
-    return cache.Built(body=page.body, media_type=JSON, headers=headers, meta=page.meta, stamp=page.stamp)
-
-
-@router.get(
-    "/schools",
-    response_model=SchoolList,
-    summary="Search the registry",
-    dependencies=[Depends(oauth2_scheme)],
-)
-async def list_schools(
-    request: Request,
-    q: Annotated[
-        str | None,
-        Query(description="Words, each a prefix of a word of the name or city; typos are forgiven after"),
-    ] = None,
-    country: Annotated[str | None, Query(description="ISO 3166-1 alpha-2")] = None,
-    programme: Annotated[str | None, Query(description="e.g. MBSR")] = None,
-    language: Annotated[str | None, Query(description="BCP 47; `de` also finds `de-CH`")] = None,
-    status: Annotated[str | None, Query(description="Alignment status")] = None,
-    limit: Annotated[int | None, Query(ge=1, le=200, description="1–200, default 50")] = None,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page")] = None,
-) -> Response:
-    """Schools in name order, filtered; delisted schools only for stewards.
-
-    ``q`` matches when every word of the query is a prefix of some word of
-    the school's name, alternate names or city, after folding case, accents,
-    width, compatibility forms and the Turkish i. These come first; then, in name
-    order, the schools found only when a typo is forgiven (one edit in words of 4–7
-    letters, two from 8: `zurik` finds Zürich). A query that finds nothing answers
-    200 with `suggestions`: the closest names. Anonymous pages are served from the
-    public-representation cache, which follows every change (``service/web/cache.py``).
-    """
-    # An `async def` with one thread hop for the database work: every sync dependency
-    # (session, settings, principal) would cost a hop of its own.
-    filters = search.parse_filters(
-        q=q, country=country, programme=programme, language=language, status=status
-    )
-    size = clamp_limit(limit)
-    state = request.app.state
-    base = state.settings.public_base_url
-    link_params = (
-        ("q", q),
-        ("country", country),
-        ("programme", programme),
-        ("language", language),
-        ("status", status),
-        ("limit", size),
-    )
-    if "authorization" not in request.headers:
-        # One page per normalised query; each spelling of it gets the page with its own Link.
-        public = cache.cache_of(state)
-        matchers = _matchers(request)
-        page = await public.fetch(
-            SEARCH,
-            ("schools", filters, cursor, size),
-            lambda _previous: _search_page(state.engine, matchers, filters, cursor, size, base),
-        )
-        return await public.serve(
-            request,
-            SEARCH,
-            ("schools", filters, cursor, size, link_params),
-            lambda _previous: _page_as_asked(page, base, link_params),
-        )
-    body, next_cursor, steward = await run_in_threadpool(_search_as_caller, request, filters, cursor, size)
-    headers = {"Vary": "Authorization"} if steward else {}
-    if next_cursor:
-        headers["Link"] = next_link(base, SEARCH.route, [*link_params, ("cursor", next_cursor)])
-    return conditional_response(
-        request.headers,
-        body,
-        media_type=JSON,
-        cache_control="private, no-cache" if steward else CACHE_SHORT,
-        headers=headers,
-    )
 
 
 @router.post("/schools", status_code=201, response_model=SchoolPublic, summary="List a new school (steward)")
@@ -488,112 +302,3 @@ def alignment_history(
         params=[("limit", size), ("cursor", next_cursor)],
         cache_control=CACHE_SHORT,
     )
-
-
-# --- verification ---------------------------------------------------------------------------
-
-
-@router.get(
-    "/schools/{school_id}/affiliation",
-    response_model=Affiliation,
-    tags=["verification"],
-    summary="Is this school affiliated now? (signed)",
-    responses=embeds.PAGE_RESPONSES,
-)
-async def get_affiliation(school_id: str, request: Request, lang: embeds.LangQuery = None) -> Response:
-    """``affiliated`` is true only for a listed school whose status is ``aligned`` or
-    ``reaffirmation_due``. Every school gets a signed credential, negative answers
-    and delisted schools too. Served from an in-process cache that follows every
-    change of the school (see ``registry/affiliation.py``).
-
-    With ``Accept: text/html`` (a browser following a badge) the answer is a minimal,
-    self-contained page — the school, its status, the version it states alignment
-    with, the re-affirmation date, when it was checked and the same signed credential —
-    in the language of ``lang`` (English by default)."""
-    state = request.app.state
-
-    def build(previous: cache.Entry | None) -> cache.Built | cache.Entry:
-        return affiliation.build_answer(
-            engine=state.engine,
-            keys=state.keys,
-            settings=state.settings,
-            school_id=school_id,
-            previous=previous,
-        )
-
-    if embeds.wants_html(request.headers.get("accept")):
-        return await embeds.serve_page(request, school_id=school_id, lang=lang, build_answer=build)
-    return await cache.cache_of(state).serve(request, affiliation.RESOURCE, ("affiliation", school_id), build)
-
-
-def _verifier(request: Request) -> Verifier:
-    state = request.app.state
-    found = getattr(state, "imi_verifier", None)
-    if found is None:
-        clock = cache.cache_of(state).clock
-        found = Verifier(lambda: clock.stamp_now(("school",)))
-        state.imi_verifier = found
-    return found
-
-
-@router.get("/verify", response_model=VerifyResult, tags=["verification"], summary="Which school is this?")
-def verify_school(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    name: Annotated[str | None, Query(max_length=500)] = None,
-    country: Annotated[str | None, Query(max_length=100)] = None,
-    website: Annotated[str | None, Query(max_length=2000)] = None,
-) -> Response:
-    """Up to 10 listed schools that best match, with a score (0–1) and the reasons;
-    ``chosen`` marks the one that is clearly best (score ≥ 0.9, no other ≥ 0.9).
-    Names are compared folded, alternate names count; websites by registrable
-    domain (Public Suffix List). At least ``name`` or ``website`` is needed (422)."""
-    if not (name and name.strip()) and not (website and website.strip()):
-        raise Unprocessable("Give at least `name` or `website`.")
-    code = codes.parameter(codes.country_code, country, "country") if country else None
-    index = _verifier(request).index(session)
-    found = match(index, name=name, country=code, website=website)
-    schools = {
-        s.id: s for s in session.exec(select(School).where(col(School.id).in_([m.school_id for m in found])))
-    }
-    data: list[dict[str, Any]] = []
-    for m in found:
-        school = schools.get(m.school_id)
-        if school is None or school.listing != "listed":
-            continue  # delisted since the index was built
-        data.append(
-            {
-                "school": service.public_dict(school, base_url=settings.public_base_url),
-                "score": m.score,
-                "chosen": m.chosen,
-                "reason": m.reason,
-            }
-        )
-    return json_response(request.headers, {"data": data}, cache_control="no-cache")
-
-
-@router.post(
-    "/credentials/verify",
-    response_model=CredentialVerdict,
-    tags=["verification"],
-    summary="Check a presented affiliation credential",
-)
-def verify_credential(
-    request: Request, body: CredentialCheck, settings: SettingsDep, keys: KeysDep
-) -> Response:
-    """200 ``{"valid", "reason", "claims"}``: ``reason`` names the first failing check
-    (``alg_not_allowed``, ``unknown_kid``, ``bad_signature``, ``expired``,
-    ``not_yet_valid``, ``wrong_issuer``, ``too_large``, ``malformed``, …), then the
-    credential's status list entry as it reads now (``status_invalid``,
-    ``status_suspended``), or ``valid``."""
-    engine = request.app.state.engine
-
-    def status_of(list_id: int, idx: int) -> int | None:
-        with transaction(engine, readonly=True) as session:
-            return status_lists.value_at(session, list_id, idx)
-
-    verdict = affiliation.check_credential(
-        keys=keys, credential=body.credential, issuer=settings.public_base_url, status_of=status_of
-    )
-    return json_response(request.headers, verdict, cache_control="no-store")

@@ -35,6 +35,7 @@ A page costs at most two statements, each one round trip:
    ``DRIVE_FACTOR`` × the rows a walk is expected to pass (independent words;
    the registry's size is another statistic, counted at most once a minute).
    A stale statistic can only make a plan slower, never an answer different.
+   The statistics and the choice are ``search_plan.py``.
 
 Both statements are fixed SQL texts per query shape (number of words, filters,
 cursor, plan; ``search_sql.py``), so they are compiled once; rows come back as plain
@@ -48,28 +49,24 @@ index, planned the same way), and an empty first page gets ``suggestions``.
 from __future__ import annotations
 
 import json
-import threading
-import time
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.core import codes
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.registry import folding, fuzzy
+from service.registry import folding, fuzzy, search_plan
 from service.registry import service as registry
 from service.registry.models import STATUSES
 from service.registry.schemas import programme_name
+from service.registry.search_plan import successor
 from service.registry.search_sql import (
     _JSON_AT,
     Filters,
     PageRow,
     Shape,
     _drive_sql,
-    _forgiving_probe_sql,
-    _probe_sql,
     _statement,
     _walk_sql,
 )
@@ -78,22 +75,11 @@ from service.web.http import decode_cursor, encode_cursor
 
 #: Longest ``q`` accepted (characters); longer is a 422.
 MAX_QUERY_LENGTH = 200
-#: A word whose range holds at most this many index entries may drive the query.
-SELECTIVE = 2000
-#: Drive when the rarest word's entries are fewer than this × the rows a walk would pass
-#: (reading an index entry costs a fraction of a walked row with its probes).
-DRIVE_FACTOR = 2.0
-#: Words whose ranges hold at most this × the rarest word's entries are intersected with it;
-#: commoner words are checked per candidate instead.
-INTERSECT_FACTOR = 4
 #: Most suggestions on a page that found nothing, and the least name score (0–100, the
 #: ``token_sort_ratio`` of ``/v1/verify``) they need: unrelated names score under 55.
 MAX_SUGGESTIONS = 5
 SUGGESTION_CUTOFF = 60.0
-#: How long planning statistics (the registry's size, words' entry counts) are reused, in seconds.
-STATS_TTL_S = 60.0
-#: Most words whose entry counts are kept per database.
-MAX_STATISTICS = 8192
+
 
 def _check(parse: Any, value: str, name: str) -> str:
     try:
@@ -136,97 +122,6 @@ def parse_filters(
         language=codes.parameter(codes.language_tag, language, "language").lower() if language else None,
         status=status or None,
     )
-
-
-def _successor(prefix: str) -> str:
-    """The smallest string greater than every string that starts with ``prefix``."""
-    last = ord(prefix[-1])
-    if last >= 0x10FFFF:
-        return _successor(prefix[:-1]) if len(prefix) > 1 else "\U0010ffff" * 2
-    return prefix[:-1] + chr(last + 1)
-
-
-# --- planning -------------------------------------------------------------------------------
-
-
-class _Statistics:
-    """Planning statistics of one database, each reused for ``STATS_TTL_S``: the number of
-    schools, and per word how many index entries its range holds (capped). They only steer
-    the plan: a stale figure can make a query slower, never its answer different."""
-
-    def __init__(self) -> None:
-        self.size: tuple[float, int] | None = None
-        self.counts: dict[str, tuple[float, int]] = {}
-
-
-_statistics: dict[str, _Statistics] = {}
-_statistics_lock = threading.Lock()
-
-
-def _statistics_of(session: Session) -> _Statistics:
-    bind = session.get_bind()
-    url = str(bind.engine.url if isinstance(bind, sa.Connection) else bind.url)
-    found = _statistics.get(url)
-    if found is None:
-        with _statistics_lock:
-            if len(_statistics) > 64:
-                _statistics.clear()
-            found = _statistics.setdefault(url, _Statistics())
-    return found
-
-
-def _registry_size(session: Session) -> int:
-    """How many schools there are (counted at most every ``STATS_TTL_S``)."""
-    stats = _statistics_of(session)
-    now = time.monotonic()
-    if stats.size is not None and now - stats.size[0] < STATS_TTL_S:
-        return stats.size[1]
-    size = int(session.execute(_statement("SELECT count(*) FROM schools", page=False)).scalar_one())
-    stats.size = (now, size)
-    return size
-
-
-def _word_counts(session: Session, words: tuple[str, ...]) -> tuple[list[int], bool]:
-    """Each word's index entries (at most ``SELECTIVE + 1``), and whether a word just counted
-    has none (then nothing matches). Counts younger than ``STATS_TTL_S`` are reused; the
-    others are counted in one statement."""
-    stats = _statistics_of(session)
-    now = time.monotonic()
-    counts: list[int | None] = []
-    for word in words:
-        known = stats.counts.get(word)
-        counts.append(known[1] if known is not None and now - known[0] < STATS_TTL_S else None)
-    missing = [w for w, c in zip(words, counts, strict=True) if c is None]
-    if not missing:
-        return [c for c in counts if c is not None], False
-    params: dict[str, Any] = {"cap": SELECTIVE + 1}
-    for i, word in enumerate(missing):
-        params[f"w{i}"], params[f"x{i}"] = word, _successor(word)
-    probe = _statement(_probe_sql(len(missing)), page=False)
-    found = {w: int(c) for w, c in zip(missing, session.execute(probe, params).one(), strict=True)}
-    if len(stats.counts) > MAX_STATISTICS:
-        stats.counts.clear()
-    for word, count in found.items():
-        stats.counts[word] = (now, count)
-    return [found[w] if c is None else c for w, c in zip(words, counts, strict=True)], 0 in found.values()
-
-
-def _plan(session: Session, counts: list[int], limit: int) -> tuple[list[int], list[int]] | None:
-    """``(intersected, checked)`` word indexes for a drive, or ``None`` for a walk."""
-    order = sorted(range(len(counts)), key=counts.__getitem__)
-    rarest = counts[order[0]]
-    if rarest > SELECTIVE:
-        return None
-    size = max(_registry_size(session), 1)
-    share = 1.0
-    for count in counts:
-        share *= min(1.0, max(count, 1) / size)
-    walked = min(size, (limit + 1) / share)
-    if rarest > DRIVE_FACTOR * walked:
-        return None
-    bound = min(SELECTIVE, INTERSECT_FACTOR * rarest)
-    intersect = [order[0], *(i for i in order[1:] if counts[i] <= bound)]
-    return intersect, [i for i in order if i not in intersect]
 
 
 # --- the page -------------------------------------------------------------------------------
@@ -289,7 +184,7 @@ def search(
 def _params(filters: Filters, position: dict[str, Any] | None) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for i, word in enumerate(filters.words):
-        params[f"w{i}"], params[f"x{i}"] = word, _successor(word)
+        params[f"w{i}"], params[f"x{i}"] = word, successor(word)
     if filters.country:
         params["country"] = filters.country
     if filters.status:
@@ -315,7 +210,7 @@ def _alternatives(
         return None
     for i, (word, extra) in enumerate(zip(filters.words, alternatives, strict=True)):
         for j, prefix in enumerate([word, *(p for p, _distance in extra)]):
-            params[f"w{i}_{j}"], params[f"x{i}_{j}"] = prefix, _successor(prefix)
+            params[f"w{i}_{j}"], params[f"x{i}_{j}"] = prefix, successor(prefix)
     return tuple(1 + len(extra) for extra in alternatives)
 
 
@@ -333,28 +228,18 @@ def _tier(
     plan = None
     if filters.words:
         if shape is None:
-            counts, none = _word_counts(session, filters.words)
+            counts, none = search_plan.word_counts(session, filters.words)
         else:
-            counts, none = _forgiving_counts(session, shape, params)
+            counts, none = search_plan.forgiving_counts(session, shape, params)
         if none:
             return []
-        plan = _plan(session, counts, limit)
+        plan = search_plan.plan(session, counts, limit)
     if plan is None:
         sql = _walk_sql(filters, public=public, after=after, shape=shape)
     else:
         sql = _drive_sql(filters, intersect=plan[0], check=plan[1], public=public, after=after, shape=shape)
     found = session.execute(_statement(sql, page=True), {**params, "limit": limit + 1})
     return [_page_row(row) for row in found]
-
-
-def _forgiving_counts(
-    session: Session, shape: tuple[int, ...], params: dict[str, Any]
-) -> tuple[list[int], bool]:
-    """Each word's index entries over all its ranges (at most ``SELECTIVE + 1``), and whether
-    one has none; counted in one statement (the forgiving tier runs on a miss of the page cache)."""
-    probe = _statement(_forgiving_probe_sql(shape), page=False)
-    counts = [int(c) for c in session.execute(probe, {**params, "cap": SELECTIVE + 1}).one()]
-    return counts, 0 in counts
 
 
 def _page_row(row: Any) -> Any:

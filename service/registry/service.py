@@ -3,8 +3,9 @@
 Plain functions with keyword-only arguments; the caller owns the transaction.
 Every write bumps the school's ``revision`` (its ETag and every cache key
 follow it), emits its public event (``school.listed``/``updated``/``delisted``)
-and writes an audit entry. The private ``contact`` never leaves through an
-event, the audit details or a public representation.
+and writes an audit entry, and keeps the school's search index entries in step
+(``search_index.py``). The private ``contact`` never leaves through an event, the
+audit details or a public representation.
 
 Importing this module wires the registry into the rest of the service: it
 imports :mod:`service.registry.alignment`, which registers the in-transaction
@@ -28,8 +29,8 @@ from service.core.errors import Conflict, Forbidden, Gone, NotFound, Preconditio
 from service.core.ids import new_id
 from service.core.jsonutil import isoformat
 from service.events import service as events
-from service.registry import folding, status_lists
-from service.registry.models import School, SchoolFacet, SchoolTerm
+from service.registry import folding, search_index, status_lists
+from service.registry.models import School
 from service.registry.schemas import SchoolCreate, SchoolUpdate
 from service.registry.verify import registrable_domain
 from service.security.clients import Principal
@@ -204,42 +205,6 @@ def visible_school(*, session: Session, school_id: str, principal: Principal | N
 # --- writes ---------------------------------------------------------------------------------
 
 
-def index_rows(school: School) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows of ``school_terms`` and ``school_facets`` for ``school``'s current fields:
-    a folded term per word of its name, city and alternate names (with its ``name_key`` and
-    ``listing``, which the search index sorts and filters by), a facet per programme and
-    language."""
-    names = [school.name, school.city, *(a.get("value") for a in school.alternate_names)]
-    terms = [
-        {"school_id": school.id, "term": t, "name_key": school.name_key, "listing": school.listing}
-        for t in sorted(folding.terms(names))
-    ]
-    facets = [{"school_id": school.id, "facet": "programme", "value": p} for p in school.programmes]
-    facets += [
-        {"school_id": school.id, "facet": "language", "value": lang.lower()} for lang in school.languages
-    ]
-    return terms, facets
-
-
-def _reindex(session: Session, school: School, *, new: bool = False) -> None:
-    """Rebuild the school's search terms and facets from its current fields (:func:`index_rows`).
-
-    Call this after the name, city, alternate names, programmes, languages, ``name_key`` or
-    ``listing`` change. Core statements, not ORM objects: bulk loads (10,000 schools in one
-    transaction) would otherwise grow the identity map and re-scan it on every delete.
-    """
-    terms_table = SchoolTerm.__table__  # type: ignore[attr-defined]
-    facets_table = SchoolFacet.__table__  # type: ignore[attr-defined]
-    if not new:
-        session.execute(terms_table.delete().where(terms_table.c.school_id == school.id))
-        session.execute(facets_table.delete().where(facets_table.c.school_id == school.id))
-    terms, facets = index_rows(school)
-    if terms:
-        session.execute(terms_table.insert(), terms)
-    if facets:
-        session.execute(facets_table.insert(), facets)
-
-
 def _alternates(values: Any) -> list[dict[str, Any]]:
     return [{"value": a.value, "lang": a.lang} for a in values]
 
@@ -268,7 +233,7 @@ def create_school(*, session: Session, data: SchoolCreate, actor: Principal | st
     )
     session.add(school)
     session.flush()
-    _reindex(session, school, new=True)
+    search_index.rebuild(session, school, new=True)
     emit_school_event(session, "school.listed", school, base_url=base_url)
     # After the emit: its counter lock orders the draws of status list entries.
     status_lists.assign(session, school)
@@ -354,7 +319,7 @@ def update_school(
     session.add(school)
     session.flush()
     if changed:
-        _reindex(session, school)
+        search_index.rebuild(session, school)
         emit_school_event(session, "school.updated", school, base_url=base_url)
     else:  # only the contact changed: no event, but the public `updated_at` did
         changes.touch(session, changes.SCHOOL_RECORD)
@@ -385,10 +350,7 @@ def delist_school(
     school.updated_at = utcnow()
     session.add(school)
     session.flush()
-    terms_table = SchoolTerm.__table__  # type: ignore[attr-defined]
-    session.execute(
-        terms_table.update().where(terms_table.c.school_id == school.id).values(listing=school.listing)
-    )
+    search_index.relist(session, school)
     emit_school_event(session, "school.delisted", school, base_url=base_url)
     status_lists.record(session, school)  # its credentials are no longer true
     audit.record(session, actor=actor.client_id, action="school.delist", target=school.id, details={})

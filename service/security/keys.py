@@ -237,15 +237,7 @@ class KeyStore:
         """
         if len(token.encode("utf-8", "replace")) > MAX_TOKEN_BYTES:
             raise TokenError("too_large", f"the token is longer than {MAX_TOKEN_BYTES} bytes")
-        try:
-            header = jws.get_unverified_header(token)
-        except (JWSError, ValueError, TypeError, UnicodeError) as exc:
-            raise TokenError("malformed", "the token is not a compact JWS") from exc
-        if not isinstance(header, dict):
-            raise TokenError("malformed", "the JWS header is not a JSON object")
-        alg = header.get("alg")
-        if alg not in ALLOWED_ALGORITHMS:
-            raise TokenError("alg_not_allowed", f"algorithm {alg!r} is not accepted; use ES256")
+        header = _protected_header(token, not_jws="the token is not a compact JWS")
         kid = header.get("kid")
         key = self.find(kid) if isinstance(kid, str) else None
         if key is None:
@@ -276,6 +268,22 @@ class KeyStore:
             if audience not in auds:
                 raise TokenError("wrong_audience", "the token is meant for another audience")
         return claims
+
+
+def _protected_header(token: str, *, not_jws: str) -> dict[str, Any]:
+    """The JWS's protected header, unverified, once it is a JSON object naming an allowed
+    ``alg``; :class:`TokenError` ``malformed`` (with ``not_jws`` when it is no compact JWS at
+    all) or ``alg_not_allowed``."""
+    try:
+        header = jws.get_unverified_header(token)
+    except (JWSError, ValueError, TypeError, UnicodeError) as exc:
+        raise TokenError("malformed", not_jws) from exc
+    if not isinstance(header, dict):
+        raise TokenError("malformed", "the JWS header is not a JSON object")
+    alg = header.get("alg")
+    if alg not in ALLOWED_ALGORITHMS:
+        raise TokenError("alg_not_allowed", f"algorithm {alg!r} is not accepted; use ES256")
+    return header
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -330,14 +338,7 @@ def verify_with_jwks(token: str, jwks: Any, *, typ: str) -> tuple[dict[str, Any]
     signature, ``typ``. Raises :class:`TokenError` (``malformed``,
     ``alg_not_allowed``, ``unknown_kid``, ``bad_signature``, ``wrong_type``).
     """
-    try:
-        header = jws.get_unverified_header(token)
-    except (JWSError, ValueError, TypeError, UnicodeError) as exc:
-        raise TokenError("malformed", "not a compact JWS") from exc
-    if not isinstance(header, dict):
-        raise TokenError("malformed", "the JWS header is not a JSON object")
-    if header.get("alg") not in ALLOWED_ALGORITHMS:
-        raise TokenError("alg_not_allowed", f"algorithm {header.get('alg')!r} is not accepted; use ES256")
+    header = _protected_header(token, not_jws="not a compact JWS")
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list):
         raise TokenError("malformed", "the JWKS has no `keys` list")

@@ -1,30 +1,22 @@
 """Standards routes (DESIGN §3 "Standards"): thin handlers over ``views.py`` (reads), ``service.py`` (writes).
 
-Full-version, ``/current`` and clause reads are ``async``: a cache hit is
-answered from memory without a database session (``service/web/cache.py``); a miss is
-built in the thread pool. A bearer token is looked at only when the answer
-depends on it (a draft that the public cannot see), so published content is
-answered the same with or without one.
+Full-version, ``/current``, clause, in-force and diff reads are ``async`` and answered
+through ``representations.py`` (the public-representation cache: from memory on a hit,
+built in the thread pool on a miss).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from service.core.db import transaction, utcnow
-from service.core.errors import NotFound, Unprocessable, UnsupportedMediaType
+from service.core.errors import Unprocessable, UnsupportedMediaType
 from service.core.jsonutil import dumps
-from service.standards import links, render, service, views
-from service.standards.models import DRAFT
+from service.standards import links, representations, service, views
 from service.standards.schemas import (
     ClauseView,
     DiffPublic,
@@ -37,10 +29,9 @@ from service.standards.schemas import (
     TranslationPut,
     VersionList,
     VersionPublic,
-    normalise_language,
 )
-from service.web import cache, http, languages
-from service.web.deps import OptionalPrincipal, SessionDep, StandardsWrite, optional_principal
+from service.web import http
+from service.web.deps import OptionalPrincipal, SessionDep, StandardsWrite
 from service.web.http import UTCInstant
 from service.web.openapi import problems, request_body
 
@@ -78,243 +69,10 @@ _DIFF: dict[int | str, dict[str, Any]] = {
     422: _REPRESENTATIONS[422],
 }
 _NO_STORE = "no-store"
-_T = TypeVar("_T")
 
 
 def _base(request: Request) -> str:
     return str(request.app.state.settings.public_base_url)
-
-
-def _is_editor(request: Request, session: Any) -> bool:
-    """Whether the request carries a valid token with ``standards:write`` (401 for a bad token)."""
-    header = request.headers.get("authorization")
-    if not header:
-        return False
-    # Same path as the OptionalPrincipal dependency (it takes the raw header value).
-    principal = optional_principal(
-        request, session, request.app.state.settings, request.app.state.keys, header
-    )
-    return principal is not None and principal.has("standards:write")
-
-
-def _as_reader(request: Request, session: Any, load: Callable[[bool], _T]) -> _T:
-    """``load(False)``, as the public sees it; when that is a 404, ``load(True)`` for an editor.
-
-    The token is looked at only then, so published content is answered the
-    same with or without one (a bad token on such a read is a 401).
-    """
-    try:
-        return load(False)
-    except NotFound:
-        if not _is_editor(request, session):
-            raise
-        return load(True)
-
-
-#: The public reads of this router (``service/web/cache.py``): every ``standards.*`` event
-#: may change them (a publish supersedes, a withdrawal changes ``current``, a translation
-#: adds a language).
-CURRENT = cache.Resource(route="/v1/standards/{slug}/current", domains=("standards",))
-VERSION = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
-CLAUSE = cache.Resource(route="/v1/standards/{slug}/versions/{version}/clauses/{key}", domains=("standards",))
-DIFF = cache.Resource(route="/v1/standards/{slug}/diff", domains=("standards",))
-IN_FORCE = cache.Resource(route="/v1/standards/{slug}/in-force", domains=("standards",))
-#: The languages a public version is served in, kept beside its representations (never
-#: served itself): ``Accept-Language`` is negotiated among them before the key is made.
-LANGUAGES = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
-#: Which version was in force at an instant, kept beside the representations (never served
-#: itself), until the next version takes effect.
-IN_FORCE_VERSION = cache.Resource(route="/v1/standards/{slug}/in-force", domains=("standards",))
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """What a stored standards representation shows (``Entry.meta``)."""
-
-    version: str
-    status: str
-    content_language: str
-
-
-def representation_key(
-    slug: str, version: str, lang: str, media: str, *, negotiated: bool = False, in_force: bool = False
-) -> tuple[str, ...]:
-    """The cache key of a full-version, ``/current``, clause or in-force read (``version`` may
-    be ``"current"`` or ``"2.0/clauses/B3.1"``).
-
-    ``lang`` is the normalised ``?lang=`` tag, or for a read without ``?lang=`` the language
-    negotiated from ``Accept-Language`` (``negotiated``), ``""`` when that is the source
-    language: every spelling of the header that comes to one language is one entry. Reads
-    with and without ``?lang=`` are stored apart: only the latter carry ``Vary: Accept-Language``.
-    An in-force read of a version is stored apart from its version read (other headers).
-    """
-    key: tuple[str, ...] = ("standards", slug, version, lang, media)
-    if negotiated and lang:
-        key = (*key, "negotiated")
-    return (*key, "in-force") if in_force else key
-
-
-def _languages_of(request: Request, slug: str, version: str, _previous: object) -> cache.Built:
-    """The source language and translations of a public version (blocking; ``NotFound`` for
-    drafts and unknown versions: those are negotiated in their own build, never stored)."""
-    with transaction(request.app.state.engine, readonly=True) as session:
-        source, available = views.languages(session=session, slug=slug, version=version)
-    return cache.Built(body=b"", media_type=http.JSON, headers={"ETag": '""'}, meta=(source, available))
-
-
-async def _negotiated(request: Request, slug: str, versions: tuple[str, ...], lang: str | None) -> str:
-    """The language part of the key: the normalised ``?lang=`` (422 when malformed), else the
-    language ``Accept-Language`` negotiates among the languages every one of ``versions`` has
-    (``""`` for the source language, or when the versions are not public: then the build
-    negotiates for whoever may read them)."""
-    if lang is not None:
-        return normalise_language(lang)
-    header = request.headers.get("accept-language")
-    if not languages.ranges(header):
-        return ""
-    public = cache.cache_of(request.app.state)
-    found: list[tuple[str, list[str]]] = []
-    for version in versions:
-        try:
-            build = partial(_languages_of, request, slug, version)
-            entry = await public.fetch(LANGUAGES, ("standards-languages", slug, version), build)
-        except NotFound:
-            return ""
-        found.append(entry.meta)
-    source = found[0][0]
-    common = [tag for tag in found[0][1] if all(tag in other for _, other in found[1:])]
-    served = languages.negotiate(header, common, source)
-    return "" if served == source else served
-
-
-def _headers(view_language: str, explicit: bool, cache_control: str, etag: str) -> dict[str, str]:
-    """ETag, Cache-Control, Content-Language and Vary of a standards read."""
-    vary = ", ".join(v for v in ("Accept", "Accept-Encoding", languages.vary(explicit)) if v)
-    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": vary}
-    if view_language:
-        headers["Content-Language"] = view_language
-    return headers
-
-
-def _build(
-    request: Request,
-    slug: str,
-    version: str,
-    lang: str | None,
-    media: str,
-    clause: str | None,
-    explicit: bool = True,
-    in_force: bool = False,
-) -> cache.Built:
-    """Render one representation from the database (blocking).
-
-    ``lang`` is the language to serve (``None``: negotiate ``Accept-Language`` here, for a
-    draft that only an editor may read, or serve the source language); ``in_force``: the
-    read of the version in force at an instant (``version``), named by ``Content-Location``.
-    """
-    base = _base(request)
-    header = None if explicit else request.headers.get("accept-language")
-    with transaction(request.app.state.engine, readonly=True) as session:
-
-        def load(editor: bool) -> views.VersionView:
-            tag = lang
-            if tag is None and languages.ranges(header):
-                source, available = views.languages(
-                    session=session, slug=slug, version=version, editor=editor
-                )
-                tag = languages.negotiate(header, available, source)
-            if clause is not None:
-                return views.clause_view(
-                    session=session,
-                    slug=slug,
-                    version=version,
-                    key=clause,
-                    lang=tag,
-                    editor=editor,
-                    base_url=base,
-                )
-            return views.version_view(
-                session=session, slug=slug, version=version, lang=tag, editor=editor, base_url=base
-            )
-
-        view = _as_reader(request, session, load)
-    rep = view.representation
-    body = render.render_clause(rep, media) if clause is not None else view.body(media)
-    moving = version == "current" or in_force or view.status == DRAFT
-    # A representation that changes by the clock alone (a version takes effect, a review
-    # runs out) is kept, here and by clients, no longer than until then.
-    changes_at = view.changes_at if clause is None else None
-    if not view.cacheable:
-        cache_control = http.CACHE_PRIVATE
-    else:
-        cache_control = _public_until(60 if moving else 3600, changes_at)
-    etag = render.representation_etag(media, view.language, view.status, body)
-    headers = _headers(view.language, explicit, cache_control, etag)
-    if version == "current" or in_force:
-        headers["Content-Location"] = links.version_url(None, slug, view.version) + (
-            f"/clauses/{clause}" if clause else ""
-        )
-    served = view.language if explicit and lang not in (None, view.language) else None
-    path_version = version if clause is None else f"{version}/clauses/{clause}"
-    return cache.Built(
-        body=body,
-        media_type=media,
-        headers=headers,
-        last_modified=view.last_modified,
-        storable=view.cacheable,
-        expires_at=changes_at.timestamp() if changes_at is not None else None,
-        meta=Rendered(version=view.version, status=view.status, content_language=view.language),
-        # A fallback (?lang=fr -> en) is stored once, under the served language.
-        key=representation_key(slug, path_version, served, media, in_force=in_force) if served else None,
-    )
-
-
-def _public_until(max_age_s: int, changes_at: dt.datetime | None) -> str:
-    """``public, max-age=…``, shortened to the seconds left until ``changes_at``."""
-    if changes_at is not None:
-        max_age_s = max(0, min(max_age_s, int((changes_at - utcnow()).total_seconds())))
-    return f"public, max-age={max_age_s}"
-
-
-async def _serve(
-    request: Request,
-    slug: str,
-    version: str,
-    lang: str | None,
-    clause: str | None = None,
-    *,
-    in_force: bool = False,
-) -> Response:
-    """Negotiate media type and language, then answer from the public-representation cache
-    (building on a miss)."""
-    media = http.negotiate(request.headers.get("accept"), render.OFFERED)
-    explicit = lang is not None
-    tag = await _negotiated(request, slug, (version,), lang)
-    path_version = version if clause is None else f"{version}/clauses/{clause}"
-    if in_force:
-        resource = IN_FORCE
-    else:
-        resource = CLAUSE if clause is not None else (CURRENT if version == "current" else VERSION)
-    return await cache.cache_of(request.app.state).serve(
-        request,
-        resource,
-        representation_key(slug, path_version, tag, media, negotiated=not explicit, in_force=in_force),
-        lambda _previous: _build(request, slug, version, tag or None, media, clause, explicit, in_force),
-    )
-
-
-def _in_force_version(request: Request, slug: str, at: dt.datetime | None, _previous: object) -> cache.Built:
-    """Which version was in force at ``at`` (``None``: now), as ``meta`` (blocking; ``NotFound``
-    before the first version took effect); kept until the next version takes effect."""
-    with transaction(request.app.state.engine, readonly=True) as session:
-        found, changes_at = views.version_in_force(session=session, slug=slug, at=at)
-    return cache.Built(
-        body=b"",
-        media_type=http.JSON,
-        headers={"ETag": '""'},
-        meta=found,
-        expires_at=changes_at.timestamp() if changes_at is not None else None,
-    )
 
 
 def _write_response(
@@ -365,7 +123,7 @@ def get_document(request: Request, session: SessionDep, slug: Slug) -> Response:
 )
 async def get_current(request: Request, slug: Slug, lang: LangQuery = None) -> Response:
     """The current version in full (`Cache-Control: public, max-age=60`; `Content-Location` names it)."""
-    return await _serve(request, slug, "current", lang)
+    return await representations.serve(request, slug, "current", lang)
 
 
 @router.get("/{slug}/versions", response_model=VersionList, summary="All versions")
@@ -406,7 +164,7 @@ def list_versions(
 )
 async def get_version(request: Request, slug: Slug, version: VersionPath, lang: LangQuery = None) -> Response:
     """One version in full (`public, max-age=3600`); drafts: editors only (`private, no-cache`)."""
-    return await _serve(request, slug, version, lang)
+    return await representations.serve(request, slug, version, lang)
 
 
 @router.get(
@@ -432,12 +190,7 @@ async def get_in_force(
     withdrawal does not change the past). The same representations, `?lang=` and
     conditional requests as a version read; `Content-Location` names the version;
     `public, max-age=60`. 404 before the document's first version took effect."""
-    found = await cache.cache_of(request.app.state).fetch(
-        IN_FORCE_VERSION,
-        ("standards-in-force", slug, at.isoformat() if at is not None else "now"),
-        partial(_in_force_version, request, slug, at),
-    )
-    return await _serve(request, slug, found.meta, lang, in_force=True)
+    return await representations.serve_in_force(request, slug, at, lang)
 
 
 @router.get(
@@ -454,7 +207,7 @@ async def get_clause(
     lang: LangQuery = None,
 ) -> Response:
     """One clause with its section and regional notes."""
-    return await _serve(request, slug, version, lang, clause=key)
+    return await representations.serve(request, slug, version, lang, clause=key)
 
 
 @router.get("/{slug}/diff", response_model=DiffPublic, responses=_DIFF, summary="Clause-level diff")
@@ -473,47 +226,7 @@ async def get_diff(
     diffs of non-draft versions never change (`public, max-age=3600`) and are served from memory.
     Items carry the `to` version's `change_note` and the `accepted_comments` of its review.
     """
-    http.negotiate(request.headers.get("accept"), [http.JSON])
-    explicit = lang is not None
-    tag = await _negotiated(request, slug, (from_, to), lang)
-    key: tuple[str, ...] = ("standards-diff", slug, from_, to)
-    if tag or explicit:
-        key = (*key, tag, "explicit" if explicit else "negotiated")
-    return await cache.cache_of(request.app.state).serve(
-        request, DIFF, key, lambda _previous: _build_diff(request, slug, from_, to, tag or None, explicit)
-    )
-
-
-def _build_diff(
-    request: Request, slug: str, from_version: str, to_version: str, lang: str | None, explicit: bool
-) -> cache.Built:
-    header = None if explicit else request.headers.get("accept-language")
-    with transaction(request.app.state.engine, readonly=True) as session:
-
-        def load(editor: bool) -> tuple[dict[str, Any], bool, bool, str]:
-            return views.diff(
-                session=session,
-                slug=slug,
-                from_version=from_version,
-                to_version=to_version,
-                editor=editor,
-                lang=lang,
-                accept_language=header if lang is None else None,
-            )
-
-        body, immutable, public, language = _as_reader(request, session, load)
-    data = dumps(body)
-    if immutable:
-        cache_control = http.CACHE_IMMUTABLE_VERSION
-    else:  # a draft under review is public but still changes
-        cache_control = http.CACHE_SHORT if public else http.CACHE_PRIVATE
-    return cache.Built(
-        body=data,
-        media_type=http.JSON,
-        headers=_headers(language, explicit, cache_control, http.make_etag(language, data)),
-        storable=immutable or public,
-        meta=Rendered(version=f"{body['from']}->{body['to']}", status="", content_language=language),
-    )
+    return await representations.serve_diff(request, slug, from_, to, lang)
 
 
 # --- writes (scope standards:write) ---------------------------------------------------------------

@@ -1,30 +1,25 @@
-"""The write side of the standards publication: drafts, publishing, withdrawing, translations.
+"""The write side of the standards publication: documents, drafts, translations; publishing
+and withdrawing (``publishing.py``, importable from here).
 
 Plain functions with keyword-only arguments; the caller owns the transaction
 (they never commit) and events are emitted inside it (DESIGN §2, §4, §5).
 Reads live in ``views.py``; a version's canonical content and its hash in
-``content.py``; finding and locking rows in ``lookup.py``.
+``content.py``; finding and locking rows in ``lookup.py``; what every write of a
+version shares (``If-Match``, counting a change) in ``writes.py``.
 
 Invariants kept here:
 
 - A version's number is greater than every other version of its document
-  that existed when it was drafted, and a draft can only be published while
-  no higher-numbered version has been published: "most recently published"
-  and "highest number" are the same thing.
-- At most one version of a document is ``published`` (the current one);
-  every other released version is ``superseded`` or ``withdrawn``.
-  Publishes and withdrawals lock the document row first (``SELECT … FOR
-  UPDATE`` on PostgreSQL; SQLite writers are serialised by ``BEGIN
-  IMMEDIATE``), then re-read the version, so concurrent publishes serialise
-  and a second publish of the same draft is a 409.
+  that existed when it was drafted (publishing keeps the rest of the ordering:
+  see ``publishing.py``).
 - Published content (title, summary, sections, clauses, regional notes,
   contributors) and published translations never change; ``content_hash``
   (``sha256:`` + hex over the canonical content, see
   :func:`~service.standards.content.content_hash`) proves it.
 
-Interface for other domains (defined in ``views.py``, importable from here as
+Interface for other domains (defined in ``releases.py``, importable from here as
 it always was): :data:`DEFAULT_DOCUMENT`, :func:`published_versions`,
-:func:`current_version_number`, :func:`current_versions_for_snapshot`,
+:func:`current_version_number`, :func:`hold_releases`, :func:`current_versions_for_snapshot`,
 :func:`representations_change_at`.
 """
 
@@ -37,14 +32,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
-from service.core import audit, changes
+from service.core import audit
 from service.core.db import utcnow
-from service.core.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from service.core.errors import Conflict, NotFound, Unprocessable
 from service.core.ids import new_id
 from service.security.clients import Principal
-from service.standards import events, lookup, mdform, reviews, translations
+from service.standards import events, lookup, mdform, translations
 from service.standards.content import (
-    clause_keys,
     content_from_draft,
     content_hash,
     empty_content,
@@ -56,80 +50,26 @@ from service.standards.models import (
     DRAFT,
     PUBLISHED,
     RELEASED,
-    SUPERSEDED,
     WITHDRAWN,
     StandardsDocument,
-    StandardsReview,
     StandardsTranslation,
     StandardsVersion,
 )
-from service.standards.schemas import DocumentCreate, DraftReplace, TranslationPut, normalise_language
 
 # The "X as X" names are re-exports: other packages have always imported them from here.
-from service.standards.views import DEFAULT_DOCUMENT as DEFAULT_DOCUMENT
-from service.standards.views import VersionView, build_view
-from service.standards.views import current_version_number as current_version_number
-from service.standards.views import current_versions_for_snapshot as current_versions_for_snapshot
-from service.standards.views import hold_releases as hold_releases
-from service.standards.views import published_versions as published_versions
-from service.standards.views import representations_change_at as representations_change_at
-from service.web.http import check_if_match
+from service.standards.publishing import publish as publish
+from service.standards.publishing import withdraw as withdraw
+from service.standards.releases import DEFAULT_DOCUMENT as DEFAULT_DOCUMENT
+from service.standards.releases import current_version_number as current_version_number
+from service.standards.releases import current_versions_for_snapshot as current_versions_for_snapshot
+from service.standards.releases import hold_releases as hold_releases
+from service.standards.releases import published_versions as published_versions
+from service.standards.releases import representations_change_at as representations_change_at
+from service.standards.schemas import DocumentCreate, DraftReplace, TranslationPut, normalise_language
+from service.standards.views import VersionView
+from service.standards.writes import actor_id, check_precondition, editor_view, touch
 
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
-
-
-# --- small helpers ------------------------------------------------------------------------------
-
-
-def _actor(actor: Principal | str) -> str:
-    return actor if isinstance(actor, str) else actor.client_id
-
-
-def _touch(session: Session, ver: StandardsVersion, now: dt.datetime) -> None:
-    """Record a change of ``ver``: a new ``revision`` and ``updated_at`` (``Last-Modified``).
-
-    A draft under review is public, and its edits emit no event: they count a change of
-    the ``standards`` domain themselves, so cached representations follow them.
-    """
-    ver.revision += 1
-    ver.updated_at = now
-    session.add(ver)
-    if ver.status == DRAFT and lookup.under_review(session, ver):
-        changes.touch(session, "standards")
-
-
-def _editor_view(
-    session: Session,
-    doc: StandardsDocument,
-    ver: StandardsVersion,
-    base_url: str | None,
-    content: dict[str, Any] | None = None,
-) -> VersionView:
-    """What a write answers with: the version as an editor reads it, in the source language."""
-    return build_view(session, doc, ver, lang=None, editor=True, base_url=base_url, content=content)
-
-
-def _check_if_match(
-    session: Session,
-    doc: StandardsDocument,
-    ver: StandardsVersion,
-    if_match: str | None,
-    *,
-    required: bool,
-    base_url: str | None,
-) -> None:
-    """Compare ``If-Match`` with the ETag of the version's JSON representation, or of a draft's
-    Markdown form (428 / 412)."""
-    if if_match is None and not required:
-        return  # nothing to compare: spare building the representation
-    view = _editor_view(session, doc, ver, base_url)
-    if ver.status == DRAFT:
-        try:
-            check_if_match(if_match, view.markdown_etag(), required=required)
-            return
-        except PreconditionFailed:
-            pass  # the JSON representation's ETag is the one a 412 names
-    check_if_match(if_match, view.json_etag(), required=required)
 
 
 # --- documents and drafts -----------------------------------------------------------------------
@@ -158,7 +98,7 @@ def create_document(
     session.flush()
     audit.record(
         session,
-        actor=_actor(actor),
+        actor=actor_id(actor),
         action="standards.document.create",
         target=slug,
         details={"title": title},
@@ -223,12 +163,12 @@ def create_draft(
     write_content(session, ver, content)
     audit.record(
         session,
-        actor=_actor(actor),
+        actor=actor_id(actor),
         action="standards.version.create",
         target=f"{slug}/{ver.version}",
         details={"based_on": based_on},
     )
-    return _editor_view(session, doc, ver, base_url)
+    return editor_view(session, doc, ver, base_url)
 
 
 def replace_draft(
@@ -255,21 +195,21 @@ def replace_draft(
     if ver.status != DRAFT:
         raise Conflict(f"Version {ver.version} is {ver.status}: published content never changes.")
     if not checked:
-        _check_if_match(session, doc, ver, if_match, required=True, base_url=base_url)
+        check_precondition(session, doc, ver, if_match, required=True, base_url=base_url)
     content = content_from_draft(body)
     write_content(session, ver, content)
     ver.effective_from = body.effective_from
     ver.content_hash = content_hash(content, language=doc.language)
-    _touch(session, ver, utcnow())
+    touch(session, ver, utcnow())
     session.flush()
     audit.record(
         session,
-        actor=_actor(actor),
+        actor=actor_id(actor),
         action="standards.version.update",
         target=f"{slug}/{ver.version}",
         details={"content_hash": ver.content_hash},
     )
-    return _editor_view(session, doc, ver, base_url)
+    return editor_view(session, doc, ver, base_url)
 
 
 def replace_draft_markdown(
@@ -294,7 +234,7 @@ def replace_draft_markdown(
     ver = lookup.find_version(session, doc, version, editor=True, lock=True)
     if ver.status != DRAFT:
         raise Conflict(f"Version {ver.version} is {ver.status}: published content never changes.")
-    _check_if_match(session, doc, ver, if_match, required=True, base_url=base_url)
+    check_precondition(session, doc, ver, if_match, required=True, base_url=base_url)
     parsed = mdform.parse(text)
     try:
         body = DraftReplace.model_validate({**parsed.body(), "effective_from": ver.effective_from})
@@ -372,7 +312,7 @@ def put_translation(
         tr.status = PUBLISHED
         tr.published_at = published_at or now
     session.add(tr)
-    _touch(session, ver, (published_at or now) if publish_now else now)
+    touch(session, ver, (published_at or now) if publish_now else now)
     session.flush()
     if publish_now:
         events.translation_published(
@@ -380,171 +320,9 @@ def put_translation(
         )
     audit.record(
         session,
-        actor=_actor(actor),
+        actor=actor_id(actor),
         action="standards.translation.put",
         target=f"{slug}/{ver.version}/{lang}",
         details={"status": tr.status},
     )
     return translations.representation(doc, ver, tr, base_url), existing is None
-
-
-# --- publishing and withdrawing -----------------------------------------------------------------
-
-
-def publish(
-    *,
-    session: Session,
-    slug: str,
-    version: str,
-    actor: Principal | str,
-    effective_from: dt.datetime | None = None,
-    summary: str | None = None,
-    if_match: str | None = None,
-    base_url: str | None = None,
-    published_at: dt.datetime | None = None,
-) -> VersionView:
-    """Publish a draft: it becomes current, the previous current one is superseded.
-
-    Locks the document row, then re-reads the version (DESIGN §4), so
-    concurrent publishes serialise. ``published_at`` (default now) is for the
-    sample loader. Emits ``standards.version.published`` (then
-    ``standards.translation.published`` for each of the draft's
-    translations) in the caller's transaction.
-
-    Raises :class:`Conflict` when the version is no longer a draft, when a
-    higher version has been published, when the draft has no clauses, or
-    when a draft translation no longer matches the content;
-    :class:`PreconditionFailed` for a stale ``If-Match``.
-    """
-    doc = lookup.find_document(session, slug, lock=True)
-    versions = lookup.versions_of(session, doc, fresh=True)
-    ver = lookup.find_version(session, doc, version, editor=True)
-    if ver.status != DRAFT:
-        raise Conflict(f"Version {ver.version} is {ver.status}, not a draft: it cannot be published again.")
-    _check_if_match(session, doc, ver, if_match, required=False, base_url=base_url)
-    higher = [v for v in versions if v.status != DRAFT and lookup.number(v) > lookup.number(ver)]
-    if higher:
-        raise Conflict(
-            f"Version {higher[-1].version} is already published; {ver.version} can no longer be published.",
-            extra={"highest_version": higher[-1].version},
-        )
-    if summary is not None:
-        ver.summary = summary
-    content = load_content(session, ver)
-    if not clause_keys(content):
-        raise Conflict(f"Version {ver.version} has no clauses: there is nothing to publish.")
-    review = reviews.check_publishable(session, slug=slug, ver=ver, now=utcnow(), base_url=base_url)
-    drafts = translations.for_version(session, ver, editor=True)
-    for tr in drafts:
-        problems = translations.mismatches(content, tr.texts)
-        if problems:
-            raise Conflict(
-                f"The {tr.language} translation no longer matches the draft ({'; '.join(problems)}): "
-                "put it again before publishing.",
-                extra={"language": tr.language},
-            )
-    now = published_at or utcnow()
-    previous = lookup.current_of(versions)
-    if previous is not None:
-        previous.status = SUPERSEDED
-        _touch(session, previous, now)
-    ver.status = PUBLISHED
-    ver.published_at = now
-    ver.effective_from = effective_from or ver.effective_from or now
-    ver.content_hash = content_hash(content, language=doc.language)
-    _touch(session, ver, now)
-    for tr in drafts:
-        tr.status = PUBLISHED
-        tr.published_at = now
-        session.add(tr)
-    session.flush()
-
-    # The first version's changes: every clause added (a diff from no content at all).
-    before = load_content(session, previous) if previous is not None else {}
-    events.version_published(
-        session,
-        slug=slug,
-        version=ver,
-        previous=previous,
-        before=before,
-        after=content,
-        base_url=base_url,
-        accepted=reviews.accepted_by_clause(session, ver) if review is not None else None,
-        review=_published_review(session, slug, ver, review, base_url),
-    )
-    for tr in drafts:
-        events.translation_published(
-            session, slug=slug, version=ver.version, language=tr.language, base_url=base_url
-        )
-    audit.record(
-        session,
-        actor=_actor(actor),
-        action="standards.version.publish",
-        target=f"{slug}/{ver.version}",
-        details={
-            "previous_version": previous.version if previous else None,
-            "content_hash": ver.content_hash,
-        },
-    )
-    # The content loaded above is this version's as published: no need to read it again.
-    return _editor_view(session, doc, ver, base_url, content)
-
-
-def _published_review(
-    session: Session,
-    slug: str,
-    ver: StandardsVersion,
-    review: StandardsReview | None,
-    base_url: str | None,
-) -> dict[str, Any] | None:
-    """The ``review`` member of ``standards.version.published`` (``None`` without a review)."""
-    if review is None:
-        return None
-    found = reviews.summary(session, slug=slug, ver=ver, review=review, base_url=base_url)
-    return {name: found[name] for name in ("comments", "organisations", "regions", "link")}
-
-
-def withdraw(
-    *,
-    session: Session,
-    slug: str,
-    version: str,
-    actor: Principal | str,
-    if_match: str | None = None,
-    base_url: str | None = None,
-) -> VersionView:
-    """Withdraw a published or superseded version.
-
-    Withdrawing the current version makes the highest remaining superseded
-    version current again (its status goes back to ``published``). Emits
-    ``standards.version.withdrawn``. :class:`Conflict` for drafts and for
-    versions already withdrawn.
-    """
-    doc = lookup.find_document(session, slug, lock=True)
-    versions = lookup.versions_of(session, doc, fresh=True)
-    ver = lookup.find_version(session, doc, version, editor=True)
-    if ver.status not in RELEASED:
-        raise Conflict(f"Version {ver.version} is {ver.status}: only published versions can be withdrawn.")
-    _check_if_match(session, doc, ver, if_match, required=False, base_url=base_url)
-    now = utcnow()
-    was_current = ver.status == PUBLISHED
-    ver.status = WITHDRAWN
-    ver.withdrawn_at = now
-    _touch(session, ver, now)
-    current = lookup.current_of(versions) if not was_current else None
-    if was_current:
-        remaining = [v for v in versions if v.status == SUPERSEDED]
-        if remaining:
-            current = remaining[-1]
-            current.status = PUBLISHED
-            _touch(session, current, now)
-    session.flush()
-    events.version_withdrawn(session, slug=slug, version=ver, current=current, base_url=base_url)
-    audit.record(
-        session,
-        actor=_actor(actor),
-        action="standards.version.withdraw",
-        target=f"{slug}/{ver.version}",
-        details={"current_version": current.version if current else None},
-    )
-    return _editor_view(session, doc, ver, base_url)

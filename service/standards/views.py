@@ -5,10 +5,8 @@ never write. A version is served as a :class:`VersionView` (its JSON-shaped
 representation plus what the HTTP layer needs: status, served language,
 ``Last-Modified``); ``render.py`` serialises it, ``cache.py`` keeps the bytes.
 
-Interface for other domains (re-exported by ``service.py``, where they have
-always been imported from): :data:`DEFAULT_DOCUMENT`,
-:func:`published_versions`, :func:`current_version_number`,
-:func:`current_versions_for_snapshot`.
+What other domains read of the releases (the published versions, the one in force
+next) is ``releases.py``.
 """
 
 from __future__ import annotations
@@ -26,13 +24,9 @@ from service.standards import diff as diffing
 from service.standards import lookup, mdform, render, reviews, translations
 from service.standards.content import load_content
 from service.standards.links import document_url, version_url
-from service.standards.models import DRAFT, PUBLISHED, RELEASED, StandardsDocument, StandardsVersion
+from service.standards.models import DRAFT, RELEASED, StandardsDocument, StandardsVersion
 from service.web.http import JSON, MARKDOWN
 from service.web.languages import choose
-
-#: The slug of the IMI Network's document (the registry states alignment against it).
-DEFAULT_DOCUMENT = "training-standards"
-
 
 # --- versions -----------------------------------------------------------------------------------
 
@@ -411,65 +405,3 @@ def list_documents(
 def document(*, session: Session, slug: str, base_url: str | None = None) -> dict[str, Any]:
     """Document metadata, its current version and released version numbers, and links."""
     return _document_rep(session, lookup.find_document(session, slug), base_url)
-
-
-# --- the interface for other domains ------------------------------------------------------------
-
-
-def published_versions(*, session: Session, slug: str) -> list[str]:
-    """Versions of ``slug`` that were published and are not withdrawn, ascending (``["1.0", "2.0"]``).
-
-    An unknown document has none (``[]``).
-    """
-    doc = lookup.document_or_none(session, slug)
-    if doc is None:
-        return []
-    return [v.version for v in lookup.versions_of(session, doc) if v.status in RELEASED]
-
-
-def hold_releases(*, session: Session, slug: str) -> None:
-    """Share-lock the document's row until the caller's transaction ends.
-
-    Publishes and withdrawals lock that row for update, so none of them can
-    commit between this call and the caller's commit: what the caller reads
-    with :func:`published_versions` / :func:`current_version_number` stays
-    true while it acts on it (``FOR SHARE`` on PostgreSQL; SQLite writers are
-    serialised anyway). An unknown document is a no-op.
-    """
-    session.exec(
-        select(col(StandardsDocument.id))
-        .where(col(StandardsDocument.slug) == slug)
-        .with_for_update(read=True)
-    ).first()
-
-
-def current_version_number(*, session: Session, slug: str) -> str | None:
-    """The current version of ``slug`` (``"2.0"``), or ``None`` when none is published."""
-    return session.exec(
-        select(StandardsVersion.version)
-        .join(StandardsDocument, col(StandardsDocument.id) == col(StandardsVersion.document_id))
-        .where(col(StandardsDocument.slug) == slug, col(StandardsVersion.status) == PUBLISHED)
-    ).first()
-
-
-def representations_change_at(*, session: Session) -> dt.datetime | None:
-    """The next instant at which a published version of any document takes effect (``None``:
-    none is scheduled): version representations say which version is in force, so a copy
-    of them (the snapshot) is good until then."""
-    now = utcnow()
-    moments = [
-        lookup.next_in_force_change(lookup.versions_of(session, doc), now)
-        for doc in session.exec(select(StandardsDocument)).all()
-    ]
-    return min((m for m in moments if m is not None), default=None)
-
-
-def current_versions_for_snapshot(*, session: Session, base_url: str | None = None) -> list[dict[str, Any]]:
-    """The current version of every document, each as its full JSON representation (source language)."""
-    out = []
-    for doc in session.exec(select(StandardsDocument).order_by(col(StandardsDocument.slug))).all():
-        ver = lookup.current_of(lookup.versions_of(session, doc))
-        if ver is not None:
-            view = build_view(session, doc, ver, lang=None, editor=False, base_url=base_url)
-            out.append(view.representation)
-    return out

@@ -9,7 +9,8 @@ parameters, normalised query, negotiated media type and language) and a blocking
 ``build`` that renders the representation. The cache then owns everything else:
 
 - **Storage**: the bytes and the headers as prepared ASGI header lists
-  (:class:`Entry`), in one LRU bounded in entries and bytes
+  (:class:`Entry`; it, :class:`Resource`, :class:`Built` and :class:`Streamed` live in
+  ``representation.py`` and are importable from here), in one LRU bounded in entries and bytes
   (``IMI_CACHE_MAX_ENTRIES``, ``IMI_CACHE_MAX_BYTES``).
 - **Conditional requests** (RFC 9110 §13): a strong ``ETag``; ``If-None-Match``
   with weak comparison (lists, ``W/``, ``*``) answers 304; ``If-Modified-Since``
@@ -20,11 +21,12 @@ parameters, normalised query, negotiated media type and language) and a blocking
   domains (``service.core.changes``) read *before* its build, so it is never
   labelled newer than its data, and is served only while they are unchanged —
   at once after a commit in this process, within :data:`POLL_S` of another
-  process's (one small query; DESIGN §4 allows 2 seconds) — and younger than
+  process's (one small query; DESIGN §4 allows 2 seconds; the clock is
+  ``generations.py``) — and younger than
   its resource's ``max_age_s``. A resource may add its own check
   (``still_valid``: the affiliation's signing key) and an entry its own expiry
   (a credential near its end).
-- **Answering before routing**: :class:`PublicReads`, one ASGI layer inside the
+- **Answering before routing**: ``public_reads.PublicReads``, one ASGI layer inside the
   edge (so rate limits, logs, metrics and security headers still apply),
   answers a request whose exact signature — path, query string, ``Accept``,
   ``Accept-Language`` — a route has answered from a still-valid entry before.
@@ -40,258 +42,36 @@ pool and their results are stored back on the loop.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import math
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from service.core import changes
-from service.web.http import http_date, none_match, unmodified_since
-from service.web.telemetry import ROUTE_KEY
+from service.web.generations import POLL_S as POLL_S
+from service.web.generations import Generations as Generations
+from service.web.http import none_match
+from service.web.representation import ENTRY_OVERHEAD as ENTRY_OVERHEAD
+from service.web.representation import Built as Built
+from service.web.representation import Entry as Entry
+from service.web.representation import EntryResponse as EntryResponse
+from service.web.representation import Key as Key
+from service.web.representation import Resource as Resource
+from service.web.representation import Streamed as Streamed
 
-#: How stale the view of other processes' writes may get (seconds).
-POLL_S = 0.5
 #: Default bounds of one application's cache.
 MAX_ENTRIES = 50_000
 MAX_BYTES = 64 * 1024 * 1024
 #: Most request signatures remembered for answering before routing.
 MAX_SIGNATURES = 16_384
-#: Bytes counted per entry beyond its body (prepared headers, bookkeeping).
-ENTRY_OVERHEAD = 512
 
-Key = Hashable
-Header = tuple[bytes, bytes]
 Signature = tuple[str, bytes, bytes | None, bytes | None]
-
-
-@dataclass(eq=False)
-class Resource:
-    """A kind of public read.
-
-    ``route`` is its route template (metrics and logs count hits under it);
-    ``domains`` the change domains its answer depends on; ``max_age_s`` how long
-    (seconds) an entry may be served at most, whatever changed; with
-    ``anonymous_only`` a request carrying ``Authorization`` is never answered from
-    the cache (a steward sees more); ``still_valid(entry)`` a last, cheap check.
-    """
-
-    route: str
-    domains: tuple[str, ...]
-    max_age_s: float = 3600.0
-    anonymous_only: bool = False
-    still_valid: Callable[[Entry], bool] | None = field(default=None, compare=False)
-
-
-@dataclass
-class Built:
-    """What a route's ``build`` returns: one representation and its headers.
-
-    ``headers`` are the response headers but ``Content-Type``/``Content-Length``
-    (``ETag`` required). ``last_modified`` (aware) is sent as ``Last-Modified``
-    and enables ``If-Modified-Since``. ``storable=False`` answers without keeping
-    it (a draft, a private answer). ``expires_at`` (Unix seconds) ends the entry
-    early; ``meta`` is the route's own bookkeeping (e.g. the revision it rendered);
-    ``key`` stores it under another key than the one asked for (``?lang=fr`` served in
-    ``en`` is stored once, as ``en``, and found from ``fr`` through an alias).
-    """
-
-    body: bytes
-    media_type: str
-    headers: dict[str, str]
-    last_modified: dt.datetime | None = None
-    storable: bool = True
-    expires_at: float | None = None
-    meta: Any = None
-    #: Store under this key instead of the one asked for (a language fallback).
-    key: Key | None = None
-    #: The stamp of the data it was rendered from, when that is older than the build (a
-    #: variant of another entry: the same page with its own ``Link``).
-    stamp: tuple[int, ...] | None = None
-    #: The resource it belongs to when that depends on fewer domains than the one asked for
-    #: (a full page of the change feed no longer changes with new events).
-    resource: Resource | None = None
-
-
-def _content_type(media_type: str) -> bytes:
-    if media_type.startswith("text/") and "charset" not in media_type:
-        return f"{media_type}; charset=utf-8".encode()
-    return media_type.encode("latin-1")
-
-
-class Entry:
-    """One stored representation with its prepared 200 and 304 header lists."""
-
-    __slots__ = (
-        "resource",
-        "key",
-        "body",
-        "etag",
-        "headers",
-        "media_type",
-        "last_modified",
-        "meta",
-        "storable",
-        "stamp",
-        "expires_at",
-        "built_at",
-        "size",
-        "seen_clock",
-        "seen_local",
-        "headers_200",
-        "headers_304",
-    )
-
-    def __init__(self, resource: Resource, key: Key, built: Built, stamp: tuple[int, ...]) -> None:
-        self.resource = resource
-        self.key = key
-        self.body = built.body
-        headers = dict(built.headers)
-        if built.last_modified is not None:
-            headers["Last-Modified"] = http_date(built.last_modified)
-        self.headers = headers
-        self.etag = headers["ETag"]
-        self.media_type = built.media_type
-        self.last_modified = built.last_modified
-        self.meta = built.meta
-        self.storable = built.storable
-        self.stamp = stamp
-        self.built_at = time.time()
-        self.expires_at = built.expires_at if built.expires_at is not None else math.inf
-        self.size = len(built.body) + ENTRY_OVERHEAD
-        #: The clock's and this process's change versions at the last successful validation.
-        self.seen_clock = self.seen_local = -1
-        self.headers_304: list[Header] = [
-            (k.lower().encode("latin-1"), v.encode("latin-1"))
-            for k, v in headers.items()
-            if k.lower() not in ("content-type", "content-length")
-        ]
-        self.headers_200: list[Header] = [
-            *self.headers_304,
-            (b"content-type", _content_type(built.media_type)),
-            (b"content-length", str(len(built.body)).encode()),
-        ]
-
-    def restamped(self, stamp: tuple[int, ...], *, meta: Any = None) -> Entry:
-        """The same representation, valid under ``stamp`` (a rebuild that found nothing new)."""
-        clone = object.__new__(Entry)
-        for name in Entry.__slots__:
-            setattr(clone, name, getattr(self, name))
-        clone.stamp = stamp
-        clone.seen_clock = clone.seen_local = -1
-        if meta is not None:
-            clone.meta = meta
-        clone.built_at = time.time()
-        return clone
-
-    def not_modified(self, if_none_match: str | None, if_modified_since: str | None) -> bool:
-        """Whether the client's copy is current: ``If-None-Match`` (weak comparison) when sent,
-        else ``If-Modified-Since`` against ``Last-Modified`` (RFC 9110 §13.1.3)."""
-        if if_none_match is not None:
-            return if_none_match == self.etag or none_match(if_none_match, self.etag)
-        return unmodified_since(if_modified_since, self.last_modified)
-
-    async def send(self, send: Send, *, not_modified: bool, head: bool) -> None:
-        """Answer 304 (no body) when ``not_modified``, else 200 (no body for ``HEAD``)."""
-        if not_modified:
-            await send({"type": "http.response.start", "status": 304, "headers": self.headers_304})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": self.headers_200})
-        await send({"type": "http.response.body", "body": b"" if head else self.body})
-
-
-class EntryResponse(Response):
-    """A route's answer from an :class:`Entry` (the same bytes and headers as a hit)."""
-
-    def __init__(self, entry: Entry, *, not_modified: bool) -> None:
-        self.entry = entry
-        self.is_not_modified = not_modified
-        self.status_code = 304 if not_modified else 200
-        self.background = None
-        self.body = b"" if not_modified else entry.body
-        self.raw_headers = list(entry.headers_304 if not_modified else entry.headers_200)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.entry.send(send, not_modified=self.is_not_modified, head=False)
-
-
-class Generations:
-    """One database's change generations as this process knows them.
-
-    ``stamp(domains)`` is a tuple of ``(database generation, local epoch)`` per
-    domain; ``version`` grows whenever a poll saw any generation move.
-    """
-
-    def __init__(self, engine: Engine, *, poll_s: float = POLL_S) -> None:
-        self._engine = engine.execution_options(imi_readonly=True)
-        self.poll_s = poll_s
-        self._db: dict[str, int] = {}
-        self.version = 0
-        self.polled_at = float("-inf")
-        self._polling: asyncio.Future[None] | None = None
-
-    def stamp(self, domains: tuple[str, ...]) -> tuple[int, ...]:
-        """The current stamp of ``domains`` (no I/O); it holds ``-1`` while a commit of this
-        process touching one of them is under way."""
-        db = self._db
-        out: list[int] = []
-        for domain in domains:
-            out.append(db.get(domain, 0))
-            out.append(changes.local_epoch(domain))
-        return tuple(out)
-
-    def poll_due(self) -> bool:
-        """Whether the database should be asked again before trusting the stamps."""
-        return time.monotonic() - self.polled_at >= self.poll_s
-
-    def poll(self) -> dict[str, int]:
-        """Read the database's generations (blocking); returns them."""
-        with self._engine.connect() as conn:
-            return changes.read_generations(conn)
-
-    def stamp_now(self, domains: tuple[str, ...]) -> tuple[int, ...]:
-        """:meth:`stamp` after a poll when one is due (blocking: for worker threads)."""
-        if self.poll_due():
-            self.apply(self.poll())
-        return self.stamp(domains)
-
-    def apply(self, generations: dict[str, int]) -> None:
-        """Adopt what :meth:`poll` read (on the event loop)."""
-        if generations != self._db:
-            self._db = generations
-            self.version += 1
-        self.polled_at = time.monotonic()
-
-    async def refresh(self) -> None:
-        """Poll in a worker thread when due; concurrent callers share one poll.
-
-        A failed poll (the database is down) is not retried before the next
-        interval: cached answers stay served meanwhile.
-        """
-        if not self.poll_due():
-            return
-        running = self._polling
-        if running is not None:
-            await asyncio.shield(running)
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._polling = future
-        try:
-            self.apply(await run_in_threadpool(self.poll))
-        except Exception:  # noqa: BLE001 - the route path reports an unreachable database
-            self.polled_at = time.monotonic()
-        finally:
-            self._polling = None
-            future.set_result(None)
 
 
 class PublicCache:
@@ -573,21 +353,6 @@ class PublicCache:
         return Entry(resource, key, built, ())
 
 
-@dataclass
-class Streamed:
-    """What a streamed build opens (blocking): the response ``headers`` but ``Content-Type``/
-    ``Content-Length`` (``ETag`` required: it must be known before the first byte, so it is
-    derived from the state being read, not from the bytes), the ``media_type``, the body's
-    ``chunks``, ``close()``, which ends the read early, and ``expires_at``."""
-
-    headers: dict[str, str]
-    media_type: str
-    chunks: Iterator[bytes]
-    close: Callable[[], None]
-    #: When a copy of it stops being true without any write (Unix seconds), or ``None``.
-    expires_at: float | None = None
-
-
 def narrowed(stamp: tuple[int, ...], domains: tuple[str, ...], fewer: tuple[str, ...]) -> tuple[int, ...]:
     """The part of ``stamp`` (taken for ``domains``) that stamps ``fewer`` (a subset of them)."""
     out: list[int] = []
@@ -616,44 +381,3 @@ def cache_of(app_state: Any) -> PublicCache:
     """The application's cache (``create_app`` makes it: ``app.state.public_cache``)."""
     cache: PublicCache = app_state.public_cache
     return cache
-
-
-class PublicReads:
-    """Pure ASGI middleware: answers ``GET``/``HEAD`` public reads from ``cache`` (the app's
-    :class:`PublicCache`) before routing (see the module docstring); every miss, every other
-    method and every request the cache cannot answer go on to the app."""
-
-    def __init__(self, app: ASGIApp, cache: PublicCache) -> None:
-        self.app = app
-        self.cache = cache
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cache = self.cache
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not cache._signatures:
-            await self.app(scope, receive, send)
-            return
-        accept = language = inm = ims = None
-        authorized = False
-        for name, value in scope["headers"]:
-            if name == b"accept":
-                accept = value
-            elif name == b"accept-language":
-                language = value
-            elif name == b"if-none-match":
-                inm = value.decode("latin-1")
-            elif name == b"if-modified-since":
-                ims = value.decode("latin-1")
-            elif name == b"authorization":
-                authorized = True
-        known = cache._signatures.get((scope["path"], scope.get("query_string", b""), accept, language))
-        if known is None:
-            await self.app(scope, receive, send)
-            return
-        if cache.clock.poll_due():
-            await cache.clock.refresh()
-        entry = cache.recall(known)
-        if entry is None or (authorized and entry.resource.anonymous_only):
-            await self.app(scope, receive, send)
-            return
-        scope[ROUTE_KEY] = entry.resource.route
-        await entry.send(send, not_modified=entry.not_modified(inm, ims), head=scope["method"] == "HEAD")

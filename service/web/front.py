@@ -6,7 +6,7 @@ read's in-process time there (cProfile, 2026-12-06: a cached 304 cost ~15 µs,
 ~5 µs of it in those layers). The front — the edge (:class:`~service.web.edge.Edge`:
 client address, request id, CORS, rate limit, security headers, metrics, access
 log) around the public-representation cache
-(:class:`~service.web.cache.PublicReads`) — therefore runs *before* FastAPI: a
+(:class:`~service.web.public_reads.PublicReads`) — therefore runs *before* FastAPI: a
 cached read is answered without entering it; everything else continues into
 FastAPI's full stack, where :class:`ProblemOnError` turns an exception that
 escaped a handler into a problem response (the edge's headers still wrap it).

@@ -32,8 +32,8 @@ from service.events.models import Event
 from service.registry.codes import read_code
 from service.registry.models import STATUSES
 from service.standards.models import StandardsDocument
+from service.webhooks.endpoint_schemas import EndpointFilter
 from service.webhooks.models import WebhookEndpoint
-from service.webhooks.schemas import EndpointFilter
 
 #: The members of an endpoint's ``filter`` -> the event attribute each one narrows.
 MEMBERS = {"countries": "country", "documents": "document", "languages": "language"}

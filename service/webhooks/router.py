@@ -29,6 +29,16 @@ from service.web.http import (
     page_response,
 )
 from service.webhooks import deliveries, recovery, schemas, service, urlguard
+from service.webhooks.endpoint_schemas import (
+    DeliveryList,
+    DeliveryPublic,
+    EndpointCreate,
+    EndpointList,
+    EndpointPublic,
+    EndpointUpdate,
+    EndpointWithSecret,
+    RecoverResult,
+)
 from service.webhooks.models import WebhookDelivery
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
@@ -94,12 +104,12 @@ def event_types(request: Request) -> Response:
 @router.post(
     "/endpoints",
     status_code=201,
-    response_model=schemas.EndpointWithSecret,
+    response_model=EndpointWithSecret,
     summary="Register a webhook endpoint",
     responses={422: {"description": "unknown event type, or a URL that may not be reached"}},
 )
 async def create_endpoint(
-    body: schemas.EndpointCreate,
+    body: EndpointCreate,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -138,7 +148,7 @@ async def create_endpoint(
     )
 
 
-@router.get("/endpoints", response_model=schemas.EndpointList, summary="Your webhook endpoints")
+@router.get("/endpoints", response_model=EndpointList, summary="Your webhook endpoints")
 def list_endpoints(
     request: Request,
     session: SessionDep,
@@ -164,7 +174,7 @@ def list_endpoints(
     )
 
 
-@router.get("/endpoints/{endpoint_id}", response_model=schemas.EndpointPublic, summary="One endpoint")
+@router.get("/endpoints/{endpoint_id}", response_model=EndpointPublic, summary="One endpoint")
 def get_endpoint(
     endpoint_id: str, request: Request, session: SessionDep, principal: WebhooksManage
 ) -> Response:
@@ -173,10 +183,10 @@ def get_endpoint(
     return json_response(request.headers, service.endpoint_public(endpoint), cache_control=CACHE_PRIVATE)
 
 
-@router.patch("/endpoints/{endpoint_id}", response_model=schemas.EndpointPublic, summary="Change an endpoint")
+@router.patch("/endpoints/{endpoint_id}", response_model=EndpointPublic, summary="Change an endpoint")
 async def update_endpoint(
     endpoint_id: str,
-    body: schemas.EndpointUpdate,
+    body: EndpointUpdate,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -210,7 +220,7 @@ def delete_endpoint(endpoint_id: str, session: SessionDep, principal: WebhooksMa
 
 @router.post(
     "/endpoints/{endpoint_id}/rotate-secret",
-    response_model=schemas.EndpointWithSecret,
+    response_model=EndpointWithSecret,
     summary="Rotate the signing secret (or Ed25519 key pair)",
 )
 def rotate_secret(
@@ -235,7 +245,7 @@ def rotate_secret(
 @router.post(
     "/endpoints/{endpoint_id}/test",
     status_code=202,
-    response_model=schemas.DeliveryPublic,
+    response_model=DeliveryPublic,
     summary="Send a webhook.ping",
 )
 def send_test(endpoint_id: str, request: Request, session: SessionDep, principal: WebhooksManage) -> Response:
@@ -246,7 +256,7 @@ def send_test(endpoint_id: str, request: Request, session: SessionDep, principal
 
 @router.get(
     "/endpoints/{endpoint_id}/deliveries",
-    response_model=schemas.DeliveryList,
+    response_model=DeliveryList,
     summary="The endpoint's deliveries with their attempts",
 )
 def list_deliveries(
@@ -286,7 +296,7 @@ def list_deliveries(
 @router.post(
     "/endpoints/{endpoint_id}/deliveries/{delivery_id}/retry",
     status_code=202,
-    response_model=schemas.DeliveryPublic,
+    response_model=DeliveryPublic,
     summary="Send a delivery again",
 )
 def retry_delivery(
@@ -311,7 +321,7 @@ def retry_delivery(
 @router.post(
     "/endpoints/{endpoint_id}/recover",
     status_code=202,
-    response_model=schemas.RecoverResult,
+    response_model=RecoverResult,
     summary="Re-queue failed deliveries since a time",
 )
 def recover(

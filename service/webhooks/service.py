@@ -33,8 +33,9 @@ from service.events import service as events
 from service.security import secretbox
 from service.webhooks import filters, signing
 from service.webhooks.claims import not_leased
+from service.webhooks.endpoint_schemas import EndpointFilter, EndpointUpdate, SignatureScheme
 from service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from service.webhooks.schemas import EVENT_CATALOGUE, EndpointFilter, EndpointUpdate, SignatureScheme
+from service.webhooks.schemas import EVENT_CATALOGUE
 
 #: At most this many endpoints per association.
 MAX_ENDPOINTS_PER_OWNER = 1000

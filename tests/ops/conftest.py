@@ -5,7 +5,6 @@ about the HTTP edge rather than storage, Redis, a PostgreSQL admin URL, and the
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,17 +15,23 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from service.core.config import get_settings
+from tests.conftest import fresh_database
 
 REDIS_ENV = "IMI_TEST_REDIS_URL"
 
 
 @pytest.fixture
-def sqlite_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def sqlite_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh migrated SQLite database (for tests of behaviour that does not depend on the backend)."""
-    template = request.getfixturevalue("sqlite_template")
-    path = tmp_path / "test.sqlite"
-    shutil.copyfile(template, path)
-    return f"sqlite:///{path}"
+    with fresh_database(request, sqlite=True, path=tmp_path / "test.sqlite") as url:
+        yield url
+
+
+@pytest.fixture
+def second_db_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Another freshly migrated, empty database on the same backend as ``db_url``."""
+    with fresh_database(request, sqlite=db_url.startswith("sqlite"), path=tmp_path / "second.sqlite") as url:
+        yield url
 
 
 @pytest.fixture

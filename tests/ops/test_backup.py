@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +23,10 @@ from service.models import metadata
 from service.ops.backup import BackupError, export_to_file, import_from_file
 from service.sample.loader import load_sample
 from service.web.idempotency import IdempotencyKey
-from tests.conftest import BASE_URL, _fresh_pg
+from tests.conftest import BASE_URL
 
 CONTACT_EMAIL = "office@zen-zuerich.example"
 CONTACT_PHONE = "+41 44 555 01 02"
-
-
-@pytest.fixture
-def second_db_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> Iterator[str]:
-    """Another freshly migrated, empty database on the same backend as ``db_url``."""
-    if db_url.startswith("sqlite"):
-        path = tmp_path / "second.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    url, drop = _fresh_pg(request.getfixturevalue("pg_template"))
-    try:
-        yield url
-    finally:
-        drop()
 
 
 #: Per backend: a backup of the populated database and what was made, so that only

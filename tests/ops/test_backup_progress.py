@@ -10,7 +10,6 @@ import json
 import os
 import pty
 import select
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -67,7 +66,7 @@ def env(settings: Any, tmp_path: Path) -> dict[str, str]:
 
 
 def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(
-    env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest, db_url: str
+    env: dict[str, str], tmp_path: Path, second_db_url: str
 ) -> None:
     backup = tmp_path / "backup.jsonl"
     status, out, err = _run(["export", str(backup)], env, terminal=True)
@@ -82,15 +81,7 @@ def test_a_terminal_sees_a_progress_bar_and_a_pipe_does_not(
     assert "exporting" not in err and "\x1b[" not in err  # no bar, no escape codes in a pipe
 
     # Import into a second, empty database on the same backend.
-    if db_url.startswith("sqlite"):
-        second = tmp_path / "second.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), second)
-        target = f"sqlite:///{second}"
-    else:
-        from tests.conftest import _fresh_pg
-
-        target, drop = _fresh_pg(request.getfixturevalue("pg_template"))
-        request.addfinalizer(drop)
+    target = second_db_url
     size = backup.stat().st_size
     status, out, err = _run(["import", str(backup)], {**env, "IMI_DATABASE_URL": target}, terminal=True)
     assert status == 0, err

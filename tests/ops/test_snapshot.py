@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.snapshot import service as snapshot
+from tests.conftest import minted_auth
 from tests.helpers import SLUG, publish_version
 
 EMAIL = "office@alpha-private.example"
@@ -23,33 +24,7 @@ PHONE = "+41 44 555 01 99"
 @pytest.fixture
 def auth(app: Any, session_factory: Callable[[], Any]) -> Callable[..., dict[str, str]]:
     """Bearer headers for a new client, inserted directly (no argon2 hashing: tests/core covers tokens)."""
-    from service.core.db import utcnow
-    from service.core.ids import new_id
-    from service.security.keys import issue_access_token
-    from service.security.models import ApiClient
-
-    def headers(*scopes: str) -> dict[str, str]:
-        client_id = new_id("cli")
-        with session_factory() as session:
-            session.add(
-                ApiClient(
-                    id=client_id,
-                    name="snapshot test",
-                    secret_hash="-",
-                    scopes=" ".join(scopes),
-                    created_at=utcnow(),
-                )
-            )
-        token = issue_access_token(
-            app.state.keys,
-            issuer=app.state.settings.public_base_url,
-            client_id=client_id,
-            scopes=list(scopes),
-            ttl_s=3600,
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers
+    return minted_auth(app, session_factory, name="snapshot test")
 
 
 @pytest.fixture

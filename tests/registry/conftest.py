@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import minted_auth
 from tests.helpers import SLUG, publish_version
 
 EVIDENCE = "https://school.example.org/alignment"
@@ -17,39 +18,9 @@ EVIDENCE = "https://school.example.org/alignment"
 def auth(app: Any, session_factory: Callable[[], Any]) -> Callable[..., dict[str, str]]:
     """Bearer headers for a new client: ``auth("registry:write", school_id=None)``.
 
-    Overrides the shared fixture: the client row is inserted directly and its
-    token minted with the app's key, skipping two argon2 hashes (~0.7 s) per
-    client; the token endpoint itself is tested in tests/core.
+    Overrides the shared fixture with :func:`tests.conftest.minted_auth` (no argon2 hashing).
     """
-    from service.core.db import utcnow
-    from service.core.ids import new_id
-    from service.security.keys import issue_access_token
-    from service.security.models import ApiClient
-
-    def headers(*scopes: str, school_id: str | None = None) -> dict[str, str]:
-        client_id = new_id("cli")
-        with session_factory() as session:
-            session.add(
-                ApiClient(
-                    id=client_id,
-                    name="registry test client",
-                    secret_hash="-",
-                    scopes=" ".join(scopes),
-                    school_id=school_id,
-                    created_at=utcnow(),
-                )
-            )
-        settings = app.state.settings
-        token = issue_access_token(
-            app.state.keys,
-            issuer=settings.public_base_url,
-            client_id=client_id,
-            scopes=list(scopes),
-            ttl_s=settings.token_ttl_s,
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-    return headers
+    return minted_auth(app, session_factory, name="registry test client")
 
 
 @pytest.fixture

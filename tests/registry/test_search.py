@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.registry import search
+from service.registry import search_plan
 from tests.conftest import assert_problem
 
 
@@ -111,7 +111,7 @@ CASES: list[tuple[str, list[str]]] = [
 ]
 
 
-#: How a query is planned (``registry/search.py``): the cost model's choice, or forced.
+#: How a query is planned (``registry/search_plan.py``): the cost model's choice, or forced.
 PLANS: dict[str, dict[str, float]] = {
     "planned": {},
     "walk": {"SELECTIVE": 0},  # no word is selective enough: walk the name order (large registries)
@@ -122,7 +122,7 @@ PLANS: dict[str, dict[str, float]] = {
 
 def _force(monkeypatch: pytest.MonkeyPatch, plan: str) -> None:
     for name, value in PLANS[plan].items():
-        monkeypatch.setattr(search, name, value)
+        monkeypatch.setattr(search_plan, name, value)
 
 
 def test_q_folds_and_matches_word_prefixes(
@@ -280,14 +280,14 @@ def test_word_counts_steer_plans_but_never_answers(
     # find the school listed right after, and a reused count must not cost a statement.
     reader = auth("webhooks:manage")
     probes: list[int] = []
-    real = search._probe_sql
-    monkeypatch.setattr(search, "_probe_sql", lambda n: probes.append(n) or real(n))
+    real = search_plan._probe_sql
+    monkeypatch.setattr(search_plan, "_probe_sql", lambda n: probes.append(n) or real(n))
     assert _names(client, reader, q="quokka") == []
     assert probes == [1]
     make_school(name="Quokka Calm")
     assert _names(client, reader, q="quokka") == ["Quokka Calm"]
     assert _names(client, reader, q="calm quokka") == ["Quokka Calm"]
     assert probes == [1, 1]  # only `calm` was counted again
-    monkeypatch.setattr(search, "STATS_TTL_S", 0.0)
+    monkeypatch.setattr(search_plan, "STATS_TTL_S", 0.0)
     assert _names(client, reader, q="quokka calm") == ["Quokka Calm"]
     assert probes == [1, 1, 2]

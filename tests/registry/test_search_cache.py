@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.registry import router as registry_router
 from service.registry import search
+from service.registry import search_router as registry_router
 from service.web.cache import ENTRY_OVERHEAD, POLL_S, Built, PublicCache, Resource
 
 ROOT = Path(__file__).resolve().parents[2]

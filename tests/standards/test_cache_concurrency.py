@@ -13,7 +13,7 @@ from sqlmodel import Session
 from service.core import changes
 from service.core.db import transaction
 from service.standards import service
-from service.standards.router import CURRENT, representation_key
+from service.standards.representations import CURRENT, representation_key
 from service.web.cache import Built, Entry, PublicCache
 from service.web.http import HTML, JSON, MARKDOWN
 from tests.standards.conftest import DEMO_V1, Api
@@ -186,7 +186,7 @@ def test_same_draft_published_twice_at_once(api: Api) -> None:
 def test_readers_missing_together_share_one_build(demo: Api, app: Any, monkeypatch: Any) -> None:
     """After a publish every reader misses at once; eight connections used to build `current` eight
     times side by side, which stalled reads (p99 up to 85 ms in bench/fanout.py, now ~5-15 ms)."""
-    from service.standards import router as standards_router
+    from service.standards import representations as standards_router
 
     builds: list[str] = []
     real_build = standards_router._build

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from service.core import messages
 from service.sample.loader import load_sample
-from service.standards.router import representation_key
+from service.standards.representations import representation_key
 from service.web import languages
 from service.web.cache import PublicCache
 from service.web.http import HTML, JSON, MARKDOWN

@@ -1,0 +1,5 @@
+"""``python -m service.cli``: the ``imi-api`` command."""
+
+from service.cli import app
+
+app()
