@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, one table of ratios against baselines of the same run.
 
-Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [transparency] [review]``
+Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [transparency] [review] [languages]``
 (default: all).
 """
 
@@ -12,7 +12,7 @@ import sys
 
 from bench.common import Row, fmt
 
-SCENARIOS = ["standards", "registry", "fanout", "sender", "sync", "transparency", "review"]
+SCENARIOS = ["standards", "registry", "fanout", "sender", "sync", "transparency", "review", "languages"]
 
 
 def main(argv: list[str]) -> int:

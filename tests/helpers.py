@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -95,3 +96,46 @@ def commenter_headers(
     r = http.post("/v1/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
     assert r.status_code == 200, r.text
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+#: Hostile ``Accept-Language`` headers (issue 16): none may fail a read; each is ignored, or
+#: read up to its well-formed part. The first is the 10,000-character header.
+HOSTILE_ACCEPT_LANGUAGE = (
+    "de-" + "x" * 10_000,
+    ",".join(["zz"] * 5000),
+    "de;q=" + "9" * 1000,
+    "de;q=1.5",
+    "de;q=abc",
+    "ДЕ, 日本語",
+    "de_CH",
+    ";;;,,,===",
+)
+
+
+def words_in(*texts: str) -> set[str]:
+    """The words of ``texts``, lower-cased (letters of any script; digits and punctuation split)."""
+    return {w.lower() for text in texts for w in re.findall(r"[^\W\d_]+", text)}
+
+
+def visible_text(markup: str) -> str:
+    """What a reader sees of an HTML or SVG document: no tags, no style sheet, entities read."""
+    import html
+
+    without_style = re.sub(r"<style\b.*?</style>", " ", markup, flags=re.S | re.I)
+    return html.unescape(re.sub(r"<[^>]*>", " ", without_style))
+
+
+def vary_of(response: Any) -> list[str]:
+    """The members of ``Vary``, lower-cased."""
+    return [v.strip().lower() for v in response.headers.get("vary", "").split(",") if v.strip()]
+
+
+def many_spellings(primary: str, count: int = 300) -> set[str]:
+    """``count`` different ``Accept-Language`` headers that all come to ``primary``."""
+    spellings = set()
+    for n in range(count):
+        region = ["CH", "AT", "DE", "LI", "ch", "at", "BE", "lu"][n % 8]
+        q = f"{0.5 + (n % 499 + 1) / 1000:.3f}".rstrip("0").rstrip(".")
+        spellings.add(f"{primary}-{region};q={q}, xx;q=0.{n % 4}, en;q=0.01")
+    assert len(spellings) == count
+    return spellings

@@ -9,9 +9,19 @@ repeatable; ``status`` on the schools feed): unknown codes are 422, a filter tha
 matches nothing is an empty feed.
 
 Public reads: served from the public-representation cache (``service/web/cache.py``)
-under the canonical form of their query, with a strong ETag, 304s and
-``Cache-Control: public, max-age=60``; the standards feed depends on the
-``standards`` domain, the schools feed on ``school``.
+under the canonical form of their query and the negotiated language, with a strong
+ETag, 304s and ``Cache-Control: public, max-age=60``; the standards feed depends on
+the ``standards`` domain, the schools feed on ``school``.
+
+Languages: the words of ours in a feed (its title, entry titles, the HTML summaries,
+dates) come from the message catalogue, so a feed is offered in English and every
+catalogue's language (:func:`service.core.messages.languages`). ``?lang=`` chooses (a
+feed reader rarely lets its user set ``Accept-Language``; the URL also makes a link that
+does not vary) and is carried in the paging links; without it ``Accept-Language`` is
+negotiated (RFC 4647 lookup, English when nothing fits) and the answer says ``Vary:
+Accept-Language``. The feed's ``xml:lang`` and ``Content-Language`` name the language.
+The feed's ``id`` and the entries' ids do not depend on it: a feed in German is the same
+feed, its entries the same entries.
 """
 
 from __future__ import annotations
@@ -27,13 +37,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 from starlette.responses import Response
 
+from service.core import messages
 from service.core.db import transaction
 from service.events import service as events
 from service.events.models import Event
 from service.events.router import FILTER_HELP
 from service.feeds import atom, entries
 from service.standards.models import StandardsDocument, StandardsVersion
-from service.web import cache
+from service.web import cache, languages
 from service.web.http import CACHE_SHORT, MAX_BIGINT, make_etag
 from service.webhooks import filters
 
@@ -53,12 +64,33 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {atom.MEDIA_TYPE: {"schema": {"type": "string"}}},
     },
     304: {"description": "Not modified (`If-None-Match` / `If-Modified-Since`)"},
-    422: {"description": "An unknown country, document, language or status"},
+    422: {"description": "An unknown country, document, language or status, or a malformed `lang`"},
+}
+
+#: The feeds' titles and subtitles (msgids).
+TITLES = {
+    "standards": (
+        messages.N_("IMI Training Standards: versions, translations, reviews"),
+        messages.N_(
+            "Every published version, withdrawal, published translation and review of the standards."
+        ),
+    ),
+    "schools": (
+        messages.N_("IMI registry: listings and alignment statements"),
+        messages.N_("Schools listed and delisted, and changes of the alignment they state."),
+    ),
 }
 
 Values = Annotated[list[str] | None, Query()]
 Before = Annotated[
     int | None, Query(ge=1, le=MAX_BIGINT, description="older entries: those with a smaller sequence")
+]
+LangQuery = Annotated[
+    str | None,
+    Query(
+        description="BCP 47: the language of the feed's words (en, de, es, fr, nl; RFC 4647 lookup, "
+        "else English); wins over `Accept-Language` and is kept in the paging links. Malformed: 422."
+    ),
 ]
 
 
@@ -72,8 +104,12 @@ def _filters(**given: Sequence[str] | None) -> tuple[tuple[str, tuple[str, ...]]
     return tuple(out)
 
 
-def _query(filter_key: tuple[tuple[str, tuple[str, ...]], ...], before: int | None) -> str:
+def _query(
+    filter_key: tuple[tuple[str, tuple[str, ...]], ...], before: int | None, lang: str | None = None
+) -> str:
     pairs: list[tuple[str, Any]] = [(name, v) for name, values in filter_key for v in values]
+    if lang is not None:
+        pairs.append(("lang", lang))
     if before is not None:
         pairs.append(("before", before))
     return ("?" + urlencode(pairs)) if pairs else ""
@@ -104,8 +140,10 @@ def build_page(
     kind: str,
     filter_key: tuple[tuple[str, tuple[str, ...]], ...],
     before: int | None,
+    choice: languages.Choice,
 ) -> cache.Built:
-    """One page of the ``kind`` feed (``standards`` or ``schools``), blocking."""
+    """One page of the ``kind`` feed (``standards`` or ``schools``) in ``choice.language``
+    (a language of :func:`service.core.messages.languages`), blocking."""
     path = f"/v1/feeds/{kind}.atom"
     wanted = entries.STANDARDS_TYPES if kind == "standards" else entries.SCHOOL_TYPES
     types = [t for t in wanted if t in events.EVENT_TYPES]
@@ -125,18 +163,17 @@ def build_page(
             ).scalar()
         )
     updated = newest or EPOCH
+    words = messages.words(choice.language)
     if kind == "standards":
-        items = [entries.standards_entry(e, base_url=base_url, versions=versions) for e in page]
-        title = "IMI Training Standards: versions, translations, reviews"
-        subtitle = "Every published version, withdrawal, published translation and review of the standards."
+        items = [entries.standards_entry(e, base_url=base_url, versions=versions, words=words) for e in page]
     else:
-        items = [entries.school_entry(e, base_url=base_url) for e in page]
-        title = "IMI registry: listings and alignment statements"
-        subtitle = "Schools listed and delisted, and changes of the alignment they state."
-    first = base_url + path + _query(filter_key, None)
+        items = [entries.school_entry(e, base_url=base_url, words=words) for e in page]
+    title, subtitle = (words.gettext(text) for text in TITLES[kind])
+    # The paging links keep an explicit ?lang=; a negotiated language is negotiated again.
+    lang = choice.language if choice.explicit else None
     links = [
-        atom.Link("self", base_url + path + _query(filter_key, before), atom.MEDIA_TYPE),
-        atom.Link("first", first, atom.MEDIA_TYPE),
+        atom.Link("self", base_url + path + _query(filter_key, before, lang), atom.MEDIA_TYPE),
+        atom.Link("first", base_url + path + _query(filter_key, None, lang), atom.MEDIA_TYPE),
         atom.Link(
             "alternate",
             f"{base_url}/v1/events?" + urlencode([("type", t) for t in types] + list(_pairs(filter_key))),
@@ -145,11 +182,11 @@ def build_page(
     ]
     if len(rows) > PAGE_SIZE:
         links.append(
-            atom.Link("next", base_url + path + _query(filter_key, page[-1].sequence), atom.MEDIA_TYPE)
+            atom.Link("next", base_url + path + _query(filter_key, page[-1].sequence, lang), atom.MEDIA_TYPE)
         )
     body = atom.render(
         atom.Feed(
-            id=first,
+            id=base_url + path + _query(filter_key, None),
             title=title,
             subtitle=subtitle,
             updated=updated,
@@ -157,12 +194,19 @@ def build_page(
             author_uri=base_url,
             links=links,
             entries=items,
+            lang=words.language,
         )
     )
+    vary = ", ".join(v for v in ("Accept-Encoding", choice.vary) if v)
     return cache.Built(
         body=body,
         media_type=MEDIA_TYPE,
-        headers={"ETag": make_etag(body), "Cache-Control": CACHE_SHORT, "Vary": "Accept-Encoding"},
+        headers={
+            "ETag": make_etag(body),
+            "Cache-Control": CACHE_SHORT,
+            "Content-Language": words.language,
+            "Vary": vary,
+        },
         last_modified=updated.replace(microsecond=0),
     )
 
@@ -173,16 +217,25 @@ def _pairs(filter_key: tuple[tuple[str, tuple[str, ...]], ...]) -> list[tuple[st
 
 
 async def _serve(
-    request: Request, kind: str, resource: cache.Resource, filter_key: Any, before: int | None
+    request: Request,
+    kind: str,
+    resource: cache.Resource,
+    filter_key: Any,
+    before: int | None,
+    lang: str | None,
 ) -> Response:
+    """One page from the cache, keyed on the canonical query and the negotiated language (never
+    the raw ``Accept-Language``)."""
     state = request.app.state
     base = state.settings.public_base_url
+    header = request.headers.get("accept-language")
+    choice = languages.choose(lang, header, messages.languages(), messages.SOURCE)
     return await cache.cache_of(state).serve(
         request,
         resource,
-        ("feed", kind, filter_key, before),
+        ("feed", kind, filter_key, before, choice.language, choice.explicit),
         lambda _previous: build_page(
-            engine=state.engine, base_url=base, kind=kind, filter_key=filter_key, before=before
+            engine=state.engine, base_url=base, kind=kind, filter_key=filter_key, before=before, choice=choice
         ),
     )
 
@@ -199,13 +252,15 @@ async def standards_feed(
     language: Annotated[list[str] | None, Query(description=FILTER_HELP["language"])] = None,
     country: Annotated[list[str] | None, Query(description=FILTER_HELP["country"])] = None,
     before: Before = None,
+    lang: LangQuery = None,
 ) -> Response:
     """One entry per published version, withdrawal, published translation and opened or
     closed review, newest first, 50 a page (``rel="next"`` for older ones). Each entry has a
     stable ``tag:`` id, the summary and the clause-level change summary as HTML, and links to
-    the version (HTML for a browser) and the diff."""
+    the version (HTML for a browser) and the diff. Our words are in ``lang`` or else the
+    language `Accept-Language` negotiates (`Content-Language`, `xml:lang`)."""
     key = _filters(document=document, language=language, country=country)
-    return await _serve(request, "standards", STANDARDS, key, before)
+    return await _serve(request, "standards", STANDARDS, key, before, lang)
 
 
 @router.get(
@@ -221,9 +276,11 @@ async def schools_feed(
     document: Annotated[list[str] | None, Query(description=FILTER_HELP["document"])] = None,
     language: Annotated[list[str] | None, Query(description=FILTER_HELP["language"])] = None,
     before: Before = None,
+    lang: LangQuery = None,
 ) -> Response:
     """Schools listed and delisted and every change of the alignment they state, newest first,
     50 a page; ``country`` and ``status`` (each repeatable) narrow it. Each entry links to the
-    school's verification page."""
+    school's verification page. Our words are in ``lang`` or else the language
+    `Accept-Language` negotiates (`Content-Language`, `xml:lang`)."""
     key = _filters(country=country, status=status, document=document, language=language)
-    return await _serve(request, "schools", SCHOOLS, key, before)
+    return await _serve(request, "schools", SCHOOLS, key, before, lang)

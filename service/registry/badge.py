@@ -2,8 +2,9 @@
 
 A small SVG (at most 4 KB, whatever the school's name) that says what the
 registry records — "States alignment with IMI Training Standards 2.0",
-"Re-affirmation due" or "No current alignment statement" (``wording.py``), in the
-requested language with fallback to English — with a colour per state. It is
+"Re-affirmation due" or "No current alignment statement" (``wording.py``, through the
+message catalogue), in the language of ``?lang=`` or else ``Accept-Language`` with fallback
+to English (``embeds.py`` negotiates) — with a colour per state. It is
 accessible (``role="img"`` named by its ``<title>``, which also carries the school's
 name), every text is escaped, and it has no script, no style sheet, no link and no
 external reference; its own ``Content-Security-Policy`` forbids scripts even when
@@ -13,7 +14,8 @@ sees the live answer.
 
 Served from the public-representation cache (``service/web/cache.py``): any school
 change may change it; ``Cache-Control: public, max-age=300``; the strong ETag is
-over the bytes, so it changes with the status.
+over the bytes, so it changes with the status and the language. ``Content-Language``
+names the language; ``Vary: Accept-Language`` is sent when the header chose it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from service.core.errors import NotFound
+from service.core.messages import words as words_of
 from service.registry import wording
 from service.registry.models import School
 from service.web import cache, markup
@@ -59,18 +62,15 @@ class BadgeText:
     state: str
 
 
-def badge_text(school: School, *, lang: str | None) -> BadgeText:
-    """The words of ``school``'s badge in the best catalogue language for ``lang``."""
-    chosen = wording.choose(lang)
+def badge_text(school: School, *, lang: str) -> BadgeText:
+    """The words of ``school``'s badge in ``lang`` (a language of
+    :func:`service.core.messages.languages`; another falls back by lookup, then to English)."""
+    words = words_of(lang)
     state = wording.state_of(school.alignment_status, listed=school.listing == "listed")
-    message = wording.status_phrase(state, version=school.aligned_version, lang=chosen).strip()
+    message = wording.status_phrase(state, version=school.aligned_version, words=words)
     name = school.name if len(school.name) <= NAME_CHARS else school.name[: NAME_CHARS - 1] + "…"
     return BadgeText(
-        label=wording.text("label", chosen),
-        message=message,
-        title=f"{name}: {message}",
-        lang=chosen,
-        state=state,
+        label=wording.NETWORK, message=message, title=f"{name}: {message}", lang=words.language, state=state
     )
 
 
@@ -108,10 +108,11 @@ def read_school(engine: Engine, school_id: str) -> School:
     return school
 
 
-def build(*, engine: Engine, school_id: str, lang: str | None) -> cache.Built:
-    """The badge of ``school_id`` (blocking); :class:`NotFound` for an unknown school.
+def build(*, engine: Engine, school_id: str, lang: str, vary: str) -> cache.Built:
+    """The badge of ``school_id`` in ``lang`` (blocking); :class:`NotFound` for an unknown school.
 
-    A delisted school's badge says "No current alignment statement".
+    A delisted school's badge says "No current alignment statement". ``vary``: the response's
+    ``Vary`` (``Accept-Encoding``, and ``Accept-Language`` when the header chose ``lang``).
     """
     words = badge_text(read_school(engine, school_id), lang=lang)
     body = render_svg(words)
@@ -123,6 +124,6 @@ def build(*, engine: Engine, school_id: str, lang: str | None) -> cache.Built:
             "Cache-Control": CACHE_CONTROL,
             "Content-Language": words.lang,
             "Content-Security-Policy": CSP,
-            "Vary": "Accept-Encoding",
+            "Vary": vary,
         },
     )

@@ -7,7 +7,8 @@ answer was checked, and the signed credential — the same answer, credential
 included, as the JSON affiliation (it is rendered from that cached answer). It
 embeds nothing: no script, no external style sheet, font or image; its one inline
 style block is allowed by hash in its own ``Content-Security-Policy``. Every text is
-escaped. ``?lang=`` chooses the language (``wording.py``; English by default).
+escaped. Its words (``wording.py``) and dates come from the message catalogue of the
+language ``?lang=`` or ``Accept-Language`` chose (``embeds.py``; English by default).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from service.core.messages import Words
+from service.core.messages import words as words_of
 from service.registry import badge, wording
 from service.registry.models import School
 from service.web import cache, markup
@@ -53,57 +56,61 @@ RESOURCE = cache.Resource(
 )
 
 
-def _when(value: str | None, *, date_only: bool = False) -> str:
+def _when(value: str | None, words: Words, *, date_only: bool = False) -> str:
+    """A ``<time>`` with the RFC 3339 ``value`` as its machine form and the locale's date
+    (and time, in UTC) as its text."""
     if not value:
         return ""
     moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(dt.UTC)
-    shown = moment.strftime("%Y-%m-%d") if date_only else moment.strftime("%Y-%m-%d %H:%M UTC")
+    shown = words.date(moment) if date_only else words.moment(moment)
     return f'<time datetime="{markup.attr(value)}">{markup.text(shown)}</time>'
 
 
 def render(*, school: School, answer: dict[str, Any], checked_at: dt.datetime, lang: str) -> bytes:
     """The page for ``school`` from its affiliation ``answer`` (the JSON body) in ``lang``."""
-    words = badge.badge_text(school, lang=lang)
-    t = lambda key: markup.text(wording.text(key, lang))  # noqa: E731 - a local shorthand
+    badge_words = badge.badge_text(school, lang=lang)
+    words = words_of(lang)
+    t = lambda message: markup.text(words.gettext(message))  # noqa: E731 - a local shorthand
     place = ", ".join(p for p in (school.city, school.country) if p)
     rows = [
-        (t("status"), markup.text(words.message)),
-        (t("aligned_version"), markup.text(answer.get("aligned_version") or wording.text("none", lang))),
+        (t(wording.STATUS), markup.text(badge_words.message)),
+        (t(wording.VERSION_STATED), markup.text(answer.get("aligned_version") or wording.NONE)),
     ]
     if answer.get("reaffirmation_due_by"):
-        rows.append((t("due_by"), _when(answer["reaffirmation_due_by"], date_only=True)))
-    rows.append((t("checked"), _when(checked_at.isoformat().replace("+00:00", "Z"))))
+        rows.append((t(wording.DUE_BY), _when(answer["reaffirmation_due_by"], words, date_only=True)))
+    rows.append((t(wording.CHECKED), _when(checked_at.isoformat().replace("+00:00", "Z"), words)))
     if school.website:
         rows.append(
             (
-                t("website"),
+                t(wording.WEBSITE),
                 f'<a href="{markup.attr(school.website)}" rel="nofollow noopener">'
                 f"{markup.text(school.website)}</a>",
             )
         )
     listing = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
-    inline_badge = badge.render_svg(words).decode()
+    inline_badge = badge.render_svg(badge_words).decode()
     html = (
         "<!DOCTYPE html>"
-        f'<html lang="{markup.attr(lang)}"><head><meta charset="utf-8">'
+        f'<html lang="{markup.attr(words.language)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{t('page_title')}: {markup.text(school.name)}</title>"
+        f"<title>{t(wording.PAGE_TITLE)}: {markup.text(school.name)}</title>"
         f"<style>{STYLE}</style></head><body><main>"
         f"<h1>{markup.text(school.name)}</h1>"
         f'<p class="where">{markup.text(place)}</p>'
         f"<p>{inline_badge}</p>"
         f"<dl>{listing}</dl>"
-        f"<h2>{t('credential')}</h2>"
-        f"<p>{t('credential_help')}</p>"
+        f"<h2>{t(wording.CREDENTIAL)}</h2>"
+        f"<p>{t(wording.CREDENTIAL_HELP)}</p>"
         f"<pre>{markup.text(answer.get('credential') or '')}</pre>"
-        f'<p class="note">{t("note")}</p>'
+        f'<p class="note">{t(wording.NOTE)}</p>'
         "</main></body></html>"
     )
     return html.encode()
 
 
-def build(*, engine: Engine, school_id: str, answer: cache.Entry, lang: str) -> cache.Built:
-    """The page of ``school_id`` rendered from its current affiliation ``answer`` (blocking).
+def build(*, engine: Engine, school_id: str, answer: cache.Entry, lang: str, vary: str) -> cache.Built:
+    """The page of ``school_id`` rendered from its current affiliation ``answer`` in ``lang``
+    (blocking); ``vary``: the response's ``Vary``.
 
     Valid exactly as long as that answer is (same stamp, same expiry), so the page
     never shows another credential than the JSON. :class:`NotFound` for an unknown school.
@@ -120,7 +127,7 @@ def build(*, engine: Engine, school_id: str, answer: cache.Entry, lang: str) -> 
             "Cache-Control": CACHE_SHORT,
             "Content-Language": lang,
             "Content-Security-Policy": CSP,
-            "Vary": "Accept, Accept-Encoding",
+            "Vary": vary,
         },
         expires_at=answer.expires_at if answer.expires_at != float("inf") else None,
         stamp=answer.stamp,

@@ -42,7 +42,7 @@ async def get_affiliation(school_id: str, request: Request, lang: embeds.LangQue
     With ``Accept: text/html`` (a browser following a badge) the answer is a minimal,
     self-contained page — the school, its status, the version it states alignment
     with, the re-affirmation date, when it was checked and the same signed credential —
-    in the language of ``lang`` (English by default)."""
+    in the language of ``lang`` or else `Accept-Language` (English by default)."""
     state = request.app.state
 
     def build(previous: cache.Entry | None) -> cache.Built | cache.Entry:

@@ -22,9 +22,8 @@ from starlette.responses import Response
 from service.core.db import transaction, utcnow
 from service.core.errors import NotFound
 from service.core.jsonutil import dumps
-from service.standards import links, render, views
+from service.standards import links, negotiation, render, views
 from service.standards.models import DRAFT
-from service.standards.schemas import normalise_language
 from service.web import cache, http, languages
 from service.web.deps import optional_principal
 
@@ -65,9 +64,6 @@ VERSION = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domain
 CLAUSE = cache.Resource(route="/v1/standards/{slug}/versions/{version}/clauses/{key}", domains=("standards",))
 DIFF = cache.Resource(route="/v1/standards/{slug}/diff", domains=("standards",))
 IN_FORCE = cache.Resource(route="/v1/standards/{slug}/in-force", domains=("standards",))
-#: The languages a public version is served in, kept beside its representations (never
-#: served itself): ``Accept-Language`` is negotiated among them before the key is made.
-LANGUAGES = cache.Resource(route="/v1/standards/{slug}/versions/{version}", domains=("standards",))
 #: Which version was in force at an instant, kept beside the representations (never served
 #: itself), until the next version takes effect.
 IN_FORCE_VERSION = cache.Resource(route="/v1/standards/{slug}/in-force", domains=("standards",))
@@ -98,39 +94,6 @@ def representation_key(
     if negotiated and lang:
         key = (*key, "negotiated")
     return (*key, "in-force") if in_force else key
-
-
-def _languages_of(request: Request, slug: str, version: str, _previous: object) -> cache.Built:
-    """The source language and translations of a public version (blocking; ``NotFound`` for
-    drafts and unknown versions: those are negotiated in their own build, never stored)."""
-    with transaction(request.app.state.engine, readonly=True) as session:
-        source, available = views.languages(session=session, slug=slug, version=version)
-    return cache.Built(body=b"", media_type=http.JSON, headers={"ETag": '""'}, meta=(source, available))
-
-
-async def _negotiated(request: Request, slug: str, versions: tuple[str, ...], lang: str | None) -> str:
-    """The language part of the key: the normalised ``?lang=`` (422 when malformed), else the
-    language ``Accept-Language`` negotiates among the languages every one of ``versions`` has
-    (``""`` for the source language, or when the versions are not public: then the build
-    negotiates for whoever may read them)."""
-    if lang is not None:
-        return normalise_language(lang)
-    header = request.headers.get("accept-language")
-    if not languages.ranges(header):
-        return ""
-    public = cache.cache_of(request.app.state)
-    found: list[tuple[str, list[str]]] = []
-    for version in versions:
-        try:
-            build = partial(_languages_of, request, slug, version)
-            entry = await public.fetch(LANGUAGES, ("standards-languages", slug, version), build)
-        except NotFound:
-            return ""
-        found.append(entry.meta)
-    source = found[0][0]
-    common = [tag for tag in found[0][1] if all(tag in other for _, other in found[1:])]
-    served = languages.negotiate(header, common, source)
-    return "" if served == source else served
 
 
 def _headers(view_language: str, explicit: bool, cache_control: str, etag: str) -> dict[str, str]:
@@ -235,7 +198,7 @@ async def serve(
     (building on a miss)."""
     media = http.negotiate(request.headers.get("accept"), render.OFFERED)
     explicit = lang is not None
-    tag = await _negotiated(request, slug, (version,), lang)
+    tag = await negotiation.negotiated(request, slug, (version,), lang)
     path_version = version if clause is None else f"{version}/clauses/{clause}"
     if in_force:
         resource = IN_FORCE
@@ -278,7 +241,7 @@ async def serve_diff(request: Request, slug: str, from_: str, to: str, lang: str
     those both versions are translated into, answered from the cache (building on a miss)."""
     http.negotiate(request.headers.get("accept"), [http.JSON])
     explicit = lang is not None
-    tag = await _negotiated(request, slug, (from_, to), lang)
+    tag = await negotiation.negotiated(request, slug, (from_, to), lang)
     key: tuple[str, ...] = ("standards-diff", slug, from_, to)
     if tag or explicit:
         key = (*key, tag, "explicit" if explicit else "negotiated")

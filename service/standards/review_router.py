@@ -19,7 +19,7 @@ from starlette.responses import Response
 from service.core.db import transaction
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
-from service.standards import comments, reviews
+from service.standards import comments, negotiation, reviews
 from service.standards import report as reports
 from service.standards.links import comment_url, comments_url, review_url
 from service.standards.models import COMMENT_STATES, DRAFT, StandardsComment
@@ -33,7 +33,7 @@ from service.standards.review_schemas import (
     ReviewReport,
 )
 from service.standards.schemas import KEY_PATTERN, normalise_region
-from service.web import cache, http
+from service.web import cache, http, languages
 from service.web.deps import ReviewComment, SessionDep, StandardsWrite
 from service.web.openapi import problems
 
@@ -65,7 +65,16 @@ _REPORT_FORMS: dict[int | str, dict[str, object]] = {
     304: {"description": "Not modified (`If-None-Match`)"},
     404: {"description": "The version has no public review"},
     406: {"description": "None of JSON, Markdown, HTML is acceptable"},
+    422: {"description": "Malformed `lang` (with a `hint`: `en_US` → `en-US`)"},
 }
+LangQuery = Annotated[
+    str | None,
+    Query(
+        description="BCP 47 language tag; wins over `Accept-Language` (RFC 4647 lookup among the "
+        "version's translations). Without a translation the source language is served (see "
+        "`Content-Language`). Malformed: 422."
+    ),
+]
 
 
 def _base(request: Request) -> str:
@@ -138,34 +147,41 @@ def close_review(
     responses=_REPORT_FORMS,
     summary="The disposition report of a review",
 )
-async def get_report(request: Request, slug: Slug, version: VersionPath) -> Response:
+async def get_report(request: Request, slug: Slug, version: VersionPath, lang: LangQuery = None) -> Response:
     """Every comment with its outcome and response, grouped: general comments, then each section
     and clause in document order (keys the version no longer has last). JSON, Markdown or an
     embeddable HTML fragment (all commenter text escaped, proposed wording sanitised).
+    In `lang` or else the language `Accept-Language` negotiates among the version's
+    translations, as a version read (title, section titles and our words; comments as written).
     `public, max-age=60` while the version is a draft, 3600 once published."""
     media = http.negotiate(request.headers.get("accept"), reports.OFFERED)
     state = request.app.state
+    explicit = lang is not None
+    tag = await negotiation.negotiated(request, slug, (version,), lang)
 
     def build(_previous: object) -> cache.Built:
         with transaction(state.engine, readonly=True) as session:
             rep, changes_at = reports.build(
-                session=session, slug=slug, version=version, base_url=_base(request)
+                session=session, slug=slug, version=version, base_url=_base(request), lang=tag or None
             )
         body = reports.render(rep, media)
         moving = rep["version_status"] == DRAFT
+        vary = ", ".join(v for v in ("Accept", "Accept-Encoding", languages.vary(explicit)) if v)
         return cache.Built(
             body=body,
             media_type=media,
             headers={
                 "ETag": http.make_etag(media, body),
                 "Cache-Control": http.CACHE_SHORT if moving else http.CACHE_IMMUTABLE_VERSION,
-                "Vary": "Accept, Accept-Encoding",
+                "Vary": vary,
                 "Content-Language": rep["language"],
             },
             expires_at=changes_at.timestamp() if changes_at is not None else None,
         )
 
-    return await cache.cache_of(state).serve(request, REPORT, ("review", slug, version, media), build)
+    # Keyed on the negotiated language, never the header: "" is the source language.
+    key = ("review", slug, version, media, tag, explicit)
+    return await cache.cache_of(state).serve(request, REPORT, key, build)
 
 
 # --- comments --------------------------------------------------------------------------------------

@@ -131,7 +131,11 @@ class ReviewReport(BaseModel):
     version: str
     version_status: str
     title: str
-    language: str = Field(description="the document's source language (comments are in their own)")
+    language: str = Field(
+        description="the language served (`Content-Language`): of `title`, the section titles and, in "
+        "Markdown and HTML, the words around the comments; the source language unless a translation "
+        "was negotiated (comments are in their own)"
+    )
     review: ReviewSummary
     outcomes: dict[str, int] = Field(description="comments per outcome, and `pending` and `withdrawn`")
     groups: list[CommentGroup]

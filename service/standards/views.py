@@ -195,7 +195,10 @@ def version_view(
 
 def languages(*, session: Session, slug: str, version: str, editor: bool = False) -> tuple[str, list[str]]:
     """``(source language, [translations])`` of one version (``"current"`` resolves), what
-    ``Accept-Language`` is negotiated among; :class:`NotFound` as for :func:`version_view`."""
+    ``Accept-Language`` is negotiated among; :class:`NotFound` as for :func:`version_view`.
+
+    A draft is negotiated among the translations it is shown with (:func:`build_view`: its
+    draft ones too, to everybody who may see it), as ``?lang=`` serves them."""
     doc = lookup.find_document(session, slug)
     if version == "current":
         ver = lookup.current_of(lookup.versions_of(session, doc))
@@ -203,7 +206,8 @@ def languages(*, session: Session, slug: str, version: str, editor: bool = False
             raise NotFound(f"{slug!r} has no published version yet.")
     else:
         ver = lookup.find_version(session, doc, version, editor=editor)
-    return doc.language, [t.language for t in translations.for_version(session, ver, editor=editor)]
+    shown = translations.for_version(session, ver, editor=editor or ver.status == DRAFT)
+    return doc.language, [t.language for t in shown]
 
 
 def version_in_force(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,49 @@ def test_every_catalogue_translates_every_message_of_the_code() -> None:
             placeholders = re.findall(r"%\(\w+\)s", message)
             assert re.findall(r"%\(\w+\)s", translated) == placeholders, (language, message)
         assert messages.words(language).date is not None
+
+
+def test_every_catalogue_translates_every_plural_of_the_code() -> None:
+    plurals = messages.extract_plurals()
+    assert ("%(count)s comment", "%(count)s comments") in plurals
+    for language in messages.catalogues():
+        compiled = messages.compiled(language)
+        for singular, plural in plurals:
+            forms = {compiled.ngettext(singular, plural, n) for n in (1, 2, 5)}
+            assert len(forms) == 2 and not forms & {singular, plural}, (language, singular, forms)
+            for form in forms:
+                assert re.findall(r"%\(\w+\)s", form) == re.findall(r"%\(\w+\)s", singular), (language, form)
+    german = messages.words("de")
+    assert german.ngettext("%(count)s comment", "%(count)s comments", 1) % {"count": 1} == "1 Kommentar"
+    assert german.ngettext("%(count)s comment", "%(count)s comments", 6) % {"count": 6} == "6 Kommentare"
+    french = messages.words("fr")  # French takes the singular for 0 and 1
+    assert french.ngettext("%(count)s comment", "%(count)s comments", 0) % {"count": 0} == "0 commentaire"
+
+
+def test_extraction_sees_messages_inside_f_strings(tmp_path: Path) -> None:
+    """A message used inside an f-string is extracted too (Babel's extractor misses those on 3.11)."""
+    (tmp_path / "m.py").write_text(
+        "def f(w, n, dynamic):\n"
+        "    a = f\"{w.gettext('Inside an f-string')}:\"\n"
+        "    b = w.ngettext('%(count)s thing', '%(count)s things', n)\n"
+        "    c = N_('Marked')\n"
+        "    d = w.gettext(dynamic)  # not a literal: the table that holds it marks it with N_\n"
+        "    return a, b, c, d\n",
+        encoding="utf-8",
+    )
+    assert messages.extract(tmp_path) == {"Inside an f-string", "Marked"}
+    assert messages.extract_plurals(tmp_path) == {("%(count)s thing", "%(count)s things")}
+    assert "Change note" in messages.extract()  # used inside an f-string in standards/render.py
+
+
+def test_moments_and_language_names_follow_the_locale() -> None:
+    moment = dt.datetime(2026, 7, 1, 14, 3, tzinfo=dt.UTC)
+    assert messages.words("en").moment(moment) == "July 1, 2026 at 2:03\u202fPM UTC"
+    assert messages.words("de").moment(moment) == "1. Juli 2026 um 14:03 UTC"
+    assert messages.words("en").language_name("de") == "German (de)"
+    assert messages.words("de").language_name("pt-BR") == "Portugiesisch (pt-BR)"
+    assert messages.words("fr").language_name("qqq") == "qqq"  # no name in CLDR: the tag
+    assert messages.languages() == ("en", "de", "es", "fr", "nl")
 
 
 def test_words_are_picked_by_lookup_and_dates_follow_the_locale() -> None:

@@ -39,6 +39,7 @@ EXPECTED = {
         "True\naligned",
         "valid",
         "Amsterdamse Mindfulness Academie",
+        "Erklärt Übereinstimmung mit den IMI Training Standards",  # the badge, by Accept-Language
     ],
     "webhook": [
         "draft\n",
