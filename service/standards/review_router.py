@@ -176,6 +176,8 @@ async def get_report(request: Request, slug: Slug, version: VersionPath, lang: L
                 "Content-Language": rep["language"],
             },
             expires_at=changes_at.timestamp() if changes_at is not None else None,
+            # A fallback (?lang=fr -> en) is stored once, under the served language.
+            key=(*key[:4], rep["language"], True) if explicit and rep["language"] != tag else None,
         )
 
     # Keyed on the negotiated language, never the header: "" is the source language.
