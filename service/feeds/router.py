@@ -197,7 +197,6 @@ def build_page(
             lang=words.language,
         )
     )
-    vary = ", ".join(v for v in ("Accept-Encoding", choice.vary) if v)
     return cache.Built(
         body=body,
         media_type=MEDIA_TYPE,
@@ -205,7 +204,7 @@ def build_page(
             "ETag": make_etag(body),
             "Cache-Control": CACHE_SHORT,
             "Content-Language": words.language,
-            "Vary": vary,
+            "Vary": choice.vary_with("Accept-Encoding"),
         },
         last_modified=updated.replace(microsecond=0),
     )
@@ -228,8 +227,7 @@ async def _serve(
     the raw ``Accept-Language``)."""
     state = request.app.state
     base = state.settings.public_base_url
-    header = request.headers.get("accept-language")
-    choice = languages.choose(lang, header, messages.languages(), messages.SOURCE)
+    choice = languages.choose_ours(lang, request.headers.get("accept-language"))
     return await cache.cache_of(state).serve(
         request,
         resource,

@@ -4,7 +4,7 @@
 cache, both in the language of ``?lang=`` or else ``Accept-Language`` (:func:`choose`).
 
 Their words are ours alone (``wording.py``), so they are negotiated among the languages of
-the message catalogue (:func:`service.core.messages.languages`: English, German, Spanish,
+the message catalogue (:func:`service.web.languages.choose_ours`: English, German, Spanish,
 French, Dutch) by RFC 4647 lookup, English when none fits. The cache key holds the
 negotiated language and whether ``?lang=`` chose it, never the raw header: every spelling
 of ``Accept-Language`` that comes to German is one entry. ``Content-Language`` names the
@@ -19,7 +19,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from service.core import messages
 from service.core.errors import NotAcceptable
 from service.registry import badge, page
 from service.registry.affiliation import RESOURCE as AFFILIATION
@@ -49,13 +48,7 @@ PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 def choose(request: Request, lang: str | None) -> languages.Choice:
     """The language to answer in: ``?lang=`` (422 when malformed) or else ``Accept-Language``,
     among the catalogue's languages; English when none fits."""
-    header = request.headers.get("accept-language")
-    return languages.choose(lang, header, messages.languages(), messages.SOURCE)
-
-
-def vary(choice: languages.Choice, *names: str) -> str:
-    """``Vary`` of a response: ``names``, and ``Accept-Language`` when the header chose."""
-    return ", ".join(v for v in (*names, choice.vary) if v)
+    return languages.choose_ours(lang, request.headers.get("accept-language"))
 
 
 def wants_html(accept: str | None) -> bool:
@@ -89,7 +82,7 @@ async def serve_page(
             school_id=school_id,
             answer=answer,
             lang=chosen.language,
-            vary=vary(chosen, "Accept", "Accept-Encoding"),
+            vary=chosen.vary_with("Accept", "Accept-Encoding"),
         ),
     )
 
@@ -125,6 +118,6 @@ async def get_badge(school_id: str, request: Request, lang: LangQuery = None) ->
             engine=state.engine,
             school_id=school_id,
             lang=chosen.language,
-            vary=vary(chosen, "Accept-Encoding"),
+            vary=chosen.vary_with("Accept-Encoding"),
         ),
     )

@@ -166,17 +166,18 @@ async def get_report(request: Request, slug: Slug, version: VersionPath, lang: L
             )
         body = reports.render(rep, media)
         moving = rep["version_status"] == DRAFT
-        vary = ", ".join(v for v in ("Accept", "Accept-Encoding", languages.vary(explicit)) if v)
         return cache.Built(
             body=body,
             media_type=media,
             headers={
                 "ETag": http.make_etag(media, body),
                 "Cache-Control": http.CACHE_SHORT if moving else http.CACHE_IMMUTABLE_VERSION,
-                "Vary": vary,
+                "Vary": languages.vary_header(explicit, "Accept", "Accept-Encoding"),
                 "Content-Language": rep["language"],
             },
             expires_at=changes_at.timestamp() if changes_at is not None else None,
+            # A fallback (?lang=fr -> en) is stored once, under the served language.
+            key=(*key[:4], rep["language"], True) if explicit and rep["language"] != tag else None,
         )
 
     # Keyed on the negotiated language, never the header: "" is the source language.

@@ -29,7 +29,8 @@ diffs; feeds, badges and review reports later)::
         headers["Vary"] = "Accept, Accept-Encoding, " + choice.vary
 
 A cached route keys its representation on ``choice.language`` and ``choice.explicit``, never
-on the raw header (``service/web/cache.py``).
+on the raw header (``service/web/cache.py``). A read whose only words are ours (a badge, a
+feed) chooses among the message catalogue's languages: :func:`choose_ours`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from service.core import codes
+from service.core import codes, messages
 
 #: Characters of ``Accept-Language`` read (longer headers are cut: browsers send < 200).
 MAX_HEADER = 1024
@@ -126,6 +127,12 @@ def vary(explicit: bool) -> str | None:
     return None if explicit else "Accept-Language"
 
 
+def vary_header(explicit: bool, *names: str) -> str:
+    """A ``Vary`` value: ``names`` (``Accept``, ``Accept-Encoding``), then ``Accept-Language``
+    unless ``?lang=`` chose the language (``explicit``)."""
+    return ", ".join(v for v in (*names, vary(explicit)) if v)
+
+
 @dataclass(frozen=True)
 class Choice:
     """The language a read serves: ``language`` (an available tag or the default), and whether
@@ -139,6 +146,11 @@ class Choice:
         """``Accept-Language`` when the header decided (see :func:`vary`)."""
         return vary(self.explicit)
 
+    def vary_with(self, *names: str) -> str:
+        """A ``Vary`` value: ``names``, then ``Accept-Language`` when the header decided
+        (:func:`vary_header`)."""
+        return vary_header(self.explicit, *names)
+
 
 def choose(lang: str | None, header: str | None, available: Iterable[str], default: str) -> Choice:
     """The language for ``?lang=`` (``lang``: read by ``service.core.codes``, a 422 problem when
@@ -148,3 +160,9 @@ def choose(lang: str | None, header: str | None, available: Iterable[str], defau
         tag = codes.parameter(codes.language_tag, lang, "lang")
         return Choice(language=lookup([tag], available, default), explicit=True)
     return Choice(language=negotiate(header, available, default), explicit=False)
+
+
+def choose_ours(lang: str | None, header: str | None) -> Choice:
+    """:func:`choose` for a read whose only words are ours (a badge, a verification page, a
+    feed): among English and the message catalogue's languages (``service.core.messages``)."""
+    return choose(lang, header, messages.languages(), messages.SOURCE)

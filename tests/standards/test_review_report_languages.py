@@ -141,6 +141,13 @@ def test_every_spelling_of_a_language_is_one_cache_entry(
     assert cache.stored(("review", "demo", "2.1", JSON, "de", False)) is not None
     r = c.get(REPORT, headers={"Accept-Language": "de-LI", "If-None-Match": first.headers["etag"]})
     assert r.status_code == 304
+    # ?lang= of languages without a translation: one entry, the source language's
+    english = c.get(REPORT, params={"lang": "en"})
+    stored = len(cache)
+    for tag in ("fr", "pt-BR", "zh-Hant-TW", "fr-CA", "sw"):
+        r = c.get(REPORT, params={"lang": tag})
+        assert r.headers["content-language"] == "en" and r.headers["etag"] == english.headers["etag"]
+    assert len(cache) == stored
 
 
 @pytest.mark.parametrize("header", HOSTILE_ACCEPT_LANGUAGE)
