@@ -1,7 +1,7 @@
 """``make bench``: every benchmark, one table of ratios against baselines of the same run.
 
-Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [transparency] [review] [languages]``
-(default: all).
+Usage: ``python -m bench [standards] [registry] [fanout] [sender] [sync] [transparency] [review]
+[languages] [scale] [--quick]`` (default: all). ``--quick`` runs the scale curves' two smaller sizes.
 """
 
 from __future__ import annotations
@@ -12,7 +12,17 @@ import sys
 
 from bench.common import Row, fmt
 
-SCENARIOS = ["standards", "registry", "fanout", "sender", "sync", "transparency", "review", "languages"]
+SCENARIOS = [
+    "standards",
+    "registry",
+    "fanout",
+    "sender",
+    "sync",
+    "transparency",
+    "review",
+    "languages",
+    "scale",
+]
 
 
 def main(argv: list[str]) -> int:
