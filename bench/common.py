@@ -281,3 +281,47 @@ def against_bare(
         ratios("200"),
         ratios("304"),
     )
+
+
+def against_bare_rows(m: AgainstBare, what: str, target: float) -> list[Row]:
+    """One row per answer (200 and 304) of an :func:`against_bare` measurement: the real app's
+    median requests/s against bare Starlette's, with the per-run ratios, ok when the ratio is at
+    least ``target`` and no answer was an error."""
+    rows: list[Row] = []
+    for label, real, bare, runs in (
+        ("200", m.real_200, m.bare_200, m.ratios_200),
+        ("304", m.real_304, m.bare_304, m.ratios_304),
+    ):
+        ratio = real.rps / bare.rps
+        each = ", ".join(f"{r:.2f}" for r in runs)
+        rows.append(
+            Row(
+                name=f"{what} {label} ({len(m.body) / 1024:.1f} KB) req/s, median of {len(runs)} ({each})",
+                value=real.rps,
+                unit="req/s",
+                baseline=bare.rps,
+                ratio=ratio,
+                target=f"≥ {target}",
+                ok=ratio >= target and real.non_2xx_3xx == 0,
+            )
+        )
+    return rows
+
+
+def client_token(env: Mapping[str, str], base: str, *scopes: str, name: str = "bench") -> str:
+    """A bearer token of a new OAuth 2.0 client (client credentials) holding ``scopes``, made with
+    ``imi-api clients create`` on the database of ``env`` and exchanged at ``base``."""
+    command = [PYTHON, "-m", "service.cli", "clients", "create", "--name", name]
+    for scope in scopes:
+        command += ["--scope", scope]
+    out = subprocess.run(
+        command, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True, text=True
+    ).stdout
+    creds = json.loads(out.strip().splitlines()[-1])
+    r = httpx.post(
+        base + "/v1/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(creds["client_id"], creds["client_secret"]),
+    )
+    r.raise_for_status()
+    return str(r.json()["access_token"])

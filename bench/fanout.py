@@ -54,6 +54,7 @@ from bench.common import (
     Row,
     Server,
     WrkResult,
+    client_token,
     free_port,
     prepare_sample_database,
     temp_dir,
@@ -93,35 +94,6 @@ with transaction(e) as session:
 open("{tmp}/secrets.json", "w").write(json.dumps(secrets))
 """
     subprocess.run([PYTHON, "-c", code], cwd=ROOT, env={**os.environ, **env}, check=True)
-
-
-def _editor_token(env: dict[str, str], base: str) -> str:
-    out = subprocess.run(
-        [
-            PYTHON,
-            "-m",
-            "service.cli",
-            "clients",
-            "create",
-            "--name",
-            "bench editor",
-            "--scope",
-            "standards:write",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    creds = json.loads(out.strip().splitlines()[-1])
-    r = httpx.post(
-        base + "/v1/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(creds["client_id"], creds["client_secret"]),
-    )
-    r.raise_for_status()
-    return str(r.json()["access_token"])
 
 
 def _wait_for(receiver: str, count: int, timeout_s: float = 120.0) -> dict[str, float]:
@@ -210,7 +182,7 @@ def _fan_out(
     p99s: list[float] = []
     cpus: list[float] = []
     with _service(env, separate=separate, sender=sender) as (app, worker_pid):
-        token = _editor_token(env, app.base)
+        token = client_token(env, app.base, "standards:write", name="bench editor")
         auth = {"Authorization": f"Bearer {token}"}
         slug = "/v1/standards/training-standards"
         for version in versions:

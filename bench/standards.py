@@ -11,7 +11,7 @@ and wrk alternates between them, three runs each; the ratio is of the medians
 
 from __future__ import annotations
 
-from bench.common import Row, against_bare, prepare_sample_database, temp_dir
+from bench.common import Row, against_bare, against_bare_rows, prepare_sample_database, temp_dir
 
 PATH = "/v1/standards/training-standards/current"
 TARGET = 0.9
@@ -24,24 +24,8 @@ def run() -> list[Row]:
         m = against_bare(
             tmp, env, PATH, keep=("content-type", "etag", "cache-control", "content-language", "vary")
         )
-    size = len(m.body)
-    for label, real, bare, runs in (
-        ("200", m.real_200, m.bare_200, m.ratios_200),
-        ("304", m.real_304, m.bare_304, m.ratios_304),
-    ):
-        ratio = real.rps / bare.rps
-        each = ", ".join(f"{r:.2f}" for r in runs)
-        rows.append(
-            Row(
-                name=f"standards /current {label} ({size // 1024} KB) req/s, median of {len(runs)} ({each})",
-                value=real.rps,
-                unit="req/s",
-                baseline=bare.rps,
-                ratio=ratio,
-                target=f"≥ {TARGET}",
-                ok=ratio >= TARGET and real.non_2xx_3xx == 0,
-            )
-        )
+    rows.extend(against_bare_rows(m, "standards /current", TARGET))
+    for label, real, bare in (("200", m.real_200, m.bare_200), ("304", m.real_304, m.bare_304)):
         rows.append(
             Row(name=f"standards /current {label} p99", value=real.p99_ms, unit="ms", baseline=bare.p99_ms)
         )

@@ -25,8 +25,17 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import PYTHON, ROOT, Row, against_bare, prepare_sample_database, temp_dir, uvicorn_server
-from bench.fanout import _editor_token
+from bench.common import (
+    PYTHON,
+    ROOT,
+    Row,
+    against_bare,
+    against_bare_rows,
+    client_token,
+    prepare_sample_database,
+    temp_dir,
+    uvicorn_server,
+)
 
 MATCHING = int(os.environ.get("BENCH_SYNC_MATCHING", "100"))
 TOTAL = int(os.environ.get("BENCH_SYNC_TOTAL", "10000"))
@@ -64,7 +73,7 @@ def _publish_times(env: dict[str, str], tmp: Path, label: str) -> tuple[list[flo
     times: list[float] = []
     service_env = {**env, "IMI_IN_PROCESS_WORKER": "false"}
     with uvicorn_server("service.main:app_from_env", env=service_env, ready_path="/healthz") as app:
-        token = _editor_token(service_env, app.base)
+        token = client_token(service_env, app.base, "standards:write", name="bench editor")
         auth = {"Authorization": f"Bearer {token}"}
         slug = "/v1/standards/training-standards"
         for n in range(1, ROUNDS + 1):
@@ -127,23 +136,7 @@ def _feed_rows() -> list[Row]:
         m = against_bare(
             tmp, env, FEED, keep=("content-type", "etag", "cache-control", "vary", "last-modified")
         )
-    for label, real, bare, runs in (
-        ("200", m.real_200, m.bare_200, m.ratios_200),
-        ("304", m.real_304, m.bare_304, m.ratios_304),
-    ):
-        ratio = real.rps / bare.rps
-        each = ", ".join(f"{r:.2f}" for r in runs)
-        rows.append(
-            Row(
-                name=f"feed standards.atom {label} ({len(m.body) / 1024:.1f} KB) req/s, median ({each})",
-                value=real.rps,
-                unit="req/s",
-                baseline=bare.rps,
-                ratio=ratio,
-                target=f"≥ {FEED_TARGET}",
-                ok=ratio >= FEED_TARGET and real.non_2xx_3xx == 0,
-            )
-        )
+    rows.extend(against_bare_rows(m, "feed standards.atom", FEED_TARGET))
     return rows
 
 

@@ -15,14 +15,21 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
-from bench.common import PYTHON, ROOT, Row, Server, prepare_sample_database, temp_dir, uvicorn_server, wrk
+from bench.common import (
+    Row,
+    Server,
+    client_token,
+    prepare_sample_database,
+    temp_dir,
+    uvicorn_server,
+    wrk,
+)
 
 WRITE_TARGET = 1.2
 PROOF_TARGET = 0.5
@@ -31,30 +38,15 @@ PUBLISHES = int(os.environ.get("BENCH_LOG_PUBLISHES", "20"))
 SLUG = "/v1/standards/training-standards"
 
 
-def _token(env: dict[str, str], base: str) -> dict[str, str]:
-    """Bearer headers of a client with the editor and steward scopes, made with the CLI."""
-    out = subprocess.run(
-        [PYTHON, "-m", "service.cli", "clients", "create", "--name", "bench",
-         "--scope", "standards:write", "--scope", "registry:write"],
-        cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    creds = json.loads(out.strip().splitlines()[-1])
-    r = httpx.post(
-        base + "/v1/oauth/token",
-        data={"grant_type": "client_credentials"},
-        auth=(creds["client_id"], creds["client_secret"]),
-    )
-    r.raise_for_status()
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-
 class Writer:
     """One service under test and the state its writes need (tokens, ETags)."""
 
     def __init__(self, server: Server, env: dict[str, str]) -> None:
         self.server = server
         self.http = httpx.Client(base_url=server.base, timeout=30)
-        self.auth = _token(env, server.base)
+        self.auth = {
+            "Authorization": f"Bearer {client_token(env, server.base, 'standards:write', 'registry:write')}"
+        }
         schools = self.http.get("/v1/schools", params={"limit": 200}).json()["data"]
         self.etags = {s["id"]: self.http.get(f"/v1/schools/{s['id']}").headers["etag"] for s in schools}
         self.ids = sorted(self.etags)
