@@ -10,7 +10,11 @@
   of the log (``after`` = 0, half, last − 10), and how long retention takes to prune the
   older half;
 - **endpoints** 100 / 1,000 / 10,000: the publish's answer time and verified deliveries/s
-  in the production shape (the API with ``--no-worker`` next to one ``imi-api worker``).
+  in the production shape (the API with ``--no-worker`` next to one ``imi-api worker``);
+- **backup** 1,000 / 10,000 / 100,000 schools: ``imi-api export`` to a file and ``imi-api
+  import`` of it into a fresh, empty database, each a process of its own: wall time, peak
+  RSS, the file's size, and the round trip checked table by table (row counts and a digest
+  of every row).
 
 Each curve is printed as a small table with its growth per 10× (``p99 × 1.3 per 10×``),
 and the issue's targets are rows of the summary table with ok/MISSED. Databases are
@@ -27,6 +31,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -50,6 +55,7 @@ PUBLISH_ANSWER_S = 0.5
 AFFILIATION_RATIO = 0.5
 SNAPSHOT_TTFB_S = 1.0
 SNAPSHOT_RSS_MB = 200.0
+BACKUP_RSS_MB = 200.0
 
 
 def _sizes(curve: str) -> list[int]:
@@ -70,8 +76,9 @@ def backends() -> list[str]:
 
 
 @contextmanager
-def database(tmp: Path, backend: str) -> Iterator[dict[str, str]]:
-    """The service environment of a fresh, migrated database with the sample data."""
+def database(tmp: Path, backend: str, *, sample: bool = True) -> Iterator[dict[str, str]]:
+    """The service environment of a fresh, migrated database (SQLite under ``tmp``, or a
+    PostgreSQL database dropped afterwards), with the sample data unless ``sample=False``."""
     env = service_env(tmp)
     drop: Callable[[], None] | None = None
     if backend == "postgresql":
@@ -90,7 +97,7 @@ def database(tmp: Path, backend: str) -> Iterator[dict[str, str]]:
             engine.dispose()
 
     try:
-        for command in (["migrate"], ["load-sample"]):
+        for command in [["migrate"], *([["load-sample"]] if sample else [])]:
             subprocess.run(
                 [PYTHON, "-m", "service.cli", *command],
                 cwd=ROOT,
@@ -358,10 +365,137 @@ def endpoints_curve(backend: str) -> list[Row]:
     ]
 
 
+# --- backup -------------------------------------------------------------------------------------
+
+#: Every table's row count and a digest of its rows (primary-key order), as JSON: what a
+#: restored database must show exactly as the original does. Read through SQLAlchemy, not
+#: the backup module, so that a value the backup format changed would show.
+_TABLE_DIGESTS = """
+import hashlib, json
+import sqlalchemy as sa
+from service.core.config import get_settings
+from service.core.db import make_engine
+from service.models import metadata
+engine = make_engine(get_settings().database_url)
+out = {}
+with engine.connect() as conn:
+    for table in metadata.sorted_tables:
+        order = list(table.primary_key.columns) or list(table.columns)
+        digest = hashlib.sha256()
+        count = 0
+        for row in conn.execution_options(yield_per=5000).execute(sa.select(table).order_by(*order)):
+            digest.update(repr(tuple(row)).encode())
+            count += 1
+        out[table.name] = [count, digest.hexdigest()]
+print(json.dumps(out))
+"""
+
+
+def _table_digests(env: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """``{table: (rows, sha256 of its rows)}`` of ``env``'s database."""
+    return {name: (int(n), str(h)) for name, (n, h) in json.loads(_in_service(env, _TABLE_DIGESTS)).items()}
+
+
+def _measured_cli(env: dict[str, str], *args: str) -> tuple[float, float, str]:
+    """Run ``imi-api *args`` against ``env``'s database: ``(wall seconds, the process's peak RSS
+    in MiB, its stdout)``. ``wait4`` gives that one child's own peak (``RUSAGE_CHILDREN``
+    would be the largest of every child so far); stderr is not a terminal, so no bar is drawn."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "service.cli", *args], cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=err
+        )
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"imi-api {' '.join(args)} exited {proc.returncode}: {err.read().decode()[-2000:]}"
+            )
+        return seconds, usage.ru_maxrss / 1024, out.read().decode()  # ru_maxrss: KiB on Linux
+
+
+def backup_curve(backend: str) -> list[Row]:
+    """``imi-api export`` of a registry of N schools to a file and ``imi-api import`` of it into
+    a fresh, empty database: wall time and peak RSS of each process, the file's size, and the
+    round trip checked (every table's row count and a digest of its rows equal)."""
+    sizes = _sizes("schools")
+    cols: dict[str, list[float]] = {
+        "export s": [],
+        "export RSS MiB": [],
+        "import s": [],
+        "import RSS MiB": [],
+        "file MiB": [],
+    }
+    compared = 0
+    differ: list[str] = []
+    for size in sizes:
+        with temp_dir() as tmp, database(tmp, backend, sample=False) as env:
+            code = f"""
+from service.core.config import get_settings
+from service.core.db import make_engine
+from service.main import backfill
+from bench.bulk import insert_schools
+s = get_settings()
+print(insert_schools(make_engine(s.database_url), {size}, base_url=s.public_base_url))
+backfill(s)  # the log's leaves and the status list entries: the backup carries them too
+"""
+            _in_service(env, code)
+            backup = tmp / "backup.jsonl"
+            seconds, rss, _out = _measured_cli(env, "export", str(backup))
+            cols["export s"].append(seconds)
+            cols["export RSS MiB"].append(rss)
+            cols["file MiB"].append(backup.stat().st_size / 2**20)
+            (tmp / "restored").mkdir()
+            with database(tmp / "restored", backend, sample=False) as restored:
+                seconds, rss, _out = _measured_cli(restored, "import", str(backup))
+                cols["import s"].append(seconds)
+                cols["import RSS MiB"].append(rss)
+                before, after = _table_digests(env), _table_digests(restored)
+            if before["schools"][0] != size:
+                differ.append(f"{size:,}: {before['schools'][0]} schools populated")
+            differ += [f"{size:,}: {name}" for name in before if before[name] != after.get(name)]
+            compared += sum(count for count, _digest in before.values())
+    curve_table(
+        f"backup on {backend}: imi-api export, then import into an empty database", "schools", sizes, cols
+    )
+    if differ:
+        print(f"  round trip differs: {', '.join(differ)}", flush=True)
+    n = f"{sizes[-1]:,}"
+    return [
+        Row(
+            name=f"scale {backend}: export peak RSS at {n} schools",
+            value=cols["export RSS MiB"][-1],
+            unit="MiB",
+            target=f"≤ {BACKUP_RSS_MB:g}",
+            ok=cols["export RSS MiB"][-1] <= BACKUP_RSS_MB,
+        ),
+        Row(
+            name=f"scale {backend}: import peak RSS at {n} schools",
+            value=cols["import RSS MiB"][-1],
+            unit="MiB",
+            target=f"≤ {BACKUP_RSS_MB:g}",
+            ok=cols["import RSS MiB"][-1] <= BACKUP_RSS_MB,
+        ),
+        Row(name=f"scale {backend}: export of {n} schools", value=cols["export s"][-1], unit="s"),
+        Row(name=f"scale {backend}: import of {n} schools", value=cols["import s"][-1], unit="s"),
+        Row(
+            name=f"scale {backend}: export/import round trip, every table equal (all sizes)",
+            value=compared,
+            unit="rows",
+            target="all equal",
+            ok=not differ,
+        ),
+    ]
+
+
 CURVES: dict[str, Callable[[str], list[Row]]] = {
     "schools": schools_curve,
     "events": events_curve,
     "endpoints": endpoints_curve,
+    "backup": backup_curve,
 }
 
 
