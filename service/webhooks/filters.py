@@ -141,13 +141,19 @@ def empty_or_lists(array: Any, value: str, dialect: str) -> sa.ColumnElement[boo
 
 def admits(event: Event, dialect: str) -> list[sa.ColumnElement[bool]]:
     """SQL over ``webhook_endpoints``: the endpoint's filter lets ``event`` through — for each
-    attribute the event has, the endpoint's list for it is empty or names the event's value."""
+    attribute the event has, the endpoint's list for it is empty or names the event's value,
+    or the value the event moved it from (``events.PREVIOUS``: a school that moved from DE to
+    AT reaches the endpoints of both, so a ``DE`` endpoint learns that it left)."""
     conditions: list[sa.ColumnElement[bool]] = []
     for member, attribute in MEMBERS.items():
         value = getattr(event, attribute)
         if value is not None:
-            column = getattr(WebhookEndpoint, COLUMNS[member])
-            conditions.append(empty_or_lists(col(column), value, dialect))
+            column = col(getattr(WebhookEndpoint, COLUMNS[member]))
+            condition = empty_or_lists(column, value, dialect)
+            previous = getattr(event, events.PREVIOUS[attribute]) if attribute in events.PREVIOUS else None
+            if previous is not None:
+                condition = sa.or_(condition, empty_or_lists(column, previous, dialect))
+            conditions.append(condition)
     return conditions
 
 
