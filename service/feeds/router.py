@@ -77,7 +77,9 @@ TITLES = {
     ),
     "schools": (
         messages.N_("IMI registry: listings and alignment statements"),
-        messages.N_("Schools listed and delisted, and changes of the alignment they state."),
+        messages.N_(
+            "Schools listed, delisted or moved to another country, and changes of the alignment they state."
+        ),
     ),
 }
 
