@@ -23,7 +23,8 @@ FILTER_HELP = {
     "country": "ISO 3166-1 alpha-2; school events of these countries only, before or after the "
     "event (a school moving from DE to AT is in both; repeatable)",
     "document": "document slug; standards events of these documents only (repeatable)",
-    "language": "BCP 47; translation events of these languages only (repeatable)",
+    "language": "BCP 47; translation events of these languages only, as RFC 4647 basic ranges "
+    "(de also matches de-CH; repeatable)",
     "status": "alignment status; school events leaving the school in this status, or moving it "
     "out of it, only (repeatable)",
 }

@@ -199,10 +199,18 @@ def pruned_through(session: Session) -> int:
     return counter.pruned_through if counter else 0
 
 
+def language_ranges(tag: str) -> list[str]:
+    """The RFC 4647 basic-filtering ranges that match the language tag ``tag``: the tag and
+    each shorter prefix at a hyphen (``de-CH-1996`` -> ``de-CH-1996``, ``de-CH``, ``de``)."""
+    parts = tag.split("-")
+    return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
 def passes(filters: Filters | None) -> list[sa.ColumnElement[bool]]:
     """SQL: the event passes ``filters`` — for each attribute with values, the event has none
     or one of them, before or after it (a publish passes a country filter; a school in FR does
-    not pass ``DE``; a school that moved from DE to AT passes both, :data:`PREVIOUS`)."""
+    not pass ``DE``; a school that moved from DE to AT passes both, :data:`PREVIOUS`). Language
+    values are RFC 4647 basic ranges: ``de`` passes ``de`` and ``de-CH``, not ``den``."""
     conditions: list[sa.ColumnElement[bool]] = []
     for name, values in (filters or {}).items():
         if name not in ATTRIBUTES:
@@ -210,6 +218,8 @@ def passes(filters: Filters | None) -> list[sa.ColumnElement[bool]]:
         if values:
             column = getattr(Event, name)
             either = [column.is_(None), column.in_(list(values))]
+            if name == "language":  # RFC 4647 basic filtering: "de" matches "de-CH" too
+                either += [column.like(f"{v}-%") for v in values]
             if name in PREVIOUS:
                 either.append(getattr(Event, PREVIOUS[name]).in_(list(values)))
             conditions.append(sa.or_(*either))

@@ -35,7 +35,9 @@ class EndpointFilter(BaseModel):
         default_factory=list, max_length=50, description="standards document slugs, e.g. training-standards"
     )
     languages: list[FilterValue] = Field(
-        default_factory=list, max_length=100, description="BCP 47 language tags, e.g. de, pt-BR"
+        default_factory=list,
+        max_length=100,
+        description="BCP 47 language ranges, e.g. de (also de-CH), pt-BR",
     )
 
 

@@ -287,3 +287,49 @@ def test_a_school_moving_country_reaches_the_endpoints_of_both_countries(
         headers=manager,
     )
     assert r.status_code == 202 and r.json()["created"] == 0  # it has the move already
+
+
+def test_a_language_filter_is_a_basic_range(
+    client: Any,
+    receiver: Receiver,
+    auth: Callable[..., dict[str, str]],
+    manager: dict[str, str],
+) -> None:
+    """``languages: ["de"]`` admits the ``de-CH`` translation as well as ``de`` (RFC 4647 basic
+    filtering, as the API's language negotiation); ``de-CH`` admits only itself; the JSON feed
+    and the Atom feed's ``language`` agree."""
+    editor = auth("standards:write")
+    publish_version(client, f"/v1/standards/{SLUG}/versions", editor, "1.0", new_document=True)
+    urls = {}
+    for name, ranges in (("de", ["de"]), ("de-ch", ["de-ch"]), ("fr", ["fr"])):
+        urls[name] = receiver.url(name)
+        r = client.post(
+            "/v1/webhooks/endpoints",
+            json={
+                "url": urls[name],
+                "filter": {"languages": ranges},
+                "event_types": ["standards.translation.published"],
+            },
+            headers=manager,
+        )
+        assert r.status_code == 201, r.text
+    for tag in ("de-CH", "de", "dsb"):
+        r = client.put(
+            f"/v1/standards/{SLUG}/versions/1.0/translations/{tag}", json=_translation("1.0"), headers=editor
+        )
+        assert r.status_code == 201, (tag, r.text)
+
+    wait_for(
+        lambda: len(receiver.received(urls["de"])) == 2, what="both German translations at the de endpoint"
+    )
+    wait_for(lambda: len(receiver.received(urls["de-ch"])) == 1, what="the Swiss one at the de-CH endpoint")
+    assert _received(receiver, urls["de"]) == [
+        ("standards.translation.published", "de"),
+        ("standards.translation.published", "de-CH"),
+    ]
+    assert _received(receiver, urls["de-ch"]) == [("standards.translation.published", "de-CH")]
+    assert receiver.received(urls["fr"]) == []
+    feed = client.get("/v1/events", params={"language": "de", "type": "standards.translation.published"})
+    assert [e["data"]["language"] for e in feed.json()["data"]] == ["de-CH", "de"]  # not dsb
+    atom = client.get("/v1/feeds/standards.atom", params={"language": "de"}).text
+    assert atom.count("<entry>") == 3  # the publish and both German translations
