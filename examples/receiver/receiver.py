@@ -17,7 +17,9 @@ as a webhook endpoint (``POST /v1/webhooks/endpoints``). What it does:
 - de-duplicates by ``webhook-id`` (deliveries are at-least-once);
 - on a standards event, fetches the current version as JSON and as an HTML
   fragment with ``If-None-Match`` and writes ``guidelines/<slug>.json|.html``;
-- on a school event, pages through ``GET /v1/schools`` and writes ``schools.json``;
+- on a school event, pages through ``GET /v1/schools`` and writes ``schools.json``
+  (with ``--country``, the schools of those countries only: a school that moves away
+  leaves the file, one that moves in joins it);
 - on start, and whenever a ``sequence`` jumps, catches up from the change feed
   (``GET /v1/events?after=<last seen>&type=<its types>``, with the same
   ``country``/``document``/``language`` filter as its endpoint when given one:
@@ -169,17 +171,21 @@ class Sync:
             self.refresh_guidelines(doc.get("slug") or doc["id"])
 
     def refresh_schools(self) -> None:
-        """Page through the public registry and write ``schools.json``."""
+        """Page through the public registry (the filter's countries only, when it has some:
+        ``GET /v1/schools`` takes one ``country`` a query) and write ``schools.json``."""
         schools: list[Any] = []
-        params: dict[str, Any] = {"limit": 200}
-        while True:
-            r = self.http.get(self.api + "/v1/schools", params=params)
-            r.raise_for_status()
-            page = r.json()
-            schools.extend(page["data"])
-            if not page.get("next_cursor"):
-                break
-            params = {"limit": 200, "cursor": page["next_cursor"]}
+        countries = [v for name, v in self.filters if name == "country"] or [None]
+        for country in countries:
+            base: dict[str, Any] = {"limit": 200} if country is None else {"limit": 200, "country": country}
+            params = dict(base)
+            while True:
+                r = self.http.get(self.api + "/v1/schools", params=params)
+                r.raise_for_status()
+                page = r.json()
+                schools.extend(page["data"])
+                if not page.get("next_cursor"):
+                    break
+                params = {**base, "cursor": page["next_cursor"]}
         write_atomic(self.folder / "schools.json", json.dumps(schools, ensure_ascii=False, indent=1).encode())
 
     # --- events --------------------------------------------------------------------------

@@ -18,6 +18,12 @@ class Event(SQLModel, table=True):
     attributes* (``service.events.service.ATTRIBUTES``), copied from its data when it is
     written, so that feeds and webhook filters select events in SQL on both databases;
     ``None`` where the event has no such attribute (a publish has no country).
+
+    ``previous_country`` and ``previous_status`` hold what a change moved away from: a
+    school's country before a ``school.updated`` that moved it, its alignment status before
+    a ``school.alignment.changed``; ``None`` when the event did not change it. A filter on
+    ``country`` or ``status`` matches either value, so a reader filtered on the old one sees
+    the school leave.
     """
 
     __tablename__ = "events"
@@ -31,6 +37,8 @@ class Event(SQLModel, table=True):
     document: str | None = Field(default=None, max_length=80)
     language: str | None = Field(default=None, max_length=35)
     status: str | None = Field(default=None, max_length=32)
+    previous_country: str | None = Field(default=None, max_length=8)
+    previous_status: str | None = Field(default=None, max_length=32)
 
 
 class EventCounter(SQLModel, table=True):

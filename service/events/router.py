@@ -20,10 +20,13 @@ router = APIRouter(prefix="/v1", tags=["events"])
 
 #: The filter query parameters, shared with the Atom feeds (``service/feeds``).
 FILTER_HELP = {
-    "country": "ISO 3166-1 alpha-2; school events of these countries only (repeatable)",
+    "country": "ISO 3166-1 alpha-2; school events of these countries only, before or after the "
+    "event (a school moving from DE to AT is in both; repeatable)",
     "document": "document slug; standards events of these documents only (repeatable)",
-    "language": "BCP 47; translation events of these languages only (repeatable)",
-    "status": "alignment status; school events leaving the school in this status only (repeatable)",
+    "language": "BCP 47; translation events of these languages only, as RFC 4647 basic ranges "
+    "(de also matches de-CH; repeatable)",
+    "status": "alignment status; school events leaving the school in this status, or moving it "
+    "out of it, only (repeatable)",
 }
 
 

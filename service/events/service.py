@@ -44,6 +44,13 @@ EVENT_TYPES = (
 #: feeds' query parameters select on them; an event without one passes a filter on it.
 ATTRIBUTES = ("country", "document", "language", "status")
 
+#: The attributes a change can move (a school's country, its alignment status) -> the column
+#: holding the value before the event. Set only when the event changed it (from the data's
+#: member of that name, e.g. ``previous_status``, or given explicitly); a filter on the
+#: attribute matches the value before as well as after, so a reader filtered on ``DE`` sees
+#: a school move to ``AT`` (and one filtered on ``aligned`` sees a school lapse).
+PREVIOUS = {"country": "previous_country", "status": "previous_status"}
+
 #: What a filter asks: attribute -> the values it accepts (an empty list accepts any).
 Filters = Mapping[str, Sequence[str]]
 #: Reads (normalises, or refuses with a 422) the values a client gave for one attribute;
@@ -98,13 +105,18 @@ def domain_of(event_type: str) -> str:
 def attributes_of(
     data: Mapping[str, Any], explicit: Mapping[str, str | None] | None = None
 ) -> dict[str, str]:
-    """The filter attributes (:data:`ATTRIBUTES`) of an event with ``data``: each from
-    ``explicit`` when given there, else from ``data``'s top-level string member of that name."""
+    """The filter attributes (:data:`ATTRIBUTES`, and :data:`PREVIOUS`' columns) of an event
+    with ``data``: each from ``explicit`` when given there, else from ``data``'s top-level
+    string member of that name. A previous value equal to the current one is left out (the
+    event did not move it)."""
     out: dict[str, str] = {}
-    for name in ATTRIBUTES:
+    for name in (*ATTRIBUTES, *PREVIOUS.values()):
         value = explicit[name] if explicit is not None and name in explicit else data.get(name)
         if isinstance(value, str) and value:
             out[name] = value
+    for name, previous in PREVIOUS.items():
+        if out.get(previous) == out.get(name):
+            out.pop(previous, None)
     return out
 
 
@@ -187,16 +199,30 @@ def pruned_through(session: Session) -> int:
     return counter.pruned_through if counter else 0
 
 
+def language_ranges(tag: str) -> list[str]:
+    """The RFC 4647 basic-filtering ranges that match the language tag ``tag``: the tag and
+    each shorter prefix at a hyphen (``de-CH-1996`` -> ``de-CH-1996``, ``de-CH``, ``de``)."""
+    parts = tag.split("-")
+    return ["-".join(parts[:n]) for n in range(len(parts), 0, -1)]
+
+
 def passes(filters: Filters | None) -> list[sa.ColumnElement[bool]]:
     """SQL: the event passes ``filters`` — for each attribute with values, the event has none
-    or one of them (a publish passes a country filter; a school in FR does not pass ``DE``)."""
+    or one of them, before or after it (a publish passes a country filter; a school in FR does
+    not pass ``DE``; a school that moved from DE to AT passes both, :data:`PREVIOUS`). Language
+    values are RFC 4647 basic ranges: ``de`` passes ``de`` and ``de-CH``, not ``den``."""
     conditions: list[sa.ColumnElement[bool]] = []
     for name, values in (filters or {}).items():
         if name not in ATTRIBUTES:
             raise ValueError(f"unknown filter attribute {name!r}")
         if values:
             column = getattr(Event, name)
-            conditions.append(sa.or_(column.is_(None), column.in_(list(values))))
+            either = [column.is_(None), column.in_(list(values))]
+            if name == "language":  # RFC 4647 basic filtering: "de" matches "de-CH" too
+                either += [column.like(f"{v}-%") for v in values]
+            if name in PREVIOUS:
+                either.append(getattr(Event, PREVIOUS[name]).in_(list(values)))
+            conditions.append(sa.or_(*either))
     return conditions
 
 
@@ -212,12 +238,29 @@ def list_events(
     return list(session.exec(stmt))
 
 
+def of_types(types: Sequence[str], moves: Sequence[str] = ()) -> sa.ColumnElement[bool]:
+    """SQL: the event is of ``types``, or of ``moves`` and moved an attribute (:data:`PREVIOUS`:
+    a ``school.updated`` that gave the school another country)."""
+    kinds = col(Event.type).in_(list(types))
+    if not moves:
+        return kinds
+    moved = sa.or_(*(getattr(Event, column).is_not(None) for column in PREVIOUS.values()))
+    return sa.or_(kinds, sa.and_(col(Event.type).in_(list(moves)), moved))
+
+
 def newest_events(
-    session: Session, *, before: int | None, types: Sequence[str], limit: int, filters: Filters | None = None
+    session: Session,
+    *,
+    before: int | None,
+    types: Sequence[str],
+    limit: int,
+    filters: Filters | None = None,
+    moves: Sequence[str] = (),
 ) -> list[Event]:
-    """Events of ``types`` passing ``filters``, newest first, with ``sequence < before`` when
-    given (the pages of an Atom feed), at most ``limit``."""
-    stmt = select(Event).where(col(Event.type).in_(list(types)), *passes(filters))
+    """Events of ``types`` (and of ``moves`` that moved an attribute, :func:`of_types`) passing
+    ``filters``, newest first, with ``sequence < before`` when given (the pages of an Atom
+    feed), at most ``limit``."""
+    stmt = select(Event).where(of_types(types, moves), *passes(filters))
     if before is not None:
         stmt = stmt.where(col(Event.sequence) < before)
     return list(session.exec(stmt.order_by(col(Event.sequence).desc()).limit(limit)))

@@ -3,8 +3,8 @@
 - standards feed: a published version (its summary, whether schools must re-affirm,
   the clause-level change summary, links to the version — HTML for a browser — and
   the diff), a withdrawal, a published translation, a review opened or closed;
-- schools feed: a listing, a delisting, an alignment change (in the badge's words:
-  the registry records what schools *state*).
+- schools feed: a listing, a delisting, a move to another country, an alignment change
+  (in the badge's words: the registry records what schools *state*).
 
 The words of ours — titles such as "Version 2.0 published", "Clause-level changes",
 "Added", link titles, dates, language and status names — come from the message
@@ -39,6 +39,9 @@ STANDARDS_TYPES = (
     "standards.review.closed",
 )
 SCHOOL_TYPES = ("school.listed", "school.delisted", "school.alignment.changed")
+#: Types in the schools feed only when they moved the school to another country: a reader of
+#: ``?country=DE`` sees a school leave Germany, one of ``?country=AT`` sees it arrive.
+SCHOOL_MOVES = ("school.updated",)
 
 HTML = "text/html"
 JSON = "application/json"
@@ -181,7 +184,8 @@ def _status_line(status: str | None, version: str | None, w: Words) -> str:
 
 
 def school_entry(event: Event, *, base_url: str, words: Words) -> atom.Entry:
-    """The entry of a listing, a delisting or an alignment change, our words in ``words``' language."""
+    """The entry of a listing, a delisting, a move to another country or an alignment change,
+    our words in ``words``' language."""
     w = words
     data: dict[str, Any] = dict(event.data or {})
     school_id = str(data.get("school_id") or data.get("id") or "")
@@ -194,6 +198,12 @@ def school_entry(event: Event, *, base_url: str, words: Words) -> atom.Entry:
         line = _status_line(alignment.get("status"), alignment.get("version"), w)
         added = w.gettext("%(name)s (%(place)s) was added to the public registry.") % said
         parts = [f"<p>{_t(added)}</p><p>{_t(line)}</p>"]
+    elif event.type == "school.updated":  # only moves are in the feed (SCHOOL_MOVES)
+        moved = {**said, "previous": event.previous_country or "", "country": data.get("country") or ""}
+        title = w.gettext("%(name)s moved from %(previous)s to %(country)s") % moved
+        line = _status_line(alignment.get("status"), alignment.get("version"), w)
+        parts = [f"<p>{_t(w.gettext('%(name)s (%(place)s) moved from %(previous)s.') % moved)}</p>"]
+        parts.append(f"<p>{_t(line)}</p>")
     elif event.type == "school.delisted":
         title = w.gettext("%(name)s delisted") % said
         parts = [f"<p>{_t(w.gettext('%(name)s (%(place)s) left the public registry.') % said)}</p>"]

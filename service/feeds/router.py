@@ -77,7 +77,9 @@ TITLES = {
     ),
     "schools": (
         messages.N_("IMI registry: listings and alignment statements"),
-        messages.N_("Schools listed and delisted, and changes of the alignment they state."),
+        messages.N_(
+            "Schools listed, delisted or moved to another country, and changes of the alignment they state."
+        ),
     ),
 }
 
@@ -150,8 +152,9 @@ def build_page(
     selected = {name: list(values) for name, values in filter_key}
     with transaction(engine, readonly=True) as session:
         filters.check_documents(session, selected.get("document", []))
+        moves = entries.SCHOOL_MOVES if kind == "schools" else ()
         rows = events.newest_events(
-            session, before=before, types=types, limit=PAGE_SIZE + 1, filters=selected
+            session, before=before, types=types, limit=PAGE_SIZE + 1, filters=selected, moves=moves
         )
         page = rows[:PAGE_SIZE]
         versions = _versions(session, page) if kind == "standards" else {}
@@ -159,7 +162,7 @@ def build_page(
             page[0].timestamp
             if page
             else session.execute(
-                sa.select(sa.func.max(Event.timestamp)).where(col(Event.type).in_(types))
+                sa.select(sa.func.max(Event.timestamp)).where(events.of_types(types, moves))
             ).scalar()
         )
     updated = newest or EPOCH
@@ -265,7 +268,7 @@ async def standards_feed(
     "/schools.atom",
     response_class=Response,
     responses=_RESPONSES,
-    summary="Atom feed of the registry: listings, delistings, alignment changes",
+    summary="Atom feed of the registry: listings, delistings, moves, alignment changes",
 )
 async def schools_feed(
     request: Request,
@@ -276,8 +279,10 @@ async def schools_feed(
     before: Before = None,
     lang: LangQuery = None,
 ) -> Response:
-    """Schools listed and delisted and every change of the alignment they state, newest first,
-    50 a page; ``country`` and ``status`` (each repeatable) narrow it. Each entry links to the
+    """Schools listed and delisted, moved to another country, and every change of the alignment
+    they state, newest first, 50 a page; ``country`` and ``status`` (each repeatable) narrow
+    it, matching the value before or after the change (a school leaving ``DE`` or no longer
+    ``aligned`` stays in that feed). Each entry links to the
     school's verification page. Our words are in ``lang`` or else the language
     `Accept-Language` negotiates (`Content-Language`, `xml:lang`)."""
     key = _filters(country=country, status=status, document=document, language=language)

@@ -111,14 +111,22 @@ def public_dict(school: School, *, base_url: str, private: bool = False) -> dict
     return body
 
 
-def emit_school_event(session: Session, event_type: str, school: School, *, base_url: str) -> None:
+def emit_school_event(
+    session: Session,
+    event_type: str,
+    school: School,
+    *,
+    base_url: str,
+    previous_country: str | None = None,
+) -> None:
     """``school.listed`` / ``updated`` / ``delisted``: the public record; the event's ``status``
-    attribute is the alignment status (for the feeds' ``status`` filter)."""
+    attribute is the alignment status (for the feeds' ``status`` filter). An update that moved
+    the school gives ``previous_country``, so country filters on either country see the move."""
     events.emit(
         session,
         event_type,
         public_dict(school, base_url=base_url),
-        attributes={"status": school.alignment_status},
+        attributes={"status": school.alignment_status, "previous_country": previous_country},
     )
 
 
@@ -320,7 +328,9 @@ def update_school(
     session.flush()
     if changed:
         search_index.rebuild(session, school)
-        emit_school_event(session, "school.updated", school, base_url=base_url)
+        emit_school_event(
+            session, "school.updated", school, base_url=base_url, previous_country=before["country"]
+        )
     else:  # only the contact changed: no event, but the public `updated_at` did
         changes.touch(session, changes.SCHOOL_RECORD)
     audit.record(

@@ -21,18 +21,23 @@ class EndpointFilter(BaseModel):
     """Which events of its types an endpoint gets: each list narrows the events that carry that
     attribute (school events by ``countries``, standards events by ``documents``, translation
     events by ``languages``); an event without the attribute passes, an empty list restricts
-    nothing. Unknown codes or documents are 422; codes are stored canonical (``de`` -> ``DE``)."""
+    nothing. A school that moves from one country to another reaches the endpoints of both.
+    Unknown codes or documents are 422; codes are stored canonical (``de`` -> ``DE``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     countries: list[FilterValue] = Field(
-        default_factory=list, max_length=250, description="ISO 3166-1 alpha-2 codes, e.g. DE"
+        default_factory=list,
+        max_length=250,
+        description="ISO 3166-1 alpha-2 codes, e.g. DE (a school moving to or from one of them is included)",
     )
     documents: list[FilterValue] = Field(
         default_factory=list, max_length=50, description="standards document slugs, e.g. training-standards"
     )
     languages: list[FilterValue] = Field(
-        default_factory=list, max_length=100, description="BCP 47 language tags, e.g. de, pt-BR"
+        default_factory=list,
+        max_length=100,
+        description="BCP 47 language ranges, e.g. de (also de-CH), pt-BR",
     )
 
 

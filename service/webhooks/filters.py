@@ -4,7 +4,8 @@ An endpoint's optional ``filter`` is ``{"countries": [ISO 3166-1 alpha-2],
 "documents": [slugs], "languages": [BCP 47]}``; each list narrows the events that
 carry that attribute (``service.events.service.ATTRIBUTES``, stored with every event):
 school events reach it only for schools in ``countries``, standards events only
-for ``documents``, translation events only for ``languages``. An event without the
+for ``documents``, translation events only for ``languages`` (RFC 4647 basic ranges:
+``de`` admits ``de-CH``). An event without the
 attribute passes (a publish has no country); an empty or absent list restricts
 nothing. Unknown codes and documents are 422.
 
@@ -141,13 +142,21 @@ def empty_or_lists(array: Any, value: str, dialect: str) -> sa.ColumnElement[boo
 
 def admits(event: Event, dialect: str) -> list[sa.ColumnElement[bool]]:
     """SQL over ``webhook_endpoints``: the endpoint's filter lets ``event`` through — for each
-    attribute the event has, the endpoint's list for it is empty or names the event's value."""
+    attribute the event has, the endpoint's list for it is empty or names the event's value,
+    or the value the event moved it from (``events.PREVIOUS``: a school that moved from DE to
+    AT reaches the endpoints of both, so a ``DE`` endpoint learns that it left); a language
+    list names RFC 4647 basic ranges (a ``de`` endpoint gets the ``de-CH`` translation)."""
     conditions: list[sa.ColumnElement[bool]] = []
     for member, attribute in MEMBERS.items():
         value = getattr(event, attribute)
         if value is not None:
-            column = getattr(WebhookEndpoint, COLUMNS[member])
-            conditions.append(empty_or_lists(col(column), value, dialect))
+            column = col(getattr(WebhookEndpoint, COLUMNS[member]))
+            # A language filter is a list of RFC 4647 basic ranges: "de" admits "de-CH" too.
+            wanted = events.language_ranges(value) if attribute == "language" else [value]
+            previous = getattr(event, events.PREVIOUS[attribute]) if attribute in events.PREVIOUS else None
+            if previous is not None:
+                wanted.append(previous)
+            conditions.append(sa.or_(*(empty_or_lists(column, v, dialect) for v in wanted)))
     return conditions
 
 

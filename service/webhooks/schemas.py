@@ -217,7 +217,11 @@ EVENT_CATALOGUE: dict[str, tuple[type[BaseModel], str]] = {
     "standards.comment.created": (CommentCreatedData, "An organisation commented on a draft under review."),
     "standards.comment.disposed": (CommentDisposedData, "An editor disposed of a comment (or changed it)."),
     "school.listed": (SchoolData, "A school was added to the public registry."),
-    "school.updated": (SchoolData, "A listed school's public profile changed."),
+    "school.updated": (
+        SchoolData,
+        "A listed school's public profile changed. A move to another country reaches the "
+        "endpoints filtered on either country: `country` is the new one.",
+    ),
     "school.delisted": (SchoolData, "A school left the public registry."),
     "school.alignment.changed": (AlignmentChangedData, "A school's alignment status changed."),
     "webhook.ping": (PingData, "A test message (POST …/test); unsequenced."),

@@ -22,8 +22,8 @@ def test_models_match_migrations(db_url: str) -> None:
 
 
 def test_sync_migration_copies_filter_attributes_of_existing_events(db_url: str) -> None:
-    """0007_sync gives events written before it their filter attributes, from their data, and
-    goes down and up again cleanly."""
+    """0007_sync gives events written before it their filter attributes, from their data (and
+    0010_moves the status an alignment change left), and goes down and up again cleanly."""
     import json
 
     import sqlalchemy as sa
@@ -35,7 +35,12 @@ def test_sync_migration_copies_filter_attributes_of_existing_events(db_url: str)
     cfg = alembic_config(db_url)
     rows = [
         ("evt_1", 1, "school.listed", {"id": "sch_1", "country": "DE", "alignment": {"status": "aligned"}}),
-        ("evt_2", 2, "school.alignment.changed", {"school_id": "sch_1", "country": "NL", "status": "lapsed"}),
+        (
+            "evt_2",
+            2,
+            "school.alignment.changed",
+            {"school_id": "sch_1", "country": "NL", "previous_status": "aligned", "status": "lapsed"},
+        ),
         ("evt_3", 3, "standards.translation.published", {"document": "training-standards", "language": "de"}),
         ("evt_4", 4, "standards.version.published", {"document": "training-standards", "status": 7}),
     ]
@@ -56,13 +61,17 @@ def test_sync_migration_copies_filter_attributes_of_existing_events(db_url: str)
             command.upgrade(cfg, "head")
             conn.commit()
             found = conn.execute(
-                sa.text("SELECT id, country, document, language, status FROM events ORDER BY sequence")
+                sa.text(
+                    "SELECT id, country, document, language, status, previous_status, previous_country "
+                    "FROM events ORDER BY sequence"
+                )
             ).all()
         assert [tuple(r) for r in found] == [
-            ("evt_1", "DE", None, None, "aligned"),
-            ("evt_2", "NL", None, None, "lapsed"),
-            ("evt_3", None, "training-standards", "de", None),
-            ("evt_4", None, "training-standards", None, None),  # a number is not a status
+            ("evt_1", "DE", None, None, "aligned", None, None),
+            # 0010_moves: an alignment change remembers the status it left
+            ("evt_2", "NL", None, None, "lapsed", "aligned", None),
+            ("evt_3", None, "training-standards", "de", None, None, None),
+            ("evt_4", None, "training-standards", None, None, None, None),  # a number is not a status
         ]
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})

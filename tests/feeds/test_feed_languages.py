@@ -35,7 +35,7 @@ def history(
     steward: dict[str, str],
 ) -> dict[str, Any]:
     """Every kind of entry: publishes (a major one), a translation, a withdrawal, a review opened
-    and closed; schools listed, aligned, due to re-affirm, delisted."""
+    and closed; schools listed, aligned, due to re-affirm, delisted, moved to another country."""
     publish("1.0")
     dutch = make_school(name="Stille Zee", country="NL", city="Den Haag")
     german = make_school(name="Isar Achtsamkeit", country="DE", city="München")
@@ -55,7 +55,13 @@ def history(
     assert client.post(f"{versions}/2.2/review", json=review, headers=editor).status_code == 201
     assert client.post(f"{versions}/2.2/review/close", headers=editor).status_code == 200
     assert client.post(f"/v1/schools/{dutch['id']}/delist", headers=steward).status_code == 200
-    return {"schools": [dutch, german], "translation": body, "review": review}
+    swiss = make_school(name="Rhein Stille", country="CH", city="Basel")
+    url = f"/v1/schools/{swiss['id']}"
+    moved = client.patch(
+        url, json={"country": "LI"}, headers={**steward, "If-Match": client.get(url).headers["ETag"]}
+    )
+    assert moved.status_code == 200, moved.text
+    return {"schools": [dutch, german, swiss, moved.json()], "translation": body, "review": review}
 
 
 def _content_words(client: TestClient, history: dict[str, Any]) -> set[str]:
@@ -122,7 +128,7 @@ def test_a_german_feed_carries_no_english_word_of_ours(client: TestClient, histo
     # what we write around the events: titles, sentences, link titles, dates, names of states
     expected = {"published", "withdrawn", "translation", "review", "opened", "closed", "listed",
                 "delisted", "reworded", "supersedes", "registry", "check", "german", "status", "aligned",
-                "due"}  # fmt: skip
+                "due", "moved"}  # fmt: skip
     assert expected <= ours_in_english
     for feed in (STANDARDS, SCHOOLS):
         german = _reader_text(client.get(feed, headers={"Accept-Language": "de"}).content)

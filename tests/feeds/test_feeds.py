@@ -139,6 +139,51 @@ def test_schools_feed_lists_listings_delistings_alignment_and_filters(
     assert not FORBIDDEN.search(client.get(SCHOOLS).text)
 
 
+def test_country_and_status_feeds_see_a_school_leave(
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    publish: Callable[[str], dict[str, Any]],
+    state: Callable[..., Any],
+    steward: dict[str, str],
+) -> None:
+    """A school that moves from DE to AT is an entry of both countries' feeds (the DE reader
+    learns it left); an edit that keeps the country is not in the feed. A school suspended
+    after stating alignment is an entry of ``?status=aligned`` (its reader learns it is no
+    longer aligned) as well as of ``?status=suspended``."""
+    publish("1.0")
+    school = make_school(name="Isar Achtsamkeit", country="DE", city="München")
+    assert state(school["id"], "1.0").status_code == 200
+    url = f"/v1/schools/{school['id']}"
+    r = client.patch(
+        url, json={"country": "AT"}, headers={**steward, "If-Match": client.get(url).headers["ETag"]}
+    )
+    assert r.status_code == 200, r.text
+    r = client.patch(url, json={"city": "Wien"}, headers={**steward, "If-Match": r.headers["ETag"]})
+    assert r.status_code == 200, r.text
+    move = "Isar Achtsamkeit moved from DE to AT"
+    germany, _ = read_feed(client.get(SCHOOLS, params={"country": "DE"}).content)
+    austria, _ = read_feed(client.get(SCHOOLS, params={"country": "AT"}).content)
+    assert [e.title for e in germany.entries] == [
+        move,
+        "Isar Achtsamkeit: States alignment with IMI Training Standards 1.0 (status aligned)",
+        "Isar Achtsamkeit listed",
+    ]
+    assert [e.title for e in austria.entries] == [move]
+    assert "Isar Achtsamkeit (München, AT) moved from DE." in austria.entries[0].content[0].value
+    assert austria.entries[0].tags[0].term == "school.updated"
+    german, _ = read_feed(client.get(SCHOOLS, params={"country": "AT", "lang": "de"}).content)
+    assert german.entries[0].title == "Isar Achtsamkeit von DE nach AT umgezogen"
+
+    r = client.post(f"{url}/alignment/suspend", json={"reason": "evidence under review"}, headers=steward)
+    assert r.status_code == 200, r.text
+    suspended = "Isar Achtsamkeit: No current alignment statement (status suspended)"
+    aligned, _ = read_feed(client.get(SCHOOLS, params={"status": "aligned"}).content)
+    assert [e.title for e in aligned.entries][:2] == [suspended, move]
+    only, _ = read_feed(client.get(SCHOOLS, params={"status": "suspended"}).content)
+    assert [e.title for e in only.entries] == [suspended]
+    assert not FORBIDDEN.search(client.get(SCHOOLS, params={"lang": "de"}).text)
+
+
 def test_feeds_page_by_fifty_with_rfc5005_links(
     client: TestClient, make_school: Callable[..., dict[str, Any]]
 ) -> None:

@@ -190,32 +190,49 @@ def test_reference_receiver_verifies_ed25519_deliveries_through_its_filter(
             lambda: (folder / "state.json").exists() and listening(port), timeout=30, what="the receiver"
         )
 
-        def school(name: str, country: str) -> None:
+        def school(name: str, country: str) -> str:
             r = httpx.post(f"{live}/v1/schools", json={"name": name, "country": country}, headers=steward)
             assert r.status_code == 201, r.text
+            return str(r.json()["id"])
+
+        def move(school_id: str, country: str) -> None:
+            url = f"{live}/v1/schools/{school_id}"
+            etag = httpx.get(url).headers["ETag"]
+            r = httpx.patch(url, json={"country": country}, headers={**steward, "If-Match": etag})
+            assert r.status_code == 200, r.text
+
+        def names() -> set[str]:
+            return {s["name"] for s in json.loads((folder / "schools.json").read_text())}
 
         def log() -> list[Any]:
             return list(json.loads((folder / "state.json").read_text())["log"])
 
-        school("Stille Zee", "NL")
+        stille = school("Stille Zee", "NL")
         [entry] = wait_for(log, timeout=20, what="the NL listing applied from a verified webhook")
         assert (entry["type"], entry["via"]) == ("school.listed", "webhook")
         # A school outside the filter never reaches it; the next NL event's sequence jumps
         # over it, and the receiver's catch-up asks the feed with its filter.
-        school("Sakura Zen", "JP")
+        sakura = school("Sakura Zen", "JP")
         school("Rotterdam Rust", "NL")
         wait_for(lambda: len(log()) == 2, timeout=20, what="the second NL listing")
         assert [e["sequence"] for e in log()] == [1, 3]
-        names = {s["name"] for s in json.loads((folder / "schools.json").read_text())}
-        assert {"Stille Zee", "Rotterdam Rust"} <= names
+        assert names() == {"Stille Zee", "Rotterdam Rust"}  # the filter's country only
+        # A school moving in joins the file; one moving away reaches it too, and leaves it.
+        move(sakura, "NL")
+        wait_for(lambda: len(log()) == 3, timeout=20, what="the move into NL")
+        assert names() == {"Stille Zee", "Rotterdam Rust", "Sakura Zen"}
+        move(stille, "BE")
+        wait_for(lambda: len(log()) == 4, timeout=20, what="the move out of NL")
+        assert names() == {"Rotterdam Rust", "Sakura Zen"}
+        assert [(e["type"], e["via"]) for e in log()[2:]] == [("school.updated", "webhook")] * 2
 
         def settled() -> list[Any]:
             url = f"{live}/v1/webhooks/endpoints/{endpoint['id']}/deliveries"
             data = list(httpx.get(url, headers=manager).json()["data"])
-            return data if len(data) == 2 and all(d["status"] != "pending" for d in data) else []
+            return data if len(data) == 4 and all(d["status"] != "pending" for d in data) else []
 
-        deliveries = wait_for(settled, what="both deliveries answered")
-        assert [d["attempts"][0]["status_code"] for d in deliveries] == [204, 204]  # verified: 204
+        deliveries = wait_for(settled, what="every delivery answered")
+        assert [d["attempts"][0]["status_code"] for d in deliveries] == [204] * 4  # verified: 204
         # A delivery signed with another key is refused.
         body = json.dumps({"id": "evt_forged", "type": "school.listed", "sequence": 99, "data": {}}).encode()
         forged = httpx.post(

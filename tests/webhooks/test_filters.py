@@ -229,3 +229,107 @@ def test_recover_and_the_change_feed_apply_the_same_filter(
         headers=manager,
     )
     assert r.status_code == 202 and r.json()["created"] == 2
+
+
+def test_a_school_moving_country_reaches_the_endpoints_of_both_countries(
+    client: Any,
+    receiver: Receiver,
+    auth: Callable[..., dict[str, str]],
+    manager: dict[str, str],
+) -> None:
+    """A school that moves from DE to AT leaves the DE association's list: its ``school.updated``
+    (country AT) reaches the DE endpoint as well as the AT one, and the JSON feed and
+    ``recover`` filtered on DE include it; an NL endpoint gets nothing."""
+    steward = auth("registry:write")
+    urls = {}
+    for country in ("DE", "AT", "NL"):
+        urls[country] = receiver.url(country.lower())
+        r = client.post(
+            "/v1/webhooks/endpoints",
+            json={
+                "url": urls[country],
+                "filter": {"countries": [country]},
+                "event_types": ["school.updated"],
+            },
+            headers=manager,
+        )
+        assert r.status_code == 201, r.text
+    r = client.post("/v1/schools", json={"name": "Isar", "country": "DE"}, headers=steward)
+    school = r.json()
+    etag = client.get(f"/v1/schools/{school['id']}").headers["ETag"]
+    r = client.patch(
+        f"/v1/schools/{school['id']}", json={"country": "AT"}, headers={**steward, "If-Match": etag}
+    )
+    assert r.status_code == 200, r.text
+    # A later edit that keeps the country is not a move: it reaches AT only.
+    etag = r.headers["ETag"]
+    r = client.patch(
+        f"/v1/schools/{school['id']}", json={"city": "Wien"}, headers={**steward, "If-Match": etag}
+    )
+    assert r.status_code == 200, r.text
+
+    wait_for(lambda: len(receiver.received(urls["AT"])) == 2, what="the AT endpoint's two updates")
+    wait_for(lambda: len(receiver.received(urls["DE"])) == 1, what="the move at the DE endpoint")
+    moved = json.loads(receiver.received(urls["DE"])[0].body)
+    assert (moved["type"], moved["data"]["country"], moved["data"]["id"]) == (
+        "school.updated",
+        "AT",
+        school["id"],
+    )
+    assert receiver.received(urls["NL"]) == []
+
+    feed = client.get("/v1/events", params={"country": "DE", "type": "school.updated"}).json()["data"]
+    assert [e["id"] for e in feed] == [moved["id"]]
+    ids = {e["url"]: e["id"] for e in client.get("/v1/webhooks/endpoints", headers=manager).json()["data"]}
+    r = client.post(
+        f"/v1/webhooks/endpoints/{ids[urls['DE']]}/recover",
+        params={"since": "2000-01-01T00:00:00Z"},
+        headers=manager,
+    )
+    assert r.status_code == 202 and r.json()["created"] == 0  # it has the move already
+
+
+def test_a_language_filter_is_a_basic_range(
+    client: Any,
+    receiver: Receiver,
+    auth: Callable[..., dict[str, str]],
+    manager: dict[str, str],
+) -> None:
+    """``languages: ["de"]`` admits the ``de-CH`` translation as well as ``de`` (RFC 4647 basic
+    filtering, as the API's language negotiation); ``de-CH`` admits only itself; the JSON feed
+    and the Atom feed's ``language`` agree."""
+    editor = auth("standards:write")
+    publish_version(client, f"/v1/standards/{SLUG}/versions", editor, "1.0", new_document=True)
+    urls = {}
+    for name, ranges in (("de", ["de"]), ("de-ch", ["de-ch"]), ("fr", ["fr"])):
+        urls[name] = receiver.url(name)
+        r = client.post(
+            "/v1/webhooks/endpoints",
+            json={
+                "url": urls[name],
+                "filter": {"languages": ranges},
+                "event_types": ["standards.translation.published"],
+            },
+            headers=manager,
+        )
+        assert r.status_code == 201, r.text
+    for tag in ("de-CH", "de", "dsb"):
+        r = client.put(
+            f"/v1/standards/{SLUG}/versions/1.0/translations/{tag}", json=_translation("1.0"), headers=editor
+        )
+        assert r.status_code == 201, (tag, r.text)
+
+    wait_for(
+        lambda: len(receiver.received(urls["de"])) == 2, what="both German translations at the de endpoint"
+    )
+    wait_for(lambda: len(receiver.received(urls["de-ch"])) == 1, what="the Swiss one at the de-CH endpoint")
+    assert _received(receiver, urls["de"]) == [
+        ("standards.translation.published", "de"),
+        ("standards.translation.published", "de-CH"),
+    ]
+    assert _received(receiver, urls["de-ch"]) == [("standards.translation.published", "de-CH")]
+    assert receiver.received(urls["fr"]) == []
+    feed = client.get("/v1/events", params={"language": "de", "type": "standards.translation.published"})
+    assert [e["data"]["language"] for e in feed.json()["data"]] == ["de-CH", "de"]  # not dsb
+    atom = client.get("/v1/feeds/standards.atom", params={"language": "de"}).text
+    assert atom.count("<entry>") == 3  # the publish and both German translations
