@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from service.core.codes import shown
 from service.core.db import transaction
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
@@ -225,7 +226,7 @@ def _list_query(
 ) -> _ListQuery:
     """The normalised query of a comment list (422 for a malformed key, region, state or cursor)."""
     if clause is not None and not _KEY.fullmatch(clause):
-        raise Unprocessable(f"`clause`: {clause!r} is not a clause key (e.g. B3.1).")
+        raise Unprocessable(f"`clause`: {shown(clause)} is not a clause key (e.g. B3.1).")
     code = None
     if region is not None:
         try:

@@ -414,3 +414,23 @@ def test_hostile_comments_are_refused_or_escaped(
         c.post(f"{V21}/comments", content=b"{not json", headers={**de, "Content-Type": "application/json"}),
         400,
     )
+
+
+def test_long_values_in_the_url_are_not_echoed_in_full(
+    reviewed: Api, commenter: Callable[..., dict[str, str]]
+) -> None:
+    """A problem names what it could not find, cut to 40 characters: a 5,000-character id, key or
+    version came back in full in every 404 and 422."""
+    c = reviewed.client
+    long = "A" * 5_000
+    for r, status in (
+        (c.get(f"{V21}/comments/cmt_{long}"), 404),
+        (c.post(f"{V21}/comments/cmt_{long}/withdraw", headers=commenter()), 404),
+        (c.get(f"{V21}/comments", params={"clause": long + "!"}), 422),
+        (c.get(f"{DOC}/versions/{long}/comments"), 404),
+        (c.get(f"{DOC}/versions/{long}"), 404),
+        (c.get(f"/v1/standards/{long}/versions/2.1/review"), 404),
+    ):
+        problem = assert_problem(r, status)
+        assert len(r.content) < 600, r.text
+        assert "AAAA…" in problem["detail"], problem
