@@ -245,7 +245,11 @@ def _list_query(
 @router.get(
     "/{slug}/versions/{version}/comments",
     response_model=CommentList,
-    responses={404: {"description": "The version has no public review"}},
+    responses={
+        304: {"description": "Not modified (`If-None-Match`)"},
+        404: {"description": "The version has no public review"},
+        422: {"description": "A malformed `clause`, `region`, `state`, `limit` or `cursor`"},
+    },
     summary="Comments on a version under review (public)",
 )
 async def list_comments(
@@ -298,6 +302,11 @@ async def list_comments(
 @router.get(
     "/{slug}/versions/{version}/comments/{comment_id}",
     response_model=CommentPublic,
+    responses={
+        304: {"description": "Not modified (`If-None-Match`)"},
+        404: {"description": "No such comment on a version with a public review"},
+        406: {"description": "JSON is not acceptable"},
+    },
     summary="One comment (public)",
 )
 async def get_comment(request: Request, slug: Slug, version: VersionPath, comment_id: CommentId) -> Response:

@@ -434,3 +434,18 @@ def test_long_values_in_the_url_are_not_echoed_in_full(
         problem = assert_problem(r, status)
         assert len(r.content) < 600, r.text
         assert "AAAA…" in problem["detail"], problem
+
+
+def test_comment_reads_answer_304_and_the_openapi_document_says_so(
+    reviewed: Api, commenter: Callable[..., dict[str, str]]
+) -> None:
+    c = reviewed.client
+    made = _comment(reviewed, commenter(), clause_key="S1.2")
+    spec = c.get("/openapi.json").json()["paths"]
+    for path, url in (
+        ("/v1/standards/{slug}/versions/{version}/comments", f"{V21}/comments"),
+        ("/v1/standards/{slug}/versions/{version}/comments/{comment_id}", f"{V21}/comments/{made['id']}"),
+    ):
+        etag = c.get(url).headers["etag"]
+        assert c.get(url, headers={"If-None-Match": etag}).status_code == 304
+        assert "304" in spec[path]["get"]["responses"], path
