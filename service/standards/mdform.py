@@ -467,7 +467,7 @@ def _contributors(parsed: Parsed, tokens: list[Token], lines: list[str], h: _Hea
         elif token.type == "inline":
             row.append(_plain(token.content, row_line))
         elif token.type == "tr_close" and header:
-            if tuple(row) != _CONTRIBUTOR_COLUMNS:
+            if tuple(cell.casefold() for cell in row) != tuple(c.casefold() for c in _CONTRIBUTOR_COLUMNS):
                 header_row = " | ".join(_CONTRIBUTOR_COLUMNS)
                 raise MarkdownFormError(row_line, f"the contributors table's header is | {header_row} |")
         elif token.type == "tr_close":

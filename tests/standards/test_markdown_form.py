@@ -296,6 +296,7 @@ _TABLE = "\n## Contributors {.contributors}\n\n| Name | Affiliation | Region |\n
         (BASE + _TABLE + "| Ada | Germany |\n", 21, "three cells"),
         (BASE + _TABLE + "| Ada \\| Bo | Example Institute | Germany |\n| Cy |\n", 22, "three cells"),
         (BASE + _TABLE.replace("Name | Affiliation", "Affiliation | Name") + "| A | B | C |\n", 19, "header"),
+        (BASE + _TABLE.replace("| Name |", "| name |") + "| A | B | C |\n| D |\n", 22, "three cells"),
     ],
 )
 def test_a_body_that_does_not_fit_names_the_line(draft: Api, text: str, line: int, words: str) -> None:
