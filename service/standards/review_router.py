@@ -45,6 +45,8 @@ VersionPath = Annotated[str, Path(description="`major.minor`, e.g. `2.1`")]
 CommentId = Annotated[str, Path(description="`cmt_…`")]
 _NO_STORE = "no-store"
 _KEY = re.compile(KEY_PATTERN)
+#: The position a comment-list cursor holds: a comment id (``new_id("cmt")``, a lower-case ULID).
+_COMMENT_ID = re.compile(r"cmt_[0-9a-z]{26}")
 
 #: The public reads of this router: every review, comment and disposition event is in the
 #: ``standards`` domain, and edits and withdrawals of comments touch it themselves.
@@ -235,9 +237,14 @@ def _list_query(
             raise Unprocessable(f"`region`: {exc}.") from None
     if state is not None and state not in COMMENT_STATES:
         raise Unprocessable(f"`state` is one of {', '.join(COMMENT_STATES)}.")
+    after = http.cursor_value(cursor, "after", str)
+    # A cursor holds the id of the last comment of a page; any other text (a tampered cursor)
+    # would quietly answer a shifted or empty page, and be stored as one more cached page.
+    if after is not None and not _COMMENT_ID.fullmatch(after):
+        raise Unprocessable("The cursor is not one this API issued.")
     return _ListQuery(
         filters=comments.Filters(clause=clause, region=code, state=state),
-        after=http.cursor_value(cursor, "after", str),
+        after=after,
         limit=http.clamp_limit(limit),
     )
 

@@ -3,6 +3,8 @@ the publish gate, and what stays private."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,11 @@ def _comment(api: Api, headers: dict[str, str], version: str = "2.1", **body: An
     assert r.status_code == 201, r.text
     assert r.headers["location"] == f"http://testserver{DOC}/versions/{version}/comments/{r.json()['id']}"
     return dict(r.json())
+
+
+def _cursor(after: str) -> str:
+    """A comment-list cursor as the API spells it (base64url JSON), made by hand."""
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
 
 
 def _dispose(api: Api, comment_id: str, outcome: str = "accepted", response: str = "Thank you.") -> Any:
@@ -149,6 +156,12 @@ def test_comments_anchor_to_keys_and_list_by_clause_region_and_state(
     assert ids(clause="Z1") == []
     for bad in ({"clause": "no key!"}, {"region": "XX"}, {"state": "open"}, {"limit": 0}, {"cursor": "%%"}):
         assert_problem(c.get(f"{V21}/comments", params=bad), 422)
+    # a decodable cursor whose position is not a comment id was tampered with: 422, not a page
+    for position in ("zzz", "cmt_", "cmt_" + "0" * 25, "cmt_" + "Z" * 26, first["id"] + "x"):
+        tampered = _cursor(position)
+        assert_problem(c.get(f"{V21}/comments", params={"cursor": tampered}), 422)
+    issued = _cursor(first["id"])
+    assert ids(cursor=issued) == everyone[1:]
 
     page = c.get(f"{V21}/comments", params={"limit": 3, "region": "NL"})
     assert page.json()["next_cursor"] is None and "link" not in page.headers
