@@ -71,8 +71,9 @@ def create_client(
     and ``commenter_type`` (one of :data:`COMMENTER_TYPES`) are required for it.
 
     Raises :class:`Unprocessable` for an unknown scope, an empty name, a
-    ``school:self`` client without a school, or a ``review:comment`` client
-    without its organisation.
+    ``school:self`` client without a school, a ``review:comment`` client
+    without its organisation, or an organisation given to a client without
+    ``review:comment``.
     """
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
@@ -81,6 +82,13 @@ def create_client(
         raise Unprocessable("a client needs a name")
     if "school:self" in scopes and not school_id:
         raise Unprocessable("a school:self client must be bound to a school (--school)")
+    if "review:comment" not in scopes and (organisation or region or commenter_type):
+        # Dropping them would leave an operator believing the client comments for that
+        # organisation while it cannot comment at all (403 on every comment).
+        raise Unprocessable(
+            "--organisation, --region and --commenter-type describe a review:comment client: "
+            "add --scope review:comment"
+        )
     commenter = _commenter(organisation, region, commenter_type) if "review:comment" in scopes else None
     secret = secrets.token_urlsafe(32)
     client = ApiClient(

@@ -26,6 +26,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from service.core import audit, changes
+from service.core.codes import shown
 from service.core.db import utcnow
 from service.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from service.core.ids import new_id
@@ -116,7 +117,7 @@ def reviewed_version(
         ver = None
     review = reviews.review_of(session, ver) if ver is not None else None
     if ver is None or review is None:
-        raise NotFound(f"Version {version!r} of {slug!r} has no review.")
+        raise NotFound(f"Version {shown(version)} of {shown(slug)} has no review.")
     return doc, ver, review
 
 
@@ -130,7 +131,7 @@ def _comment(
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     found = session.exec(stmt).first() if len(comment_id) <= 40 else None
     if found is None:
-        raise NotFound(f"Version {ver.version} has no comment {comment_id!r}.")
+        raise NotFound(f"Version {ver.version} has no comment {shown(comment_id)}.")
     return found
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from sqlmodel import Session, col, select
 
+from service.core.codes import shown
 from service.core.errors import NotFound, Unprocessable
 from service.standards.models import DRAFT, PUBLISHED, StandardsDocument, StandardsReview, StandardsVersion
 from service.standards.schemas import VERSION_PATTERN
@@ -24,7 +25,7 @@ _VERSION = re.compile(VERSION_PATTERN)
 def parse_version(value: str) -> tuple[int, int]:
     """``"2.10"`` -> ``(2, 10)``; :class:`Unprocessable` when not ``major.minor``."""
     if not _VERSION.fullmatch(value or ""):
-        raise Unprocessable(f"{value!r} is not a version number of the form major.minor (e.g. '2.0').")
+        raise Unprocessable(f"{shown(value)} is not a version number of the form major.minor (e.g. '2.0').")
     major, minor = value.split(".")
     return int(major), int(minor)
 
@@ -46,7 +47,7 @@ def find_document(session: Session, slug: str, *, lock: bool = False) -> Standar
     """The document called ``slug``; :class:`NotFound` when there is none."""
     doc = document_or_none(session, slug, lock=lock)
     if doc is None:
-        raise NotFound(f"There is no standards document {slug!r}.")
+        raise NotFound(f"There is no standards document {shown(slug)}.")
     return doc
 
 
@@ -69,7 +70,7 @@ def find_version(
     try:
         major, minor = parse_version(version)
     except Unprocessable as exc:
-        raise NotFound(f"There is no version {version!r} of {doc.slug!r}.") from exc
+        raise NotFound(f"There is no version {shown(version)} of {doc.slug!r}.") from exc
     stmt = select(StandardsVersion).where(
         col(StandardsVersion.document_id) == doc.id,
         col(StandardsVersion.major) == major,
@@ -79,7 +80,7 @@ def find_version(
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     row = session.exec(stmt).first()
     if row is None or (row.status == DRAFT and not editor and not under_review(session, row)):
-        raise NotFound(f"There is no version {version!r} of {doc.slug!r}.")
+        raise NotFound(f"There is no version {shown(version)} of {doc.slug!r}.")
     return row
 
 

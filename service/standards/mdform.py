@@ -37,8 +37,10 @@ Structure is carried by headings whose line ends with an attribute block
 section is a level-2 heading ``{#key}`` after its title; a clause a level-3
 heading with its key, its kind as a class and ``applies_to``; a change note a
 level-4 ``.change-note`` heading inside a clause; regional notes and
-contributors come last, in that order. The words before the braces of the
-``.change-note``, ``.regional-notes`` and ``.contributors`` headings are labels.
+contributors come last, in that order; the contributors are one table with the
+header ``| Name | Affiliation | Region |`` and three cells in every row. The
+words before the braces of the ``.change-note``, ``.regional-notes`` and
+``.contributors`` headings are labels.
 Everything between two such headings is the text of the element above, exactly
 as written (headings without braces included). Titles and table cells are plain
 text: Markdown punctuation in them is written with a backslash (``\\*``), line
@@ -60,6 +62,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import mdTrim
+from markdown_it.rules_block.table import escapedSplit
 from markdown_it.token import Token
 
 from service.core.errors import Unprocessable
@@ -462,11 +466,29 @@ def _contributors(parsed: Parsed, tokens: list[Token], lines: list[str], h: _Hea
             row, row_line = [], (token.map or [0])[0] + 1
         elif token.type == "inline":
             row.append(_plain(token.content, row_line))
-        elif token.type == "tr_close" and not header:
-            if len(row) != 3:
+        elif token.type == "tr_close" and header:
+            if tuple(cell.casefold() for cell in row) != tuple(c.casefold() for c in _CONTRIBUTOR_COLUMNS):
+                header_row = " | ".join(_CONTRIBUTOR_COLUMNS)
+                raise MarkdownFormError(row_line, f"the contributors table's header is | {header_row} |")
+        elif token.type == "tr_close":
+            # A GFM table pads a short row with empty cells and drops the cells past the
+            # header's count: count the row's cells as the table rule split them, so that a
+            # missing or extra pipe is a 422 instead of a contributor quietly changed.
+            if len(_cells(lines[row_line - 1])) != len(_CONTRIBUTOR_COLUMNS):
                 raise MarkdownFormError(
                     row_line, "a contributor row has three cells: name, affiliation, region"
                 )
             m = len(parsed.contributors)
             parsed.contributors.append({"name": row[0], "affiliation": row[1], "region": row[2]})
             parsed.lines[("contributors", m)] = row_line
+
+
+def _cells(source: str) -> list[str]:
+    """The cells of a table row's source line, split as markdown-it's GFM table rule splits them
+    (escaped pipes stay in their cell; the pipes at either end enclose the row)."""
+    cells = escapedSplit(mdTrim(source))
+    if cells and cells[0] == "":
+        cells.pop(0)
+    if cells and cells[-1] == "":
+        cells.pop()
+    return cells

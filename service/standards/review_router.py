@@ -16,6 +16,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
+from service.core.codes import shown
 from service.core.db import transaction
 from service.core.errors import Unprocessable
 from service.core.jsonutil import dumps
@@ -44,6 +45,8 @@ VersionPath = Annotated[str, Path(description="`major.minor`, e.g. `2.1`")]
 CommentId = Annotated[str, Path(description="`cmt_…`")]
 _NO_STORE = "no-store"
 _KEY = re.compile(KEY_PATTERN)
+#: The position a comment-list cursor holds: a comment id (``new_id("cmt")``, a lower-case ULID).
+_COMMENT_ID = re.compile(r"cmt_[0-9a-z]{26}")
 
 #: The public reads of this router: every review, comment and disposition event is in the
 #: ``standards`` domain, and edits and withdrawals of comments touch it themselves.
@@ -225,7 +228,7 @@ def _list_query(
 ) -> _ListQuery:
     """The normalised query of a comment list (422 for a malformed key, region, state or cursor)."""
     if clause is not None and not _KEY.fullmatch(clause):
-        raise Unprocessable(f"`clause`: {clause!r} is not a clause key (e.g. B3.1).")
+        raise Unprocessable(f"`clause`: {shown(clause)} is not a clause key (e.g. B3.1).")
     code = None
     if region is not None:
         try:
@@ -234,9 +237,14 @@ def _list_query(
             raise Unprocessable(f"`region`: {exc}.") from None
     if state is not None and state not in COMMENT_STATES:
         raise Unprocessable(f"`state` is one of {', '.join(COMMENT_STATES)}.")
+    after = http.cursor_value(cursor, "after", str)
+    # A cursor holds the id of the last comment of a page; any other text (a tampered cursor)
+    # would quietly answer a shifted or empty page, and be stored as one more cached page.
+    if after is not None and not _COMMENT_ID.fullmatch(after):
+        raise Unprocessable("The cursor is not one this API issued.")
     return _ListQuery(
         filters=comments.Filters(clause=clause, region=code, state=state),
-        after=http.cursor_value(cursor, "after", str),
+        after=after,
         limit=http.clamp_limit(limit),
     )
 
@@ -244,7 +252,11 @@ def _list_query(
 @router.get(
     "/{slug}/versions/{version}/comments",
     response_model=CommentList,
-    responses={404: {"description": "The version has no public review"}},
+    responses={
+        304: {"description": "Not modified (`If-None-Match`)"},
+        404: {"description": "The version has no public review"},
+        422: {"description": "A malformed `clause`, `region`, `state`, `limit` or `cursor`"},
+    },
     summary="Comments on a version under review (public)",
 )
 async def list_comments(
@@ -297,6 +309,11 @@ async def list_comments(
 @router.get(
     "/{slug}/versions/{version}/comments/{comment_id}",
     response_model=CommentPublic,
+    responses={
+        304: {"description": "Not modified (`If-None-Match`)"},
+        404: {"description": "No such comment on a version with a public review"},
+        406: {"description": "JSON is not acceptable"},
+    },
     summary="One comment (public)",
 )
 async def get_comment(request: Request, slug: Slug, version: VersionPath, comment_id: CommentId) -> Response:

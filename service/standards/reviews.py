@@ -264,17 +264,13 @@ def check_publishable(
     closed and every comment not withdrawn has a disposition. Returns the review (``None``
     without one), announcing it first if it ran out unannounced.
 
-    Raises :class:`Conflict` naming the state of the review, or listing the ids of the
-    comments still waiting for a disposition (``undisposed_comments``).
+    Raises :class:`Conflict` naming the state of the review (``review_state``) and listing the
+    ids of the comments still waiting for a disposition (``undisposed_comments``, possibly
+    empty while the review is open).
     """
     review = review_of(session, ver, lock="update")
     if review is None:
         return None
-    if state(review, now) == REVIEW_OPEN:
-        raise Conflict(
-            f"The review of {ver.version} is open until {review.closes_at.isoformat()}: close it first.",
-            extra={"review_state": REVIEW_OPEN},
-        )
     # Sorted here: ORDER BY id would lead SQLite to walk every comment in id order instead of
     # seeking the few without an outcome ((version_id, outcome) index).
     pending = sorted(
@@ -286,6 +282,13 @@ def check_publishable(
             )
         ).all()
     )
+    # Both refusals list the comments still waiting (the contract's 409 names them), so an
+    # editor learns all that stands between the draft and its publication at once.
+    if state(review, now) == REVIEW_OPEN:
+        raise Conflict(
+            f"The review of {ver.version} is open until {review.closes_at.isoformat()}: close it first.",
+            extra={"review_state": REVIEW_OPEN, "undisposed_comments": pending},
+        )
     if pending:
         raise Conflict(
             f"{len(pending)} comment(s) on {ver.version} have no disposition yet.",

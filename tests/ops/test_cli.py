@@ -96,3 +96,11 @@ def test_a_commenting_client_stands_for_an_organisation(client: TestClient, cli:
         refused = cli("clients", "create", "--name", "n", "--scope", "review:comment", *missing)
         assert refused.exit_code == 2, (missing, refused.output)
         assert refused.stdout == ""
+    # an organisation on a client that cannot comment is refused, not silently dropped
+    for scope in ("standards:write", "webhooks:manage"):
+        refused = cli(
+            "clients", "create", "--name", "n", "--scope", scope,
+            "--organisation", "X", "--region", "DE", "--commenter-type", "association",
+        )  # fmt: skip
+        assert refused.exit_code == 2, refused.output
+        assert "review:comment" in refused.output and refused.stdout == ""

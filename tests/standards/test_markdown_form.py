@@ -265,6 +265,9 @@ BASE = (
 )
 
 
+_TABLE = "\n## Contributors {.contributors}\n\n| Name | Affiliation | Region |\n| --- | --- | --- |\n"
+
+
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
@@ -288,6 +291,12 @@ BASE = (
         (BASE.replace("Text.", ""), 7, "at least 1 character"),  # no text: the clause's line
         (BASE.replace("region=DE", "region=XX"), 13, "ISO 3166-1"),
         ("# Title\n\n## S {#S}\n\n#### Change note {.change-note}\n\nWhy.\n", 5, "belongs to the clause"),
+        # GFM pads a short row and drops the cells past the header's: neither may pass quietly
+        (BASE + _TABLE + "| Ada | Example Institute | Germany | extra |\n", 21, "three cells"),
+        (BASE + _TABLE + "| Ada | Germany |\n", 21, "three cells"),
+        (BASE + _TABLE + "| Ada \\| Bo | Example Institute | Germany |\n| Cy |\n", 22, "three cells"),
+        (BASE + _TABLE.replace("Name | Affiliation", "Affiliation | Name") + "| A | B | C |\n", 19, "header"),
+        (BASE + _TABLE.replace("| Name |", "| name |") + "| A | B | C |\n| D |\n", 22, "three cells"),
     ],
 )
 def test_a_body_that_does_not_fit_names_the_line(draft: Api, text: str, line: int, words: str) -> None:

@@ -3,6 +3,8 @@ the publish gate, and what stays private."""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +24,11 @@ def _comment(api: Api, headers: dict[str, str], version: str = "2.1", **body: An
     assert r.status_code == 201, r.text
     assert r.headers["location"] == f"http://testserver{DOC}/versions/{version}/comments/{r.json()['id']}"
     return dict(r.json())
+
+
+def _cursor(after: str) -> str:
+    """A comment-list cursor as the API spells it (base64url JSON), made by hand."""
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode().rstrip("=")
 
 
 def _dispose(api: Api, comment_id: str, outcome: str = "accepted", response: str = "Thank you.") -> Any:
@@ -149,6 +156,12 @@ def test_comments_anchor_to_keys_and_list_by_clause_region_and_state(
     assert ids(clause="Z1") == []
     for bad in ({"clause": "no key!"}, {"region": "XX"}, {"state": "open"}, {"limit": 0}, {"cursor": "%%"}):
         assert_problem(c.get(f"{V21}/comments", params=bad), 422)
+    # a decodable cursor whose position is not a comment id was tampered with: 422, not a page
+    for position in ("zzz", "cmt_", "cmt_" + "0" * 25, "cmt_" + "Z" * 26, first["id"] + "x"):
+        tampered = _cursor(position)
+        assert_problem(c.get(f"{V21}/comments", params={"cursor": tampered}), 422)
+    issued = _cursor(first["id"])
+    assert ids(cursor=issued) == everyone[1:]
 
     page = c.get(f"{V21}/comments", params={"limit": 3, "region": "NL"})
     assert page.json()["next_cursor"] is None and "link" not in page.headers
@@ -254,7 +267,8 @@ def test_publish_gate_then_the_published_review(
     assert c.post(f"{V21}/comments/{w['id']}/withdraw", headers=de).status_code == 200
 
     gate = assert_problem(c.post(f"{V21}/publish", headers=h), 409)
-    assert gate["review_state"] == "open"
+    # an open review is refused with the comments still waiting too (the contract's list)
+    assert (gate["review_state"], gate["undisposed_comments"]) == ("open", [a["id"], b["id"], d["id"]])
     assert c.post(f"{V21}/review/close", headers=h).status_code == 200
     gate = assert_problem(c.post(f"{V21}/publish", headers=h), 409)
     assert (gate["review_state"], gate["undisposed_comments"]) == ("closed", [a["id"], b["id"], d["id"]])
@@ -413,3 +427,38 @@ def test_hostile_comments_are_refused_or_escaped(
         c.post(f"{V21}/comments", content=b"{not json", headers={**de, "Content-Type": "application/json"}),
         400,
     )
+
+
+def test_long_values_in_the_url_are_not_echoed_in_full(
+    reviewed: Api, commenter: Callable[..., dict[str, str]]
+) -> None:
+    """A problem names what it could not find, cut to 40 characters: a 5,000-character id, key or
+    version came back in full in every 404 and 422."""
+    c = reviewed.client
+    long = "A" * 5_000
+    for r, status in (
+        (c.get(f"{V21}/comments/cmt_{long}"), 404),
+        (c.post(f"{V21}/comments/cmt_{long}/withdraw", headers=commenter()), 404),
+        (c.get(f"{V21}/comments", params={"clause": long + "!"}), 422),
+        (c.get(f"{DOC}/versions/{long}/comments"), 404),
+        (c.get(f"{DOC}/versions/{long}"), 404),
+        (c.get(f"/v1/standards/{long}/versions/2.1/review"), 404),
+    ):
+        problem = assert_problem(r, status)
+        assert len(r.content) < 600, r.text
+        assert "AAAA…" in problem["detail"], problem
+
+
+def test_comment_reads_answer_304_and_the_openapi_document_says_so(
+    reviewed: Api, commenter: Callable[..., dict[str, str]]
+) -> None:
+    c = reviewed.client
+    made = _comment(reviewed, commenter(), clause_key="S1.2")
+    spec = c.get("/openapi.json").json()["paths"]
+    for path, url in (
+        ("/v1/standards/{slug}/versions/{version}/comments", f"{V21}/comments"),
+        ("/v1/standards/{slug}/versions/{version}/comments/{comment_id}", f"{V21}/comments/{made['id']}"),
+    ):
+        etag = c.get(url).headers["etag"]
+        assert c.get(url, headers={"If-None-Match": etag}).status_code == 304
+        assert "304" in spec[path]["get"]["responses"], path
