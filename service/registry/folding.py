@@ -25,6 +25,7 @@ separates words.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 
@@ -68,31 +69,48 @@ def _is_diacritic(ch: str) -> bool:
     )
 
 
+class _Separators(dict[int, int]):
+    """``str.translate`` table that turns every character outside a word (not a letter,
+    digit or mark: Unicode categories L, N, M) into a space; each code point's category is
+    looked up once (C-speed translate instead of a Python loop per character)."""
+
+    def __missing__(self, cp: int) -> int:
+        value = cp if unicodedata.category(chr(cp))[0] in "LNM" else 0x20
+        if len(self) < _MAX_REMEMBERED:  # a hostile text cannot grow the table without bound
+            self[cp] = value
+        return value
+
+
+#: Most code points whose class :data:`_SEPARATORS` remembers.
+_MAX_REMEMBERED = 1 << 16
+_SEPARATORS = _Separators()
+#: The diacritics of :func:`_is_diacritic`, as one character class.
+_DIACRITICS = re.compile(
+    "[" + "".join(re.escape(chr(cp)) for cp in range(0x0300, 0x10000) if _is_diacritic(chr(cp))) + "]"
+)
+#: Words of an ASCII folded text (folded ASCII has no capitals).
+_ASCII_WORD = re.compile("[0-9a-z]+")
+
+
 def fold(text: str) -> str:
     """``text`` folded for comparison (see the module docstring); never raises."""
+    if text.isascii():  # every step below is the identity on ASCII, but casefolding
+        return text.lower()
     value = unicodedata.normalize("NFKC", text).translate(_PRE_FOLD).casefold()
-    value = "".join(ch for ch in unicodedata.normalize("NFD", value) if not _is_diacritic(ch))
+    value = _DIACRITICS.sub("", unicodedata.normalize("NFD", value))
     return unicodedata.normalize("NFC", value.translate(_LETTERS))
-
-
-def _is_word_char(ch: str) -> bool:
-    cat = unicodedata.category(ch)
-    return cat[0] in "LNM"
 
 
 def words(text: str) -> list[str]:
     """The folded words of ``text`` in order (duplicates kept), each cut to ``MAX_TERM_LENGTH``."""
-    out: list[str] = []
-    current: list[str] = []
-    for ch in fold(text):
-        if _is_word_char(ch):
-            current.append(ch)
-        elif current:
-            out.append("".join(current)[:MAX_TERM_LENGTH])
-            current = []
-    if current:
-        out.append("".join(current)[:MAX_TERM_LENGTH])
-    return out
+    folded = fold(text)
+    if folded.isascii():
+        found = _ASCII_WORD.findall(folded)
+    else:
+        # No letter, digit or mark is white space to str.split, so splitting after the
+        # separators became spaces yields exactly the maximal runs of word characters.
+        found = folded.translate(_SEPARATORS).split()
+    return [word[:MAX_TERM_LENGTH] for word in found]
 
 
 def sort_key(text: str) -> str:

@@ -291,3 +291,29 @@ def test_word_counts_steer_plans_but_never_answers(
     monkeypatch.setattr(search_plan, "STATS_TTL_S", 0.0)
     assert _names(client, reader, q="quokka calm") == ["Quokka Calm"]
     assert probes == [1, 1, 2]
+
+
+def test_words_are_maximal_runs_of_letters_digits_and_marks_for_every_code_point() -> None:
+    """The fast paths of ``folding.words`` (ASCII by regex, the rest by translate tables) agree
+    with the definition, character by character, for every code point of the BMP."""
+    import unicodedata
+
+    from service.registry import folding
+
+    def by_definition(text: str) -> list[str]:
+        out, current = [], ""
+        for ch in folding.fold(text):
+            if unicodedata.category(ch)[0] in "LNM":
+                current += ch
+            elif current:
+                out.append(current)
+                current = ""
+        return [*out, current] if current else out
+
+    for cp in range(0x10000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        text = f"Ab{chr(cp)}c {chr(cp)}"
+        assert folding.words(text) == by_definition(text), hex(cp)
+    assert folding.words("Zürcher Institut für Achtsamkeit!") == ["zurcher", "institut", "fur", "achtsamkeit"]
+    assert folding.words("ＳＴＩＬＬＥ-zee_2") == ["stille", "zee", "2"]
