@@ -206,22 +206,33 @@ def match(index: MatchIndex, *, name: str | None, country: str | None, website: 
 # --- building the index and answering ------------------------------------------------------
 
 
+#: The events that change what the index holds of a school (names, country, website, listing).
+INDEXED_EVENTS = ("school.listed", "school.updated", "school.delisted")
+#: Most changed schools applied to an index in place; more (or events already pruned by
+#: retention) rebuild it whole.
+MAX_INCREMENTAL = 2000
+
+
 class Verifier:
-    """The per-application matcher: keeps a :class:`MatchIndex` and rebuilds it when
-    ``stamp()`` (blocking; the change generations of the schools) returns something new."""
+    """The per-application matcher: keeps a :class:`MatchIndex` and brings it up to date when
+    ``stamp()`` (blocking; the change generations of the schools) returns something new.
+
+    The first index reads every listed school (100,000 schools: about a second, most of it
+    folding names). Later ones re-read only the schools named by the
+    :data:`INDEXED_EVENTS` since the last sequence the index reflects — sequences are handed
+    out in commit order (``EventCounter``), so every event at or below the counter read
+    before the schools is in what they read; a school read twice is simply replaced.
+    """
 
     def __init__(self, stamp: Callable[[], Hashable]) -> None:
         self.stamp = stamp
         self._index: MatchIndex | None = None
         self._lock = threading.Lock()
+        self._by_id: dict[str, Candidate] = {}
+        self._through = 0  # the highest event sequence the index reflects
 
     def index(self, session: Any) -> MatchIndex:
-        """The current index (built from ``session`` when stale)."""
-        import sqlalchemy as sa
-        from sqlmodel import col
-
-        from service.registry.models import School
-
+        """The current index (brought up to date from ``session`` when stale)."""
         stamp = self.stamp()
         current = self._index
         if current is not None and current.stamp == stamp:
@@ -229,27 +240,101 @@ class Verifier:
         with self._lock:
             if self._index is not None and self._index.stamp == stamp:
                 return self._index
-            rows = session.execute(
-                sa.select(
-                    col(School.id),
-                    col(School.country),
-                    col(School.website_domain),
-                    col(School.name),
-                    col(School.alternate_names),
-                )
-                .where(col(School.listing) == "listed")
-                .order_by(col(School.id))
-            ).all()
-            candidates = []
-            for school_id, country, domain, school_name, alternates in rows:
-                written = [school_name, *(str(a.get("value", "")) for a in alternates or [])]
-                names: dict[str, str] = {}
-                for text in written:
-                    folded = folded_name(text)
-                    if folded:
-                        names.setdefault(folded, text)
-                candidates.append(
-                    Candidate(school_id=school_id, country=country, domain=domain, names=list(names.items()))
-                )
-            self._index = MatchIndex(stamp=stamp, candidates=candidates)
+            if self._index is None or not self._apply_changes(session):
+                self._rebuild(session)
+            by_id = self._by_id
+            self._index = MatchIndex(stamp=stamp, candidates=[by_id[k] for k in sorted(by_id)])
             return self._index
+
+    @staticmethod
+    def _counter(session: Any) -> tuple[int, int]:
+        import sqlalchemy as sa
+
+        row = session.execute(
+            sa.text("SELECT value, pruned_through FROM event_counter WHERE id = 1")
+        ).one_or_none()
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
+
+    def _rebuild(self, session: Any) -> None:
+        from sqlmodel import col
+
+        from service.registry.models import School
+
+        self._through = self._counter(session)[0]
+        self._by_id = {
+            cand.school_id: cand for cand in self._candidates(session, col(School.listing) == "listed")
+        }
+
+    def _apply_changes(self, session: Any) -> bool:
+        """Re-read the schools changed since the index was made; ``False`` when it must be
+        rebuilt instead (too many changes, or their events were pruned)."""
+        import sqlalchemy as sa
+        from sqlmodel import col
+
+        from service.events.models import Event
+        from service.registry.models import School
+
+        through, pruned_through = self._counter(session)
+        if pruned_through > self._through:
+            return False
+        changed = (
+            session.execute(
+                sa.select(col(Event.data))
+                .where(
+                    col(Event.sequence) > self._through,
+                    col(Event.sequence) <= through,
+                    col(Event.type).in_(INDEXED_EVENTS),
+                )
+                .limit(MAX_INCREMENTAL + 1)
+            )
+            .scalars()
+            .all()
+        )
+        if len(changed) > MAX_INCREMENTAL:
+            return False
+        ids = sorted({str(data.get("id")) for data in changed if isinstance(data, dict)})
+        found: dict[str, Candidate] = {}
+        for at in range(0, len(ids), 500):
+            chunk = ids[at : at + 500]
+            found.update(
+                (cand.school_id, cand)
+                for cand in self._candidates(
+                    session, col(School.id).in_(chunk), col(School.listing) == "listed"
+                )
+            )
+        for school_id in ids:
+            if school_id in found:
+                self._by_id[school_id] = found[school_id]
+            else:  # delisted (or gone)
+                self._by_id.pop(school_id, None)
+        self._through = through
+        return True
+
+    @staticmethod
+    def _candidates(session: Any, *where: Any) -> list[Candidate]:
+        import sqlalchemy as sa
+        from sqlmodel import col
+
+        from service.registry.models import School
+
+        rows = session.execute(
+            sa.select(
+                col(School.id),
+                col(School.country),
+                col(School.website_domain),
+                col(School.name),
+                col(School.alternate_names),
+            ).where(*where)
+        ).all()
+        candidates = []
+        for school_id, country, domain, school_name, alternates in rows:
+            written = [school_name, *(str(a.get("value", "")) for a in alternates or [])]
+            names: dict[str, str] = {}
+            for text in written:
+                folded = folded_name(text)
+                if folded:
+                    names.setdefault(folded, text)
+            candidates.append(
+                Candidate(school_id=school_id, country=country, domain=domain, names=list(names.items()))
+            )
+        return candidates

@@ -191,3 +191,44 @@ def test_reasons_name_what_matched(client: TestClient, schools: dict[str, str]) 
         "name 1.00 (Zurich Mindfulness Institute); website domain matches; country matches"
     )
     assert (best["score"], best["chosen"]) == (1.0, True)
+
+
+@pytest.mark.parametrize("path", ["in place", "rebuilt: too many changes", "rebuilt: events pruned"])
+def test_the_index_follows_listing_renaming_and_delisting(
+    client: TestClient,
+    schools: dict[str, str],
+    make_school: Callable[..., dict[str, Any]],
+    steward: dict[str, str],
+    session_factory: Any,
+    monkeypatch: Any,
+    path: str,
+) -> None:
+    """The name index is brought up to date from the school events since it was made (or
+    rebuilt whole when there are too many, or retention pruned them): a school listed, renamed
+    or delisted after a first verification is found, found by its new name, or gone."""
+    import datetime as dt
+
+    from service.core.db import utcnow
+    from service.ops import retention
+    from service.registry import verify
+
+    assert _verify(client, name="Mindful Leeds")[0][0] == "Mindful Leeds"  # the index is made
+    if path == "rebuilt: too many changes":
+        monkeypatch.setattr(verify, "MAX_INCREMENTAL", 1)
+    new = make_school(name="Stille Zee Mindfulness", country="NL")["id"]
+    leeds = client.get(f"/v1/schools/{schools['Mindful Leeds']}")
+    r = client.patch(
+        f"/v1/schools/{schools['Mindful Leeds']}",
+        json={"name": "Aire Valley Mindfulness"},
+        headers={**steward, "If-Match": leeds.headers["etag"], "Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200, r.text
+    assert client.post(f"/v1/schools/{schools['Basel Achtsamkeit Zentrum']}/delist", headers=steward).status_code == 200
+    if path == "rebuilt: events pruned":
+        with session_factory() as s:
+            assert retention.prune_events(s, now=utcnow() + dt.timedelta(days=4000), retention_days=1) > 0
+    assert _verify(client, name="Stille Zee Mindfulness")[0] == ("Stille Zee Mindfulness", 1.0, True)
+    assert _verify(client, name="Aire Valley Mindfulness")[0] == ("Aire Valley Mindfulness", 1.0, True)
+    assert [n for n, _s, _c in _verify(client, name="Mindful Leeds")] != ["Mindful Leeds"]
+    assert _verify(client, name="Basel Achtsamkeit Zentrum", country="CH")[0][0] != "Basel Achtsamkeit Zentrum"
+    assert _verify(client, name="Zürich Achtsamkeit Institut")[0] == ("Zürich Achtsamkeit Institut", 1.0, True)
