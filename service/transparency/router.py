@@ -29,7 +29,15 @@ from service.transparency.schemas import (
     LogKey,
 )
 from service.web import cache
-from service.web.http import CACHE_IMMUTABLE_VERSION, JSON, MAX_BIGINT, json_response, make_etag
+from service.web.http import (
+    CACHE_IMMUTABLE_VERSION,
+    JSON,
+    MAX_BIGINT,
+    TEXT,
+    json_response,
+    make_etag,
+    require_utf8_text,
+)
 from service.web.openapi import problems
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])
@@ -49,7 +57,6 @@ LEAVES = cache.Resource(route="/v1/log/leaves", domains=(), max_age_s=3600.0)
 
 #: Checkpoints change with every event: revalidate each time (their ETag makes it a 304).
 CACHE_REVALIDATE = "public, no-cache"
-TEXT = "text/plain"
 
 Size = Annotated[int, Query(ge=1, le=MAX_BIGINT)]
 
@@ -189,7 +196,19 @@ async def get_leaves(
 @router.post(
     "/cosignatures",
     response_model=CosignatureReceipt,
-    responses=problems(413, 422, s422="Not this log's checkpoint, or no valid registered cosignature"),
+    responses={
+        200: {"description": "The cosignatures kept: one per registered witness line that verified"},
+        **problems(
+            400,
+            413,
+            415,
+            422,
+            s400="Malformed request",
+            s413="The note is larger than 64 KiB",
+            s415="The body is not `text/plain` (UTF-8)",
+            s422="Not this log's checkpoint, or no valid registered cosignature",
+        ),
+    },
     summary="Post a witness cosignature",
     openapi_extra={
         "requestBody": {
@@ -203,7 +222,9 @@ async def post_cosignatures(request: Request) -> Response:
     """A registered witness posts the checkpoint it checked, with its C2SP tlog-cosignature
     line. The cosignature is kept when the checkpoint is this log's (origin, a size it had,
     its root at that size) and the signature verifies with the witness's key; anything
-    else is a 422 that stores nothing. Lines of unknown keys are ignored."""
+    else is a 422 that stores nothing. Lines of unknown keys are ignored. The body is
+    `text/plain` (UTF-8): another media type, or none, is a 415."""
+    require_utf8_text(request.headers.get("content-type"), TEXT)
     raw = await request.body()
     if len(raw) > notes.MAX_NOTE_BYTES:
         raise PayloadTooLarge(f"A checkpoint note is at most {notes.MAX_NOTE_BYTES} bytes.")

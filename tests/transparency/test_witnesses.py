@@ -226,7 +226,11 @@ def test_hostile_cosignatures_are_422s_that_store_nothing(
     root = verifier.checkpoint_fields(text)[2]
 
     def post(body: str | bytes) -> Any:
-        return client.post("/v1/log/cosignatures", content=body if isinstance(body, bytes) else body.encode())
+        return client.post(
+            "/v1/log/cosignatures",
+            content=body if isinstance(body, bytes) else body.encode(),
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
 
     unknown = Ed25519PrivateKey.generate()
     tampered = _cosigned(note, witness.name, witness.private)
@@ -284,6 +288,40 @@ def test_hostile_cosignatures_are_422s_that_store_nothing(
     assert cli("witnesses", "remove", witness.described["id"]).exit_code == 0
     assert_problem(post(_cosigned(note, witness.name, witness.private)), 422)
     assert client.get("/v1/log/checkpoint").text == note
+
+
+def test_a_cosignature_in_another_media_type_is_a_415_that_stores_nothing(
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    make_witness: Callable[..., Any],
+) -> None:
+    """The note is text/plain in UTF-8; JSON, no media type, another charset or a look-alike
+    media type is refused before the body is read, and the same note then posted as text
+    is kept."""
+    witness = make_witness()
+    make_school(name="School 0")
+    note = client.get("/v1/log/checkpoint").text
+    body = _cosigned(note, witness.name, witness.private).encode()
+    for content_type in (
+        None,
+        "application/json",
+        "application/octet-stream",
+        "text/plainx",
+        "text/markdown",
+        "text/plain; charset=latin-1",
+        "multipart/form-data; boundary=x",
+    ):
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        problem = assert_problem(client.post("/v1/log/cosignatures", content=body, headers=headers), 415)
+        assert problem["accepted"] == ["text/plain"], content_type
+    assert client.get("/v1/log/checkpoint").text == note
+    assert [w["latest_cosigned_size"] for w in client.get("/v1/log/key").json()["witnesses"]] == [None]
+
+    for content_type in ("text/plain", "TEXT/Plain ; Charset=\"UTF-8\"", "text/plain;charset=utf8"):
+        answer = client.post("/v1/log/cosignatures", content=body, headers={"Content-Type": content_type})
+        assert answer.status_code == 200, (content_type, answer.text)
+        assert answer.json()["accepted"][0]["witness"] == witness.described["id"]
+    assert [w["latest_cosigned_size"] for w in client.get("/v1/log/key").json()["witnesses"]] == [1]
 
 
 def test_witness_registration_refuses_bad_input(
