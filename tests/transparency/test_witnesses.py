@@ -317,7 +317,7 @@ def test_a_cosignature_in_another_media_type_is_a_415_that_stores_nothing(
     assert client.get("/v1/log/checkpoint").text == note
     assert [w["latest_cosigned_size"] for w in client.get("/v1/log/key").json()["witnesses"]] == [None]
 
-    for content_type in ("text/plain", "TEXT/Plain ; Charset=\"UTF-8\"", "text/plain;charset=utf8"):
+    for content_type in ("text/plain", 'TEXT/Plain ; Charset="UTF-8"', "text/plain;charset=utf8"):
         answer = client.post("/v1/log/cosignatures", content=body, headers={"Content-Type": content_type})
         assert answer.status_code == 200, (content_type, answer.text)
         assert answer.json()["accepted"][0]["witness"] == witness.described["id"]
