@@ -38,7 +38,7 @@ from service.web.http import (
     make_etag,
     require_utf8_text,
 )
-from service.web.openapi import problems
+from service.web.openapi import NOT_MODIFIED, problems
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])
 
@@ -90,6 +90,7 @@ _TEXT_RESPONSE: dict[int | str, dict[str, Any]] = {
         "description": "A C2SP signed note: the checkpoint, then the log's and the witnesses' signatures",
         "content": {TEXT: {"schema": {"type": "string"}}},
     },
+    **NOT_MODIFIED,
     **problems(422, s422="`size` is larger than the log"),
 }
 
@@ -118,7 +119,15 @@ async def get_checkpoint(
     )
 
 
-@router.get("/key", response_model=LogKey, summary="The log's public key and its witnesses")
+@router.get(
+    "/key",
+    response_model=LogKey,
+    responses={
+        200: {"description": "The log's vkey and the registered witnesses (`public, max-age=300`)"},
+        **NOT_MODIFIED,
+    },
+    summary="The log's public key and its witnesses",
+)
 async def get_key(request: Request) -> Response:
     """The Ed25519 key that signs checkpoints (raw base64 and as a C2SP vkey) and the
     registered witnesses with their cosigner vkeys and the newest size each cosigned."""
@@ -135,7 +144,11 @@ async def get_key(request: Request) -> Response:
 @router.get(
     "/proof/inclusion",
     response_model=InclusionProof,
-    responses=problems(422, s422="Out of range: `sequence` ≤ `size` ≤ the log's size"),
+    responses={
+        200: {"description": "The proof; it never changes, so it is cached for an hour"},
+        **NOT_MODIFIED,
+        **problems(422, s422="Out of range: `sequence` ≤ `size` ≤ the log's size"),
+    },
     summary="Inclusion proof of an event",
 )
 async def get_inclusion(request: Request, sequence: Size, size: Size) -> Response:
@@ -153,7 +166,11 @@ async def get_inclusion(request: Request, sequence: Size, size: Size) -> Respons
 @router.get(
     "/proof/consistency",
     response_model=ConsistencyProof,
-    responses=problems(422, s422="Out of range: `from` ≤ `to` ≤ the log's size"),
+    responses={
+        200: {"description": "The proof (empty when `from` = `to`); it never changes: cached for an hour"},
+        **NOT_MODIFIED,
+        **problems(422, s422="Out of range: `from` ≤ `to` ≤ the log's size"),
+    },
     summary="Consistency proof between two tree sizes",
 )
 async def get_consistency(
@@ -174,7 +191,11 @@ async def get_consistency(
 @router.get(
     "/leaves",
     response_model=LeafPage,
-    responses=problems(422, s422="Empty range, more than 256 leaves, or past the log's size"),
+    responses={
+        200: {"description": "The leaves; a pruned event's `leaf` reads `null`, its hash stays"},
+        **NOT_MODIFIED,
+        **problems(422, s422="Empty range, more than 256 leaves, or past the log's size"),
+    },
     summary="Leaves of the log",
 )
 async def get_leaves(

@@ -75,6 +75,9 @@ DESCRIPTIONS: dict[int, str] = {
     503: "Temporarily unavailable (`Retry-After`)",
 }
 
+#: ``responses=`` entry of a cached public read that answers ``If-None-Match`` with a 304.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified (`If-None-Match`)"}}
+
 #: Paths without a rate limit (``ratelimit.EXEMPT_PATHS``).
 _UNLIMITED = frozenset({"/healthz"})
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
