@@ -31,6 +31,7 @@ from service.transparency.schemas import (
 from service.web import cache
 from service.web.http import (
     CACHE_IMMUTABLE_VERSION,
+    DIGITS_ONLY,
     JSON,
     MAX_BIGINT,
     TEXT,
@@ -58,7 +59,7 @@ LEAVES = cache.Resource(route="/v1/log/leaves", domains=(), max_age_s=3600.0)
 #: Checkpoints change with every event: revalidate each time (their ETag makes it a 304).
 CACHE_REVALIDATE = "public, no-cache"
 
-Size = Annotated[int, Query(ge=1, le=MAX_BIGINT)]
+Size = Annotated[int, Query(ge=1, le=MAX_BIGINT), DIGITS_ONLY]
 
 
 async def _serve(
@@ -98,7 +99,9 @@ _TEXT_RESPONSE: dict[int | str, dict[str, Any]] = {
 @router.get("/checkpoint", response_class=Response, responses=_TEXT_RESPONSE, summary="The signed checkpoint")
 async def get_checkpoint(
     request: Request,
-    size: Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="A past tree size")] = None,
+    size: Annotated[
+        int | None, Query(ge=0, le=MAX_BIGINT, description="A past tree size"), DIGITS_ONLY
+    ] = None,
 ) -> Response:
     """The newest checkpoint (C2SP tlog-checkpoint; `text/plain; charset=utf-8`): origin, tree
     size (the newest event's sequence) and base64 root hash, a blank line, the log's Ed25519
@@ -175,8 +178,8 @@ async def get_inclusion(request: Request, sequence: Size, size: Size) -> Respons
 )
 async def get_consistency(
     request: Request,
-    first: Annotated[int, Query(alias="from", ge=1, le=MAX_BIGINT)],
-    second: Annotated[int, Query(alias="to", ge=1, le=MAX_BIGINT)],
+    first: Annotated[int, Query(alias="from", ge=1, le=MAX_BIGINT), DIGITS_ONLY],
+    second: Annotated[int, Query(alias="to", ge=1, le=MAX_BIGINT), DIGITS_ONLY],
 ) -> Response:
     """RFC 9162 consistency proof that the tree of `to` leaves extends the tree of `from`
     leaves: `{"from", "to", "proof": [...]}` (empty when the sizes are equal)."""
@@ -200,8 +203,8 @@ async def get_consistency(
 )
 async def get_leaves(
     request: Request,
-    start: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="First leaf index")],
-    end: Annotated[int, Query(ge=1, le=MAX_BIGINT, description="One past the last leaf index")],
+    start: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="First leaf index"), DIGITS_ONLY],
+    end: Annotated[int, Query(ge=1, le=MAX_BIGINT, description="One past the last leaf index"), DIGITS_ONLY],
 ) -> Response:
     """Leaves `[start, end)` (at most 256): `{"data": [{"index", "leaf_hash", "leaf"}]}`;
     `leaf` is the base64 of the event's canonical JSON (RFC 8785, the feed item without

@@ -60,6 +60,23 @@ def _rfc3339_text(value: Any) -> Any:
 #: 1-9999 in UTC are a validation error (422), not an overflow deep in the database layer.
 UTCInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+def _decimal_text(value: Any) -> Any:
+    # Pydantic's lax int reads " 1", "+1", "1.0" and "1_0" (= 10) too: a tree size or leaf
+    # index written so is a client's mistake to point out, not a number to guess.
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError("a decimal number (ASCII digits only) is needed")
+    return value
+
+
+#: Metadata for an ``int`` query or path parameter written in ASCII digits only; anything else
+#: is a 422: ``Annotated[int, Query(ge=1), DIGITS_ONLY]``. It goes after the ``Query``/``Path``,
+#: whose bounds then still reach the OpenAPI schema as ``minimum``/``maximum``.
+DIGITS_ONLY = BeforeValidator(_decimal_text)
+
+
 JSON = "application/json"
 TEXT = "text/plain"
 MARKDOWN = "text/markdown"

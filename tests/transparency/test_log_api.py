@@ -154,6 +154,15 @@ BAD_REQUESTS = [
     ("/v1/log/leaves", {"start": 0, "end": 10**25}),
     ("/v1/log/checkpoint", {"size": 4}),
     ("/v1/log/checkpoint", {"size": -1}),
+    # Numbers written loosely are not guessed at: "1_0" would otherwise read as 10.
+    ("/v1/log/proof/inclusion", {"sequence": "1_0", "size": 3}),
+    ("/v1/log/proof/inclusion", {"sequence": "1.0", "size": 3}),
+    ("/v1/log/proof/inclusion", {"sequence": " 1", "size": 3}),
+    ("/v1/log/proof/inclusion", {"sequence": "+1", "size": 3}),
+    ("/v1/log/proof/inclusion", {"sequence": "1", "size": "\u0663"}),  # Arabic-Indic 3
+    ("/v1/log/proof/consistency", {"from": "1", "to": "2e0"}),
+    ("/v1/log/leaves", {"start": "0_0", "end": 2}),
+    ("/v1/log/checkpoint", {"size": "2.0"}),
 ]
 
 
