@@ -118,10 +118,14 @@ def test_witnesses_cosign_and_a_verifier_checks_an_event_offline(
 
 def _forge(keys_dir: Path, origin: str, size: int, root: bytes) -> str:
     """A checkpoint signed with the log's own key: what a compromised server could show."""
+    return _signed(keys_dir, origin, f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n")
+
+
+def _signed(keys_dir: Path, origin: str, body: str) -> str:
+    """``body`` as a note signed with the log's own key, whatever it says."""
     private = serialization.load_pem_private_key((keys_dir / "log" / "ed25519.pem").read_bytes(), None)
     assert isinstance(private, Ed25519PrivateKey)
     public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    body = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
     kid = verifier.sha(origin.encode() + b"\n\x01" + public)[:4]
     line = f"\u2014 {origin} {base64.b64encode(kid + private.sign(body.encode())).decode()}\n"
     return body + "\n" + line
@@ -175,6 +179,52 @@ def test_the_witness_refuses_a_forked_or_rolled_back_history(
     )
     with pytest.raises(witness_module.Refused, match="not signed by the log key"):
         stranger.run_once(client)
+    assert witness.state_path.read_text() == state
+
+
+def test_the_witness_refuses_malformed_answers_instead_of_crashing(
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    make_witness: Callable[..., Any],
+    witness_module: ModuleType,
+    keys_dir: Path,
+) -> None:
+    """A log answering garbage is refused like a lying one (``run --interval`` goes on), and
+    nothing is cosigned or remembered."""
+    witness = make_witness()
+    for i in range(2):
+        make_school(name=f"School {i}")
+    honest = witness.run_once(client)
+    state = witness.state_path.read_text()
+    good = _forge(keys_dir, honest.origin, 3, verifier.sha(b"next"))
+    text = good.split("\n\n")[0] + "\n"
+    malformed = {
+        "signature": text + "\n\u2014 " + honest.origin + " not*base64\n",
+        "root hash": _signed(keys_dir, honest.origin, f"{honest.origin}\n3\nnot*base64\n"),
+        "checkpoint": _signed(keys_dir, honest.origin, text.replace("\n3\n", "\n\u0663\n")),
+    }
+    for what, note in malformed.items():
+        with _serving(note) as liar, pytest.raises(witness_module.Refused, match=what):
+            witness.run_once(liar)
+        assert liar.posted == []  # type: ignore[attr-defined]
+
+    # A consistency proof that is not base64 hashes.
+    for proof in ({"proof": ["not*base64"]}, {"proof": "AAAA"}, {"nothing": []}, "<html>"):
+
+        def handle(request: httpx.Request, proof: Any = proof) -> httpx.Response:
+            if request.url.path == "/v1/log/checkpoint":
+                return httpx.Response(200, text=good)
+            if request.url.path == "/v1/log/proof/consistency":
+                return (
+                    httpx.Response(200, json=proof)
+                    if isinstance(proof, dict)
+                    else httpx.Response(200, text=proof)
+                )
+            raise AssertionError("nothing is posted")
+
+        with httpx.Client(transport=httpx.MockTransport(handle), base_url="http://log.test") as liar:
+            with pytest.raises(witness_module.Refused, match="consistency proof"):
+                witness.run_once(liar)
     assert witness.state_path.read_text() == state
 
 
