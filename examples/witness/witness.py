@@ -16,7 +16,8 @@ then know the log showed everyone the same history. What it does, each round:
 4. records the checkpoint as the last one cosigned.
 
 A refusal is printed and the state is left alone: the evidence (both checkpoints) is
-written to ``refused-<size>.txt`` beside the state file for the association to publish.
+appended to ``refused-<size>.txt`` beside the state file for the association to publish: both
+signed notes, as the log served them, which anyone can check with the log's vkey.
 The first checkpoint ever seen is trusted as it is (trust on first use).
 
 Usage::
@@ -66,6 +67,7 @@ class Checkpoint:
     origin: str
     size: int
     root: bytes
+    note: str = ""  # the signed note as served: the evidence, should the witness refuse it
 
 
 def sha256(data: bytes) -> bytes:
@@ -128,7 +130,7 @@ def parse_checkpoint(note: str, log_vkey: str) -> Checkpoint:
     root = _b64(lines[2], "the root hash")
     if len(root) != 32:
         raise Refused("the root hash is not 32 bytes")
-    return Checkpoint(text=text, origin=lines[0], size=int(lines[1]), root=root)
+    return Checkpoint(text=text, origin=lines[0], size=int(lines[1]), root=root, note=note)
 
 
 def _b64(text: str, what: str) -> bytes:
@@ -228,8 +230,12 @@ class Witness:
         os.replace(tmp, self.state_path)
 
     def _evidence(self, checkpoint: Checkpoint, old: str) -> None:
+        # Both notes with the log's signatures: two signed checkpoints that cannot both be true
+        # are what anyone can check. Appended, so that a later refusal of the same size keeps
+        # the earlier one's evidence.
         path = self.state_path.parent / f"refused-{checkpoint.size}.txt"
-        path.write_text(f"previously cosigned:\n{old}\nnow offered:\n{checkpoint.text}")
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"previously cosigned:\n{old}\nnow offered:\n{checkpoint.note or checkpoint.text}\n")
 
     def run_once(self, client: httpx.Client, base: str = "") -> Checkpoint:
         """Fetch, check, cosign and post the log's newest checkpoint; returns it."""

@@ -152,6 +152,7 @@ def test_the_witness_refuses_a_forked_or_rolled_back_history(
     make_witness: Callable[..., Any],
     witness_module: ModuleType,
     keys_dir: Path,
+    log_vkey: str,
 ) -> None:
     witness = make_witness()
     for i in range(4):
@@ -165,7 +166,16 @@ def test_the_witness_refuses_a_forked_or_rolled_back_history(
         witness.run_once(liar)
     assert liar.posted == []  # type: ignore[attr-defined]
     assert witness.state_path.read_text() == state
-    assert "now offered" in (witness.state_path.parent / "refused-4.txt").read_text()
+    # The evidence holds both checkpoints with the log's signatures, so anyone can check the fork.
+    evidence = (witness.state_path.parent / "refused-4.txt").read_text()
+    offered = evidence.split("now offered:\n", 1)[1].rstrip("\n") + "\n"
+    assert offered == forked and verifier.log_signature_ok(offered, log_vkey)
+    # A second, different fork of the same size adds to the evidence instead of replacing it.
+    other_fork = _forge(keys_dir, honest.origin, 4, verifier.sha(b"a third history"))
+    with _serving(other_fork) as liar, pytest.raises(witness_module.Refused, match="forked"):
+        witness.run_once(liar)
+    evidence = (witness.state_path.parent / "refused-4.txt").read_text()
+    assert forked in evidence and other_fork in evidence
 
     # Back in time.
     with _serving(_forge(keys_dir, honest.origin, 2, verifier.sha(b"x"))) as liar:
