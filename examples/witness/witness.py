@@ -16,7 +16,8 @@ then know the log showed everyone the same history. What it does, each round:
 4. records the checkpoint as the last one cosigned.
 
 A refusal is printed and the state is left alone: the evidence (both checkpoints) is
-written to ``refused-<size>.txt`` beside the state file for the association to publish.
+appended to ``refused-<size>.txt`` beside the state file for the association to publish: both
+signed notes, as the log served them, which anyone can check with the log's vkey.
 The first checkpoint ever seen is trusted as it is (trust on first use).
 
 Usage::
@@ -38,6 +39,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import struct
 import sys
 import time
@@ -65,6 +67,7 @@ class Checkpoint:
     origin: str
     size: int
     root: bytes
+    note: str = ""  # the signed note as served: the evidence, should the witness refuse it
 
 
 def sha256(data: bytes) -> bytes:
@@ -105,14 +108,15 @@ def parse_checkpoint(note: str, log_vkey: str) -> Checkpoint:
         raise Refused("not a signed note")
     text, signatures = note[: cut + 1], note[cut + 2 :].splitlines()
     lines = text.split("\n")
-    if len(lines) != 4 or lines[3] != "" or not lines[1].isdigit():
+    # ASCII digits without leading zeros (tlog-checkpoint); str.isdigit() would take "٣" too.
+    if len(lines) != 4 or lines[3] != "" or not re.fullmatch(r"0|[1-9][0-9]*", lines[1]):
         raise Refused("not a checkpoint")
     verified = False
     for line in signatures:
         if not line.startswith(DASH):
             raise Refused("malformed signature line")
         line_name, _, encoded = line[len(DASH) :].partition(" ")
-        raw = base64.b64decode(encoded, validate=True)
+        raw = _b64(encoded, "a signature")
         if line_name == name and raw[:4] == kid:
             try:
                 Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], text.encode())
@@ -123,10 +127,19 @@ def parse_checkpoint(note: str, log_vkey: str) -> Checkpoint:
         raise Refused("the checkpoint is not signed by the log key")
     if lines[0] != name:
         raise Refused(f"the checkpoint is of the log {lines[0]!r}, not {name!r}")
-    root = base64.b64decode(lines[2], validate=True)
+    root = _b64(lines[2], "the root hash")
     if len(root) != 32:
         raise Refused("the root hash is not 32 bytes")
-    return Checkpoint(text=text, origin=lines[0], size=int(lines[1]), root=root)
+    return Checkpoint(text=text, origin=lines[0], size=int(lines[1]), root=root, note=note)
+
+
+def _b64(text: str, what: str) -> bytes:
+    """Standard base64 from the log; anything else is the log misbehaving: a refusal, not a
+    crash that would stop a witness running with ``--interval``."""
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise Refused(f"{what} is not standard base64") from None
 
 
 def verify_consistency(first: int, second: int, root1: bytes, root2: bytes, proof: list[bytes]) -> bool:
@@ -217,8 +230,12 @@ class Witness:
         os.replace(tmp, self.state_path)
 
     def _evidence(self, checkpoint: Checkpoint, old: str) -> None:
+        # Both notes with the log's signatures: two signed checkpoints that cannot both be true
+        # are what anyone can check. Appended, so that a later refusal of the same size keeps
+        # the earlier one's evidence.
         path = self.state_path.parent / f"refused-{checkpoint.size}.txt"
-        path.write_text(f"previously cosigned:\n{old}\nnow offered:\n{checkpoint.text}")
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(f"previously cosigned:\n{old}\nnow offered:\n{checkpoint.note or checkpoint.text}\n")
 
     def run_once(self, client: httpx.Client, base: str = "") -> Checkpoint:
         """Fetch, check, cosign and post the log's newest checkpoint; returns it."""
@@ -230,7 +247,13 @@ class Witness:
         def proof_for(first: int, second: int) -> list[bytes]:
             r = client.get(f"{base}/v1/log/proof/consistency", params={"from": first, "to": second})
             r.raise_for_status()
-            return [base64.b64decode(h, validate=True) for h in r.json()["proof"]]
+            try:
+                hashes = r.json()["proof"]
+            except (ValueError, KeyError, TypeError):
+                raise Refused("the consistency proof is not a JSON object with a `proof` list") from None
+            if not isinstance(hashes, list) or not all(isinstance(h, str) for h in hashes):
+                raise Refused("the consistency proof is not a list of base64 hashes")
+            return [_b64(h, "a consistency proof hash") for h in hashes]
 
         self.check(checkpoint, proof_for)
         posted = client.post(

@@ -239,6 +239,26 @@ def _validation_errors(exc: RequestValidationError) -> tuple[int, str, list[dict
     return 422, "The request did not validate; see `errors`.", errors
 
 
+def _body_not_json(request: Request, exc: RequestValidationError) -> bool:
+    """Whether a JSON body failed to validate because it was sent as another media type.
+
+    FastAPI parses a body as JSON only when its ``Content-Type`` is ``application/json`` or
+    ``application/*+json``; any other type, or none, reaches the model as raw bytes and
+    fails as "not a valid dictionary", a 422 that hides the real mistake: that is a 415
+    (RFC 9110 §15.5.16; without a type a body may be taken as ``application/octet-stream``).
+    No body at all stays a 422 ("Field required"). Routes that read other media types
+    (Markdown drafts, checkpoint notes, the token endpoint's form) check them themselves
+    before any validation.
+    """
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if not media and request.headers.get("content-length", "0").strip() in ("", "0"):
+        return False
+    main, _, sub = media.partition("/")
+    if main == "application" and (sub == "json" or sub.endswith("+json")):
+        return False
+    return any(tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+
+
 #: Methods an ``Allow`` header may name (``HEAD`` follows ``GET``, see below).
 _METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
@@ -290,7 +310,15 @@ def install_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        if _body_not_json(request, exc):
+            return error_response(
+                UnsupportedMediaType(
+                    "This operation reads a JSON body (`Content-Type: application/json`, or the "
+                    "`+json` type it documents).",
+                    extra={"accepted": ["application/json"]},
+                )
+            )
         status, detail, errors = _validation_errors(exc)
         cls = _STATUS_CODES[status]
         return problem_response(status, cls.title, detail, code=cls.code, extra={"errors": errors})

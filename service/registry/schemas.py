@@ -274,9 +274,41 @@ class CredentialCheck(BaseModel):
     credential: str
 
 
+#: Every ``reason`` of ``POST /v1/credentials/verify``: ``valid``, the token checks of
+#: ``KeyStore.verify`` in the order they run, then ``affiliation.check_credential``'s own.
+CredentialReason = Literal[
+    "valid",
+    "too_large",
+    "malformed",
+    "alg_not_allowed",
+    "unknown_kid",
+    "bad_signature",
+    "wrong_type",
+    "expired",
+    "not_yet_valid",
+    "wrong_issuer",
+    "not_a_credential",
+    "malformed_status",
+    "unknown_status",
+    "status_invalid",
+    "status_suspended",
+]
+
+
 class CredentialVerdict(BaseModel):
     """Whether a presented credential is genuine and in force; ``claims`` only when valid."""
 
     valid: bool
-    reason: str
+    reason: CredentialReason = Field(
+        description=(
+            "`valid`, or the first check that failed: `too_large` (over 8 KiB), `malformed` (not a "
+            "compact JWS with a JSON header and payload), `alg_not_allowed` (not ES256), "
+            "`unknown_kid` (not a key of our JWKS), `bad_signature`, `wrong_type` (a JWS of ours "
+            "that is no credential, e.g. an access token), `expired`, `not_yet_valid`, "
+            "`wrong_issuer`, `not_a_credential` (no school subject or `affiliated` claim), then "
+            "the status list entry as it reads now: `malformed_status` (the `status` claim names "
+            "none of our lists), `unknown_status` (an entry no school holds), `status_invalid` "
+            "(withdrawn, lapsed or delisted), `status_suspended`"
+        )
+    )
     claims: dict[str, Any]

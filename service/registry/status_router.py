@@ -10,7 +10,7 @@ from starlette.responses import Response
 from service.registry import status_lists
 from service.web import cache
 from service.web.http import negotiate
-from service.web.openapi import problems
+from service.web.openapi import NOT_MODIFIED, problems
 
 router = APIRouter(prefix="/v1", tags=["verification"])
 
@@ -19,6 +19,7 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "A Status List Token (draft-ietf-oauth-status-list), a compact JWS",
         "content": {status_lists.MEDIA_TYPE: {"schema": {"type": "string"}}},
     },
+    **NOT_MODIFIED,
     **problems(404, 406),
 }
 

@@ -29,8 +29,17 @@ from service.transparency.schemas import (
     LogKey,
 )
 from service.web import cache
-from service.web.http import CACHE_IMMUTABLE_VERSION, JSON, MAX_BIGINT, json_response, make_etag
-from service.web.openapi import problems
+from service.web.http import (
+    CACHE_IMMUTABLE_VERSION,
+    DIGITS_ONLY,
+    JSON,
+    MAX_BIGINT,
+    TEXT,
+    json_response,
+    make_etag,
+    require_utf8_text,
+)
+from service.web.openapi import NOT_MODIFIED, problems
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])
 
@@ -49,9 +58,8 @@ LEAVES = cache.Resource(route="/v1/log/leaves", domains=(), max_age_s=3600.0)
 
 #: Checkpoints change with every event: revalidate each time (their ETag makes it a 304).
 CACHE_REVALIDATE = "public, no-cache"
-TEXT = "text/plain"
 
-Size = Annotated[int, Query(ge=1, le=MAX_BIGINT)]
+Size = Annotated[int, Query(ge=1, le=MAX_BIGINT), DIGITS_ONLY]
 
 
 async def _serve(
@@ -83,6 +91,7 @@ _TEXT_RESPONSE: dict[int | str, dict[str, Any]] = {
         "description": "A C2SP signed note: the checkpoint, then the log's and the witnesses' signatures",
         "content": {TEXT: {"schema": {"type": "string"}}},
     },
+    **NOT_MODIFIED,
     **problems(422, s422="`size` is larger than the log"),
 }
 
@@ -90,7 +99,9 @@ _TEXT_RESPONSE: dict[int | str, dict[str, Any]] = {
 @router.get("/checkpoint", response_class=Response, responses=_TEXT_RESPONSE, summary="The signed checkpoint")
 async def get_checkpoint(
     request: Request,
-    size: Annotated[int | None, Query(ge=0, le=MAX_BIGINT, description="A past tree size")] = None,
+    size: Annotated[
+        int | None, Query(ge=0, le=MAX_BIGINT, description="A past tree size"), DIGITS_ONLY
+    ] = None,
 ) -> Response:
     """The newest checkpoint (C2SP tlog-checkpoint; `text/plain; charset=utf-8`): origin, tree
     size (the newest event's sequence) and base64 root hash, a blank line, the log's Ed25519
@@ -111,7 +122,15 @@ async def get_checkpoint(
     )
 
 
-@router.get("/key", response_model=LogKey, summary="The log's public key and its witnesses")
+@router.get(
+    "/key",
+    response_model=LogKey,
+    responses={
+        200: {"description": "The log's vkey and the registered witnesses (`public, max-age=300`)"},
+        **NOT_MODIFIED,
+    },
+    summary="The log's public key and its witnesses",
+)
 async def get_key(request: Request) -> Response:
     """The Ed25519 key that signs checkpoints (raw base64 and as a C2SP vkey) and the
     registered witnesses with their cosigner vkeys and the newest size each cosigned."""
@@ -128,7 +147,11 @@ async def get_key(request: Request) -> Response:
 @router.get(
     "/proof/inclusion",
     response_model=InclusionProof,
-    responses=problems(422, s422="Out of range: `sequence` ≤ `size` ≤ the log's size"),
+    responses={
+        200: {"description": "The proof; it never changes, so it is cached for an hour"},
+        **NOT_MODIFIED,
+        **problems(422, s422="Out of range: `sequence` ≤ `size` ≤ the log's size"),
+    },
     summary="Inclusion proof of an event",
 )
 async def get_inclusion(request: Request, sequence: Size, size: Size) -> Response:
@@ -146,13 +169,17 @@ async def get_inclusion(request: Request, sequence: Size, size: Size) -> Respons
 @router.get(
     "/proof/consistency",
     response_model=ConsistencyProof,
-    responses=problems(422, s422="Out of range: `from` ≤ `to` ≤ the log's size"),
+    responses={
+        200: {"description": "The proof (empty when `from` = `to`); it never changes: cached for an hour"},
+        **NOT_MODIFIED,
+        **problems(422, s422="Out of range: `from` ≤ `to` ≤ the log's size"),
+    },
     summary="Consistency proof between two tree sizes",
 )
 async def get_consistency(
     request: Request,
-    first: Annotated[int, Query(alias="from", ge=1, le=MAX_BIGINT)],
-    second: Annotated[int, Query(alias="to", ge=1, le=MAX_BIGINT)],
+    first: Annotated[int, Query(alias="from", ge=1, le=MAX_BIGINT), DIGITS_ONLY],
+    second: Annotated[int, Query(alias="to", ge=1, le=MAX_BIGINT), DIGITS_ONLY],
 ) -> Response:
     """RFC 9162 consistency proof that the tree of `to` leaves extends the tree of `from`
     leaves: `{"from", "to", "proof": [...]}` (empty when the sizes are equal)."""
@@ -167,13 +194,17 @@ async def get_consistency(
 @router.get(
     "/leaves",
     response_model=LeafPage,
-    responses=problems(422, s422="Empty range, more than 256 leaves, or past the log's size"),
+    responses={
+        200: {"description": "The leaves; a pruned event's `leaf` reads `null`, its hash stays"},
+        **NOT_MODIFIED,
+        **problems(422, s422="Empty range, more than 256 leaves, or past the log's size"),
+    },
     summary="Leaves of the log",
 )
 async def get_leaves(
     request: Request,
-    start: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="First leaf index")],
-    end: Annotated[int, Query(ge=1, le=MAX_BIGINT, description="One past the last leaf index")],
+    start: Annotated[int, Query(ge=0, le=MAX_BIGINT, description="First leaf index"), DIGITS_ONLY],
+    end: Annotated[int, Query(ge=1, le=MAX_BIGINT, description="One past the last leaf index"), DIGITS_ONLY],
 ) -> Response:
     """Leaves `[start, end)` (at most 256): `{"data": [{"index", "leaf_hash", "leaf"}]}`;
     `leaf` is the base64 of the event's canonical JSON (RFC 8785, the feed item without
@@ -189,7 +220,19 @@ async def get_leaves(
 @router.post(
     "/cosignatures",
     response_model=CosignatureReceipt,
-    responses=problems(413, 422, s422="Not this log's checkpoint, or no valid registered cosignature"),
+    responses={
+        200: {"description": "The cosignatures kept: one per registered witness line that verified"},
+        **problems(
+            400,
+            413,
+            415,
+            422,
+            s400="Malformed request",
+            s413="The note is larger than 64 KiB",
+            s415="The body is not `text/plain` (UTF-8)",
+            s422="Not this log's checkpoint, or no valid registered cosignature",
+        ),
+    },
     summary="Post a witness cosignature",
     openapi_extra={
         "requestBody": {
@@ -203,7 +246,9 @@ async def post_cosignatures(request: Request) -> Response:
     """A registered witness posts the checkpoint it checked, with its C2SP tlog-cosignature
     line. The cosignature is kept when the checkpoint is this log's (origin, a size it had,
     its root at that size) and the signature verifies with the witness's key; anything
-    else is a 422 that stores nothing. Lines of unknown keys are ignored."""
+    else is a 422 that stores nothing. Lines of unknown keys are ignored. The body is
+    `text/plain` (UTF-8): another media type, or none, is a 415."""
+    require_utf8_text(request.headers.get("content-type"), TEXT)
     raw = await request.body()
     if len(raw) > notes.MAX_NOTE_BYTES:
         raise PayloadTooLarge(f"A checkpoint note is at most {notes.MAX_NOTE_BYTES} bytes.")

@@ -24,7 +24,13 @@ from pydantic import AfterValidator, AwareDatetime, BeforeValidator
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from service.core.errors import NotAcceptable, PreconditionFailed, PreconditionRequired, Unprocessable
+from service.core.errors import (
+    NotAcceptable,
+    PreconditionFailed,
+    PreconditionRequired,
+    Unprocessable,
+    UnsupportedMediaType,
+)
 from service.core.jsonutil import dumps
 
 T = TypeVar("T")
@@ -54,7 +60,25 @@ def _rfc3339_text(value: Any) -> Any:
 #: 1-9999 in UTC are a validation error (422), not an overflow deep in the database layer.
 UTCInstant = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_in_utc)]
 
+_DECIMAL = re.compile(r"[0-9]+")
+
+
+def _decimal_text(value: Any) -> Any:
+    # Pydantic's lax int reads " 1", "+1", "1.0" and "1_0" (= 10) too: a tree size or leaf
+    # index written so is a client's mistake to point out, not a number to guess.
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError("a decimal number (ASCII digits only) is needed")
+    return value
+
+
+#: Metadata for an ``int`` query or path parameter written in ASCII digits only; anything else
+#: is a 422: ``Annotated[int, Query(ge=1), DIGITS_ONLY]``. It goes after the ``Query``/``Path``,
+#: whose bounds then still reach the OpenAPI schema as ``minimum``/``maximum``.
+DIGITS_ONLY = BeforeValidator(_decimal_text)
+
+
 JSON = "application/json"
+TEXT = "text/plain"
 MARKDOWN = "text/markdown"
 HTML = "text/html"
 
@@ -257,6 +281,28 @@ def negotiate(accept: str | None, offered: Sequence[str]) -> str:
             extra={"available": list(offered)},
         )
     return best[2]
+
+
+def require_utf8_text(content_type: str | None, media_type: str) -> None:
+    """Check that a request body is declared as ``media_type`` in UTF-8 (RFC 9110 §8.3).
+
+    The media type compares case-insensitively; a ``charset`` parameter, when present, must
+    name UTF-8 (the body is decoded as UTF-8 whatever it says, so another one would be
+    misread). A missing ``Content-Type`` is not assumed to be text: RFC 9110 lets a server
+    treat it as ``application/octet-stream``. Raises :class:`UnsupportedMediaType` (415,
+    with ``accepted``) otherwise.
+    """
+    media, _, params = (content_type or "").partition(";")
+    charset = ""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    if media.strip().lower() != media_type or charset not in ("", "utf-8", "utf8"):
+        raise UnsupportedMediaType(
+            f"The body is read as {media_type} in UTF-8 (`Content-Type: {media_type}; charset=utf-8`).",
+            extra={"accepted": [media_type]},
+        )
 
 
 # --- pagination ------------------------------------------------------------------

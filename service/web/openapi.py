@@ -10,7 +10,8 @@ generated document say so:
   (``HTTPValidationError``) is replaced by it;
 - statuses that follow from an operation's shape are added where the route
   does not declare them itself: 400 (malformed JSON) and 413 (body over
-  1 MiB) for operations with a request body, 401/403 for operations that
+  1 MiB) for operations with a request body, 415 for those whose body is
+  JSON (sent as another media type), 401/403 for operations that
   need a token, 404 for operations with path parameters, 429 for every
   rate-limited path (everything but ``/healthz``).
 
@@ -68,12 +69,15 @@ DESCRIPTIONS: dict[int, str] = {
     410: "Gone",
     412: "`If-Match` does not match the current ETag",
     413: "Request body larger than 1 MiB",
-    415: "Unsupported request media type",
+    415: "The body is not of a media type this operation reads (`accepted` lists them)",
     422: "The request did not validate (`errors` lists why)",
     428: "`If-Match` is required",
     429: "Rate limit exceeded (`Retry-After` says when to retry)",
     503: "Temporarily unavailable (`Retry-After`)",
 }
+
+#: ``responses=`` entry of a cached public read that answers ``If-None-Match`` with a 304.
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified (`If-None-Match`)"}}
 
 #: Paths without a rate limit (``ratelimit.EXEMPT_PATHS``).
 _UNLIMITED = frozenset({"/healthz"})
@@ -114,6 +118,8 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             wanted: list[int] = []
             if "requestBody" in operation:
                 wanted += [400, 413]
+                if any(m.endswith("json") for m in operation["requestBody"].get("content", {})):
+                    wanted.append(415)  # a JSON body sent as another type (errors._body_not_json)
             if operation.get("security"):
                 wanted += [401, 403]
             if "{" in path:

@@ -133,6 +133,37 @@ def test_body_over_one_mebibyte_is_413(client: TestClient) -> None:
     assert_problem(r, 413)
 
 
+def test_a_json_body_sent_as_another_media_type_is_415(client: TestClient) -> None:
+    """Sent as text or a form, a JSON body is a 415 saying what is read, not a 422 saying the
+    body "should be a valid dictionary"; as JSON (or without a media type) it is read."""
+    body = b'{"credential": "not.a.jws"}'
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "application/xml",
+        "text/json",
+        None,
+    ):
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        r = client.post("/v1/credentials/verify", content=body, headers=headers)
+        assert assert_problem(r, 415)["accepted"] == ["application/json"], content_type
+    for content_type in ("application/json", "Application/JSON; charset=utf-8"):
+        r = client.post("/v1/credentials/verify", content=body, headers={"Content-Type": content_type})
+        assert r.json() == {"valid": False, "reason": "malformed", "claims": {}}, content_type
+    # No body at all is a 422 naming the missing body; a JSON body that does not validate stays
+    # a 422; broken JSON is a 400.
+    assert assert_problem(client.post("/v1/credentials/verify"), 422)["errors"][0]["loc"] == ["body"]
+    assert_problem(client.post("/v1/credentials/verify", json={"credential": 5}), 422)
+    bad = client.post("/v1/credentials/verify", content=b"{", headers={"Content-Type": "application/json"})
+    assert_problem(bad, 400)
+    # The document says so for every operation with a JSON body.
+    for path, item in client.get("/openapi.json").json()["paths"].items():
+        for method, operation in item.items():
+            media = operation.get("requestBody", {}).get("content", {}) if isinstance(operation, dict) else {}
+            if any(m.endswith("json") for m in media):
+                assert "415" in operation["responses"], (method, path)
+
+
 def test_head_mirrors_get(client: TestClient) -> None:
     get = client.get("/healthz")
     head = client.head("/healthz")

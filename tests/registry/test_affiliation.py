@@ -244,5 +244,18 @@ def test_credential_check_accepts_genuine_and_refuses_the_rest(
         for token in tokens:
             assert _verify(client, token) == {"valid": False, "reason": reason, "claims": {}}, (reason, token)
 
+    # Every reason a verifier can meet is listed in the OpenAPI document (a client can switch on it).
+    documented = client.get("/openapi.json").json()["components"]["schemas"]["CredentialVerdict"]
+    reasons = documented["properties"]["reason"]["enum"]
+    assert {"valid", *cases} <= set(reasons)
+    assert {
+        "not_a_credential",
+        "malformed_status",
+        "unknown_status",
+        "status_invalid",
+        "status_suspended",
+    } <= set(reasons)
+    assert all(f"`{r}`" in documented["properties"]["reason"]["description"] for r in reasons)
+
     for bad_body in ({}, {"credential": 5}, {"credential": genuine, "extra": True}):
         assert_problem(client.post("/v1/credentials/verify", json=bad_body), 422)

@@ -154,6 +154,15 @@ BAD_REQUESTS = [
     ("/v1/log/leaves", {"start": 0, "end": 10**25}),
     ("/v1/log/checkpoint", {"size": 4}),
     ("/v1/log/checkpoint", {"size": -1}),
+    # Numbers written loosely are not guessed at: "1_0" would otherwise read as 10.
+    ("/v1/log/proof/inclusion", {"sequence": "1_0", "size": 3}),
+    ("/v1/log/proof/inclusion", {"sequence": "1.0", "size": 3}),
+    ("/v1/log/proof/inclusion", {"sequence": " 1", "size": 3}),
+    ("/v1/log/proof/inclusion", {"sequence": "+1", "size": 3}),
+    ("/v1/log/proof/inclusion", {"sequence": "1", "size": "\u0663"}),  # Arabic-Indic 3
+    ("/v1/log/proof/consistency", {"from": "1", "to": "2e0"}),
+    ("/v1/log/leaves", {"start": "0_0", "end": 2}),
+    ("/v1/log/checkpoint", {"size": "2.0"}),
 ]
 
 
@@ -256,11 +265,31 @@ def test_a_rewritten_past_breaks_consistency(
     assert not verifier.verify_consistency(old_size, new_size, old_root, new_root, _b64(r["proof"]))
 
 
-@pytest.mark.parametrize("path", ["/v1/log/checkpoint", "/v1/log/key"])
-def test_log_reads_answer_head_and_conditional_requests(client: TestClient, path: str) -> None:
-    first = client.get(path)
-    assert client.head(path).headers["etag"] == first.headers["etag"]
-    assert client.get(path, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/v1/log/checkpoint", ""),
+        ("/v1/log/key", ""),
+        ("/v1/log/proof/inclusion", "?sequence=1&size=2"),
+        ("/v1/log/proof/consistency", "?from=1&to=2"),
+        ("/v1/log/leaves", "?start=0&end=2"),
+        ("/v1/status-lists/{list_id}", ""),
+    ],
+)
+def test_log_reads_answer_head_and_conditional_requests(
+    client: TestClient, make_school: Callable[..., dict[str, Any]], path: str, query: str
+) -> None:
+    make_school(name="School 0")
+    make_school(name="School 1")
+    url = path.replace("{list_id}", "1") + query
+    first = client.get(url)
+    assert first.status_code == 200, first.text
+    assert client.head(url).headers["etag"] == first.headers["etag"]
+    assert client.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    # ... and the OpenAPI document says so, with what a 200 holds.
+    responses = client.get("/openapi.json").json()["paths"][path]["get"]["responses"]
+    assert "If-None-Match" in responses["304"]["description"]
+    assert responses["200"]["description"] != "Successful Response"
 
 
 def test_upgrading_a_database_from_before_the_log(

@@ -118,10 +118,14 @@ def test_witnesses_cosign_and_a_verifier_checks_an_event_offline(
 
 def _forge(keys_dir: Path, origin: str, size: int, root: bytes) -> str:
     """A checkpoint signed with the log's own key: what a compromised server could show."""
+    return _signed(keys_dir, origin, f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n")
+
+
+def _signed(keys_dir: Path, origin: str, body: str) -> str:
+    """``body`` as a note signed with the log's own key, whatever it says."""
     private = serialization.load_pem_private_key((keys_dir / "log" / "ed25519.pem").read_bytes(), None)
     assert isinstance(private, Ed25519PrivateKey)
     public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    body = f"{origin}\n{size}\n{base64.b64encode(root).decode()}\n"
     kid = verifier.sha(origin.encode() + b"\n\x01" + public)[:4]
     line = f"\u2014 {origin} {base64.b64encode(kid + private.sign(body.encode())).decode()}\n"
     return body + "\n" + line
@@ -148,6 +152,7 @@ def test_the_witness_refuses_a_forked_or_rolled_back_history(
     make_witness: Callable[..., Any],
     witness_module: ModuleType,
     keys_dir: Path,
+    log_vkey: str,
 ) -> None:
     witness = make_witness()
     for i in range(4):
@@ -161,7 +166,16 @@ def test_the_witness_refuses_a_forked_or_rolled_back_history(
         witness.run_once(liar)
     assert liar.posted == []  # type: ignore[attr-defined]
     assert witness.state_path.read_text() == state
-    assert "now offered" in (witness.state_path.parent / "refused-4.txt").read_text()
+    # The evidence holds both checkpoints with the log's signatures, so anyone can check the fork.
+    evidence = (witness.state_path.parent / "refused-4.txt").read_text()
+    offered = evidence.split("now offered:\n", 1)[1].rstrip("\n") + "\n"
+    assert offered == forked and verifier.log_signature_ok(offered, log_vkey)
+    # A second, different fork of the same size adds to the evidence instead of replacing it.
+    other_fork = _forge(keys_dir, honest.origin, 4, verifier.sha(b"a third history"))
+    with _serving(other_fork) as liar, pytest.raises(witness_module.Refused, match="forked"):
+        witness.run_once(liar)
+    evidence = (witness.state_path.parent / "refused-4.txt").read_text()
+    assert forked in evidence and other_fork in evidence
 
     # Back in time.
     with _serving(_forge(keys_dir, honest.origin, 2, verifier.sha(b"x"))) as liar:
@@ -175,6 +189,52 @@ def test_the_witness_refuses_a_forked_or_rolled_back_history(
     )
     with pytest.raises(witness_module.Refused, match="not signed by the log key"):
         stranger.run_once(client)
+    assert witness.state_path.read_text() == state
+
+
+def test_the_witness_refuses_malformed_answers_instead_of_crashing(
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    make_witness: Callable[..., Any],
+    witness_module: ModuleType,
+    keys_dir: Path,
+) -> None:
+    """A log answering garbage is refused like a lying one (``run --interval`` goes on), and
+    nothing is cosigned or remembered."""
+    witness = make_witness()
+    for i in range(2):
+        make_school(name=f"School {i}")
+    honest = witness.run_once(client)
+    state = witness.state_path.read_text()
+    good = _forge(keys_dir, honest.origin, 3, verifier.sha(b"next"))
+    text = good.split("\n\n")[0] + "\n"
+    malformed = {
+        "signature": text + "\n\u2014 " + honest.origin + " not*base64\n",
+        "root hash": _signed(keys_dir, honest.origin, f"{honest.origin}\n3\nnot*base64\n"),
+        "checkpoint": _signed(keys_dir, honest.origin, text.replace("\n3\n", "\n\u0663\n")),
+    }
+    for what, note in malformed.items():
+        with _serving(note) as liar, pytest.raises(witness_module.Refused, match=what):
+            witness.run_once(liar)
+        assert liar.posted == []  # type: ignore[attr-defined]
+
+    # A consistency proof that is not base64 hashes.
+    for proof in ({"proof": ["not*base64"]}, {"proof": "AAAA"}, {"nothing": []}, "<html>"):
+
+        def handle(request: httpx.Request, proof: Any = proof) -> httpx.Response:
+            if request.url.path == "/v1/log/checkpoint":
+                return httpx.Response(200, text=good)
+            if request.url.path == "/v1/log/proof/consistency":
+                return (
+                    httpx.Response(200, json=proof)
+                    if isinstance(proof, dict)
+                    else httpx.Response(200, text=proof)
+                )
+            raise AssertionError("nothing is posted")
+
+        with httpx.Client(transport=httpx.MockTransport(handle), base_url="http://log.test") as liar:
+            with pytest.raises(witness_module.Refused, match="consistency proof"):
+                witness.run_once(liar)
     assert witness.state_path.read_text() == state
 
 
@@ -226,7 +286,11 @@ def test_hostile_cosignatures_are_422s_that_store_nothing(
     root = verifier.checkpoint_fields(text)[2]
 
     def post(body: str | bytes) -> Any:
-        return client.post("/v1/log/cosignatures", content=body if isinstance(body, bytes) else body.encode())
+        return client.post(
+            "/v1/log/cosignatures",
+            content=body if isinstance(body, bytes) else body.encode(),
+            headers={"Content-Type": "text/plain; charset=utf-8"},
+        )
 
     unknown = Ed25519PrivateKey.generate()
     tampered = _cosigned(note, witness.name, witness.private)
@@ -284,6 +348,40 @@ def test_hostile_cosignatures_are_422s_that_store_nothing(
     assert cli("witnesses", "remove", witness.described["id"]).exit_code == 0
     assert_problem(post(_cosigned(note, witness.name, witness.private)), 422)
     assert client.get("/v1/log/checkpoint").text == note
+
+
+def test_a_cosignature_in_another_media_type_is_a_415_that_stores_nothing(
+    client: TestClient,
+    make_school: Callable[..., dict[str, Any]],
+    make_witness: Callable[..., Any],
+) -> None:
+    """The note is text/plain in UTF-8; JSON, no media type, another charset or a look-alike
+    media type is refused before the body is read, and the same note then posted as text
+    is kept."""
+    witness = make_witness()
+    make_school(name="School 0")
+    note = client.get("/v1/log/checkpoint").text
+    body = _cosigned(note, witness.name, witness.private).encode()
+    for content_type in (
+        None,
+        "application/json",
+        "application/octet-stream",
+        "text/plainx",
+        "text/markdown",
+        "text/plain; charset=latin-1",
+        "multipart/form-data; boundary=x",
+    ):
+        headers = {} if content_type is None else {"Content-Type": content_type}
+        problem = assert_problem(client.post("/v1/log/cosignatures", content=body, headers=headers), 415)
+        assert problem["accepted"] == ["text/plain"], content_type
+    assert client.get("/v1/log/checkpoint").text == note
+    assert [w["latest_cosigned_size"] for w in client.get("/v1/log/key").json()["witnesses"]] == [None]
+
+    for content_type in ("text/plain", 'TEXT/Plain ; Charset="UTF-8"', "text/plain;charset=utf8"):
+        answer = client.post("/v1/log/cosignatures", content=body, headers={"Content-Type": content_type})
+        assert answer.status_code == 200, (content_type, answer.text)
+        assert answer.json()["accepted"][0]["witness"] == witness.described["id"]
+    assert [w["latest_cosigned_size"] for w in client.get("/v1/log/key").json()["witnesses"]] == [1]
 
 
 def test_witness_registration_refuses_bad_input(
