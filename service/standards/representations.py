@@ -225,6 +225,7 @@ def _in_force_version(request: Request, slug: str, at: dt.datetime | None, _prev
         expires_at=changes_at.timestamp() if changes_at is not None else None,
     )
 
+
 async def serve_in_force(request: Request, slug: str, at: dt.datetime | None, lang: str | None) -> Response:
     """The version in force at ``at`` (``None``: now), served like a version read with
     ``Content-Location`` naming it; which version that is is kept beside the representations."""

@@ -81,7 +81,9 @@ def test_an_unmigrated_database_is_one_line_then_migrate_makes_it_work(tmp_path:
 
 def test_an_unreachable_postgresql_is_one_line(tmp_path: Path) -> None:
     url = "postgresql+psycopg://imi:s3cret@127.0.0.1:1/imi"
-    line = _one_line(_run(tmp_path, "clients", "list", url=url), "postgresql+psycopg://imi:***@127.0.0.1:1/imi")
+    line = _one_line(
+        _run(tmp_path, "clients", "list", url=url), "postgresql+psycopg://imi:***@127.0.0.1:1/imi"
+    )
     assert "s3cret" not in line and "cannot use the database" in line
 
 
