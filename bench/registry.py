@@ -79,7 +79,7 @@ def uncached_latencies(base: str, pid: int, queries: list[str]) -> tuple[list[fl
     server's CPU milliseconds per query."""
     times = []
     cpu = _cpu_s(pid)
-    with httpx.Client(base_url=base) as client:
+    with httpx.Client(base_url=base, timeout=60) as client:  # a slow query is a figure, not a crash
         for q in queries:
             began = time.perf_counter()
             r = client.get(f"/v1/schools?q={quote(q)}")

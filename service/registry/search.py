@@ -16,7 +16,7 @@ repeat of the rows that stayed.
 A page costs at most two statements, each one round trip:
 
 1. The probe counts, for every query word at once, the index entries its range
-   holds (each count stops at ``SELECTIVE + 1``). Counts are planning
+   holds (each count stops just above ``search_plan.selective``). Counts are planning
    statistics, reused for a minute per word (type-ahead repeats words), so
    most pages skip this statement; a word counted just now with no entries
    answers "no match" at once.
