@@ -162,3 +162,15 @@ def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
     result = _run(tmp_path, "serve", "--port", "99999")
     assert result.returncode == 2 and "1<=x<=65535" in result.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_export_into_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+    """``imi-api export /no/such/folder/backup.jsonl`` was a FileNotFoundError traceback."""
+    url = f"sqlite:///{tmp_path / 'imi.db'}"
+    assert _run(tmp_path, "migrate", url=url).returncode == 0
+    target = tmp_path / "missing" / "backup.jsonl"
+    result = _run(tmp_path, "export", str(target), url=url)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: cannot write {target}: No such file or directory"]
+    written = _run(tmp_path, "export", str(tmp_path / "backup.jsonl"), url=url)
+    assert written.returncode == 0 and json.loads(written.stdout)["rows"], written.stderr
