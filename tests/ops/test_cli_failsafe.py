@@ -174,3 +174,23 @@ def test_export_into_a_missing_folder_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [f"error: cannot write {target}: No such file or directory"]
     written = _run(tmp_path, "export", str(tmp_path / "backup.jsonl"), url=url)
     assert written.returncode == 0 and json.loads(written.stdout)["rows"], written.stderr
+
+
+def test_keys_rotate_and_list_outside_the_keys_folder_are_one_line_and_create_nothing(tmp_path: Path) -> None:
+    """Run where IMI_KEYS_DIR holds no key (another folder than the server's), ``keys rotate``
+    made a fresh key set nobody reads and ``keys list`` printed nothing with status 0."""
+    for command in (["keys", "rotate"], ["keys", "list"]):
+        result = _run(tmp_path, *command)
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in result.stderr
+        assert f"no signing keys in {tmp_path / 'keys'}" in lines[0]
+        assert "IMI_KEYS_DIR" in lines[0] and "imi-api keys generate" in lines[0]
+        assert not (tmp_path / "keys").exists()
+    assert _run(tmp_path, "keys", "generate").returncode == 0
+    first = json.loads(_run(tmp_path, "keys", "list").stdout)
+    rotated = _run(tmp_path, "keys", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    listed = [json.loads(line) for line in _run(tmp_path, "keys", "list").stdout.splitlines()]
+    assert [k["state"] for k in listed] == ["active", "retired"]
+    assert listed[1]["kid"] == first["kid"] and listed[0]["kid"] == json.loads(rotated.stdout)["kid"]
