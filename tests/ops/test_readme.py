@@ -120,3 +120,14 @@ def test_the_quickstart_runs_as_written(server: tuple[str, dict[str, str]], tmp_
             assert needle.lower() in output.lower(), (job, needle, output, done.stderr)
         for bad in ("Traceback", "command not found", "No such file"):
             assert bad not in done.stderr, (job, done.stderr)
+    # The user ran these in the project folder: what they leave there (endpoint.json holds the
+    # webhook secret) must not show up as files to commit.
+    left = sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and path.parts[len(folder.parts)] not in (".venv", "examples")
+    )
+    assert "endpoint.json" in left and "headers.txt" in left, left
+    check = ["git", "-C", str(ROOT), "check-ignore", "--no-index", *left]
+    ignored = subprocess.run(check, capture_output=True, text=True, check=False).stdout.split()
+    assert sorted(ignored) == left, ("not in .gitignore", set(left) - set(ignored))
