@@ -82,7 +82,12 @@ def serve(
     from service.main import build_keys
 
     settings = get_settings()
-    common.reachable(settings)
+    if no_migrate:
+        # Nothing will migrate it: a missing or unmigrated database would be served as 500s
+        # (and an empty SQLite file made), so it must be ready, as for every other command.
+        common.ready(settings)
+    else:
+        common.reachable(settings)
     common.log_setup(settings)
     if not no_migrate:
         run_migrations(settings.database_url)

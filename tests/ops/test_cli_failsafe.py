@@ -194,3 +194,18 @@ def test_keys_rotate_and_list_outside_the_keys_folder_are_one_line_and_create_no
     listed = [json.loads(line) for line in _run(tmp_path, "keys", "list").stdout.splitlines()]
     assert [k["state"] for k in listed] == ["active", "retired"]
     assert listed[1]["kid"] == first["kid"] and listed[0]["kid"] == json.loads(rotated.stdout)["kid"]
+
+
+def test_serve_no_migrate_needs_a_migrated_database(tmp_path: Path) -> None:
+    """``serve --no-migrate`` made an empty SQLite file and served it: every periodic job failed
+    with a traceback and every read was a 500. Nothing migrates it, so it must be ready."""
+    from bench.common import free_port
+
+    port = str(free_port())
+    result = _run(tmp_path, "serve", "--no-migrate", "--port", port)
+    line = _one_line(result, str(tmp_path / "var" / "imi.db"))
+    assert line.startswith("error: there is no database at ")
+    assert not (tmp_path / "var").exists()
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    (tmp_path / "empty.db").touch()
+    assert "not migrated" in _one_line(_run(tmp_path, "serve", "--no-migrate", "--port", port, url=url), url)
