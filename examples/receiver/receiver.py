@@ -289,6 +289,34 @@ def make_handler(
     return Handler
 
 
+def _first_line(exc: Exception) -> str:
+    """httpx's message without its second line (a link to MDN's page on the status)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _check_key(secret: str | None, public_key: str | None) -> str | None:
+    """Why ``secret`` (``whsec_`` + base64 of the HMAC key) or ``public_key`` (``whpk_`` + base64
+    of 32 Ed25519 bytes) cannot be the endpoint's, else ``None``: a mistyped one would otherwise
+    start listening and answer every delivery 401."""
+    import binascii
+
+    if public_key:
+        prefix, value, size = "whpk_", public_key, 32
+    else:
+        prefix, value, size = "whsec_", secret or "", 0
+    if not value.startswith(prefix):
+        return f"the key must start with {prefix} (as the API showed it when the endpoint was created)"
+    try:
+        raw = base64.b64decode(value.removeprefix(prefix), validate=True)
+    except (binascii.Error, ValueError):
+        return f"the key is {prefix} followed by base64; this one is not"
+    if not raw:
+        return f"the key is {prefix} followed by base64; this one is empty after {prefix}"
+    if size and len(raw) != size:
+        return f"the key is {prefix} followed by base64 of {size} bytes; this one decodes to {len(raw)}"
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Keep a folder in sync with the IMI Standards API.")
     parser.add_argument("--api", required=True, help="the API's base URL")
@@ -311,15 +339,31 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not args.secret and not args.public_key:
         parser.error("--secret (IMI_WEBHOOK_SECRET) or --public-key (IMI_WEBHOOK_PUBLIC_KEY) is required")
+    problem = _check_key(args.secret, args.public_key)
+    if problem:
+        parser.error(problem)
     filters = [(name, v) for name in ("country", "document", "language") for v in getattr(args, name)]
     sync = Sync(
         api=args.api, folder=args.folder, types=[t for t in args.types.split(",") if t], filters=filters
     )
-    with sync.lock:
-        caught = sync.catch_up()
+    # An operator's mistake (the API not running, a wrong --api, a port in use) is one line and
+    # exit status 2, not a traceback.
+    try:
+        with sync.lock:
+            caught = sync.catch_up()
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        parser.exit(
+            2,
+            f"{parser.prog}: error: cannot catch up from the API at {args.api} (--api): {_first_line(exc)}\n",
+        )
     log.info("caught up (%d events); last sequence %d", caught, sync.state["last_sequence"])
     handler = make_handler(sync, args.path, secret=args.secret, public_key=args.public_key)
-    server = ThreadingHTTPServer((args.host, args.port), handler)
+    try:
+        server = ThreadingHTTPServer((args.host, args.port), handler)
+    except OSError as exc:
+        parser.exit(
+            2, f"{parser.prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}\n"
+        )
     log.info("listening on http://%s:%d%s", args.host, args.port, args.path)
     server.serve_forever()
 

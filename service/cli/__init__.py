@@ -27,6 +27,9 @@ def _main(
     """IMI Standards API. Only `serve` and `migrate` create a database; every other command
     needs a migrated one and says so in one line (exit 2) when it is missing."""
     common.options.debug = debug
+    # A bad IMI_… variable is an operator's mistake: one line here, not a traceback from
+    # whichever command reads the settings first.
+    common.settings_or_exit()
 
 
 app.command()(run.migrate)

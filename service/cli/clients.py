@@ -39,6 +39,15 @@ def clients_create(
         common.err(f"error: --region: {exc}")
         raise typer.Exit(2) from exc
     with common.operator_errors(), common.session() as session:
+        if school is not None:
+            # A typo would make a client that can edit nothing (every write a 404), silently.
+            from service.core.errors import NotFound
+            from service.registry.models import School
+
+            if session.get(School, school) is None:
+                raise NotFound(
+                    f"--school: there is no school {school!r} (its id: GET /v1/schools?q=<its name>)"
+                )
         client, secret = service.create_client(
             session=session,
             name=name,

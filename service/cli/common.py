@@ -40,6 +40,39 @@ def ready(settings: Settings) -> None:
         raise typer.Exit(2) from None
 
 
+def reachable(settings: Settings) -> None:
+    """Stop with one line on stderr and exit status 2 unless the database answers (``serve`` and
+    ``migrate``, which may create it, check this before migrating)."""
+    from service.core.db import DatabaseNotReady, check_reachable
+
+    try:
+        check_reachable(settings.database_url)
+    except DatabaseNotReady as exc:
+        if options.debug:
+            raise
+        err(f"error: {exc}")
+        raise typer.Exit(2) from None
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or one line on stderr and exit status 2 when the environment holds a value
+    they cannot take (``IMI_TOKEN_TTL_S=abc``): each bad variable by name with pydantic's reason.
+    Values are not echoed, as some hold secrets (a Redis URL's password)."""
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        if options.debug:
+            raise
+        problems = "; ".join(
+            f"IMI_{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        err(f"error: {problems} (see Configuration in README.md)")
+        raise typer.Exit(2) from None
+
+
 def log_setup(settings: Settings) -> None:
     from service.core.logs import configure_logging
 

@@ -21,7 +21,13 @@ def export_cmd(
     from service.ops.backup import export_to_file
 
     with common.database() as engine, common.progress(f"exporting to {file.name}") as progress:
-        summary = export_to_file(engine, file, public=public, progress=progress)
+        try:
+            summary = export_to_file(engine, file, public=public, progress=progress)
+        except OSError as exc:  # a folder that does not exist, a read-only disk: the operator's to fix
+            if common.options.debug:
+                raise
+            common.err(f"error: cannot write {file}: {exc.strerror or exc}")
+            raise typer.Exit(2) from None
     result = {"file": str(file), "public": public, "rows": summary.rows, "total": summary.total}
     typer.echo(json.dumps(result))
 

@@ -21,6 +21,7 @@ def migrate() -> None:
     from service.core.db import run_migrations
 
     settings = get_settings()
+    common.reachable(settings)
     common.log_setup(settings)
     run_migrations(settings.database_url)
     _backfill(settings)
@@ -69,7 +70,7 @@ def _flush_logs_on_sigterm() -> None:
 
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(help="TCP port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="no in-process delivery worker")] = False,
     no_migrate: Annotated[bool, typer.Option("--no-migrate", help="skip migrations at start")] = False,
@@ -81,6 +82,12 @@ def serve(
     from service.main import build_keys
 
     settings = get_settings()
+    if no_migrate:
+        # Nothing will migrate it: a missing or unmigrated database would be served as 500s
+        # (and an empty SQLite file made), so it must be ready, as for every other command.
+        common.ready(settings)
+    else:
+        common.reachable(settings)
     common.log_setup(settings)
     if not no_migrate:
         run_migrations(settings.database_url)

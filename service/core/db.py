@@ -238,8 +238,32 @@ class DatabaseNotReady(Exception):
     """
 
 
+#: The SQLAlchemy drivers this service runs on (``IMI_DATABASE_URL``'s scheme).
+DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+
+
+def check_url(url: str) -> None:
+    """Raise :class:`DatabaseNotReady` unless ``url`` parses as an SQLAlchemy URL of one of
+    :data:`DRIVERS`: ``garbage``, ``postgres://…`` or ``mysql://…`` would otherwise end in a
+    SQLAlchemy or import traceback. An unparsable URL is not echoed (it may hold a password)."""
+    usage = (
+        "give sqlite:///path/to/imi.db or postgresql+psycopg://user@host/db in IMI_DATABASE_URL, "
+        "then run `imi-api migrate`"
+    )
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError:
+        raise DatabaseNotReady(f"IMI_DATABASE_URL is not a database URL: {usage}") from None
+    if parsed.drivername not in DRIVERS:
+        shown = parsed.render_as_string(hide_password=True)
+        raise DatabaseNotReady(f"IMI_DATABASE_URL {shown} names a database this service cannot use: {usage}")
+
+
 def describe_url(url: str) -> str:
-    """``url`` with its password hidden, and a relative SQLite path also made absolute."""
+    """``url`` with its password hidden, and a relative SQLite path also made absolute.
+
+    Raises :class:`DatabaseNotReady` for a URL :func:`check_url` refuses."""
+    check_url(url)
     shown = sa.engine.make_url(url).render_as_string(hide_password=True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -288,6 +312,27 @@ def check_ready(url: str) -> None:
             f"the database {where} is at revision {', '.join(sorted(heads))}, older than this release: "
             "run `imi-api migrate`"
         )
+
+
+def check_reachable(url: str) -> None:
+    """Raise :class:`DatabaseNotReady` unless a connection to ``url`` opens: what ``serve`` and
+    ``migrate`` check before migrating, so that an unreachable PostgreSQL (or an SQLite path
+    that cannot be created) is one line rather than a traceback out of Alembic. Unlike
+    :func:`check_ready` it may create an SQLite database (those two commands do)."""
+    where = f"{describe_url(url)} (IMI_DATABASE_URL)"
+    try:
+        engine = make_engine(url, pool_size=1)
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        finally:
+            engine.dispose()
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+        raise DatabaseNotReady(
+            f"cannot use the database {where}: {reason}; check that it runs and IMI_DATABASE_URL, "
+            "then run `imi-api migrate`"
+        ) from exc
 
 
 def migrations_current(engine: Engine) -> bool:

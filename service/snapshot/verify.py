@@ -41,7 +41,8 @@ def load_jwks(source: str) -> Any:
             return response.json()
         return json.loads(Path(source).read_text(encoding="utf-8"))
     except (httpx.HTTPError, OSError, ValueError) as exc:
-        raise SnapshotInvalid("jwks_unavailable", f"cannot read the JWKS from {source}: {exc}") from exc
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # not httpx's MDN link
+        raise SnapshotInvalid("jwks_unavailable", f"cannot read the JWKS from {source}: {reason}") from exc
 
 
 def verify_snapshot(data: bytes, jwks: Any, *, log_key: str | None = None) -> dict[str, Any]:
@@ -51,6 +52,13 @@ def verify_snapshot(data: bytes, jwks: Any, *, log_key: str | None = None) -> di
     ``alg_not_allowed``, ``unknown_kid``, ``bad_signature``, ``wrong_type``,
     ``malformed_snapshot``, ``malformed_checkpoint``, ``checkpoint_mismatch``,
     ``no_checkpoint``, ``bad_log_key``, ``bad_checkpoint_signature``."""
+    if data.lstrip().startswith(b"{"):
+        # The first thing a reader tries: `curl …/v1/snapshot > file` saves the unsigned JSON.
+        raise SnapshotInvalid(
+            "malformed",
+            "this is the snapshot's JSON, not the signed snapshot: "
+            "fetch GET /v1/snapshot with Accept: application/jose",
+        )
     try:
         token = data.decode("ascii").strip()
         header, payload = verify_with_jwks(token, jwks, typ=SNAPSHOT_TYP)

@@ -227,9 +227,10 @@ def version_html(rep: dict[str, Any]) -> bytes:
         parts.append(f"<h2>{_esc(section['key'])} {_esc(section['title'])}</h2>")
         if section.get("intro"):
             parts.append(f'<p class="imi-intro">{_esc(section["intro"])}</p>')
-        parts += _html_notes(notes.get(section["key"], []), w, lang)
+        source = rep.get("source_language", "")
+        parts += _html_notes(notes.get(section["key"], []), w, lang, source)
         for clause in section["clauses"]:
-            parts.append(_clause_html(clause, notes.get(clause["key"], []), w, lang))
+            parts.append(_clause_html(clause, notes.get(clause["key"], []), w, lang, source))
         parts.append("</section>")
     if rep.get("contributors"):
         # The heading is in the catalogue's language, which may not be the page's: say so.
@@ -247,7 +248,18 @@ def _lang_attr(w: Words, page_language: str) -> str:
     return "" if w.language.lower() == page_language.lower() else f' lang="{w.language}"'
 
 
-def _clause_html(clause: dict[str, Any], notes: list[dict[str, Any]], w: Words, lang: str) -> str:
+def _source_attr(source_language: str, page_language: str) -> str:
+    """`` lang="en"`` on content a translation does not cover (regional notes, change notes),
+    which stays in the source language inside a page in another one (WCAG 3.1.2: a screen
+    reader would read English text with German rules)."""
+    if not source_language or source_language.lower() == page_language.lower():
+        return ""
+    return f' lang="{_esc(source_language)}"'
+
+
+def _clause_html(
+    clause: dict[str, Any], notes: list[dict[str, Any]], w: Words, lang: str, source: str = ""
+) -> str:
     return "\n".join(
         [
             f'<div class="imi-clause imi-{_esc(clause["kind"])}" id="clause-{_esc(clause["key"])}"'
@@ -256,22 +268,25 @@ def _clause_html(clause: dict[str, Any], notes: list[dict[str, Any]], w: Words, 
             f'<p class="imi-kind"{_lang_attr(w, lang)}>{_esc(_kind_line(clause, w))}</p>',
             f'<div class="imi-text">{markdown_to_html(clause["text"])}</div>',
             *(
-                [f'<aside class="imi-change-note">{markdown_to_html(clause["change_note"])}</aside>']
+                [
+                    f'<aside class="imi-change-note"{_source_attr(source, lang)}>'
+                    f"{markdown_to_html(clause['change_note'])}</aside>"
+                ]
                 if clause.get("change_note")
                 else []
             ),
-            *_html_notes(notes, w, lang),
+            *_html_notes(notes, w, lang, source),
             "</div>",
         ]
     )
 
 
-def _html_notes(notes: list[dict[str, Any]], w: Words, lang: str) -> list[str]:
+def _html_notes(notes: list[dict[str, Any]], w: Words, lang: str, source: str = "") -> list[str]:
     if not notes:
         return []
     label = w.gettext("Regional notes")
     return [f'<h4 class="imi-regional-notes"{_lang_attr(w, lang)}>{_esc(label)}</h4>'] + [
-        f'<aside class="imi-regional-note" data-region="{_esc(n["region"])}">'
+        f'<aside class="imi-regional-note" data-region="{_esc(n["region"])}"{_source_attr(source, lang)}>'
         f"<strong>{_esc(n['region'])}:</strong> {_esc(n['text'])}</aside>"
         for n in notes
     ]
@@ -289,8 +304,9 @@ def render_version(rep: dict[str, Any], media_type: str) -> bytes:
 # --- single clauses ---------------------------------------------------------------------------
 
 
-def render_clause(rep: dict[str, Any], media_type: str) -> bytes:
-    """A clause view (``views.clause_view``) in ``media_type``."""
+def render_clause(rep: dict[str, Any], media_type: str, *, source_language: str = "") -> bytes:
+    """A clause view (``views.clause_view``) in ``media_type``; ``source_language`` (the
+    version's) marks its untranslated notes in HTML."""
     w = words(rep["language"])
     if media_type == MARKDOWN:
         lines = [f"### {_md_inline(rep['key'])}", "", _md_kind(rep, w), ""]
@@ -300,7 +316,7 @@ def render_clause(rep: dict[str, Any], media_type: str) -> bytes:
         return ("\n".join(lines).rstrip() + "\n").encode()
     if media_type == HTML:
         lang = rep["language"]
-        inner = _clause_html(rep, rep["regional_notes"], w, lang)
+        inner = _clause_html(rep, rep["regional_notes"], w, lang, source_language)
         fragment = (
             f'<article class="imi-standards" lang="{_esc(lang)}" dir="{text_direction(lang)}"'
             f' data-version="{_esc(rep["version"])}" data-status="{_esc(rep["status"])}">\n'

@@ -148,7 +148,11 @@ def _build(
 
         view = _as_reader(request, session, load)
     rep = view.representation
-    body = render.render_clause(rep, media) if clause is not None else view.body(media)
+    body = (
+        render.render_clause(rep, media, source_language=view.source_language)
+        if clause is not None
+        else view.body(media)
+    )
     moving = version == "current" or in_force or view.status == DRAFT
     # A representation that changes by the clock alone (a version takes effect, a review
     # runs out) is kept, here and by clients, no longer than until then.

@@ -52,6 +52,9 @@ class VersionView:
     content: dict[str, Any]
     public: bool = True
     changes_at: dt.datetime | None = None
+    #: The language editors wrote the version in: what untranslated content (regional notes,
+    #: change notes) is in, whatever ``language`` was served.
+    source_language: str = ""
 
     @property
     def cacheable(self) -> bool:
@@ -165,6 +168,7 @@ def build_view(
         content=content,
         public=ver.status != DRAFT or review is not None,
         changes_at=min((m for m in moments if m is not None), default=None),
+        source_language=rep["source_language"],
     )
 
 

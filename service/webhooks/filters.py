@@ -42,36 +42,41 @@ MEMBERS = {"countries": "country", "documents": "document", "languages": "langua
 COLUMNS = {"countries": "filter_countries", "documents": "filter_documents", "languages": "filter_languages"}
 
 
-def read_values(name: str, values: Sequence[str], session: Session | None = None) -> list[str]:
+def read_values(
+    name: str, values: Sequence[str], session: Session | None = None, *, parameter: str | None = None
+) -> list[str]:
     """``values`` of the filter attribute ``name`` in canonical form, de-duplicated, in order.
 
     ``country`` and ``language`` through :func:`service.registry.codes.read_code`;
     ``status`` must be an alignment status; ``document`` must name an existing
     document (checked when a ``session`` is given). Raises :class:`Unprocessable`
-    (422) for anything unknown.
+    (422) for anything unknown, naming ``parameter`` (default ``name``: the query
+    parameter; an endpoint's body says ``filter.countries``).
     """
+    where = parameter or name
     out: list[str] = []
     for raw in values:
         value = raw.strip()
         if name in ("country", "language"):
-            value = read_code(name, value, parameter=name)  # type: ignore[arg-type]
+            value = read_code(name, value, parameter=where)  # type: ignore[arg-type]
         elif name == "status":
             if value not in STATUSES:
                 raise Unprocessable(
-                    f"`status`: {raw[:40]!r} is not an alignment status ({', '.join(STATUSES)}).",
-                    extra={"parameter": "status"},
+                    f"`{where}`: {raw[:40]!r} is not an alignment status ({', '.join(STATUSES)}).",
+                    extra={"parameter": where},
                 )
         elif name != "document":
             raise Unprocessable(f"unknown filter {name!r}")
         if value not in out:
             out.append(value)
     if name == "document" and session is not None:
-        check_documents(session, out)
+        check_documents(session, out, parameter=where)
     return out
 
 
-def check_documents(session: Session, slugs: Sequence[str]) -> None:
-    """Raise :class:`Unprocessable` (422) unless every slug names a standards document."""
+def check_documents(session: Session, slugs: Sequence[str], *, parameter: str = "document") -> None:
+    """Raise :class:`Unprocessable` (422) unless every slug names a standards document (the
+    problem names ``parameter``)."""
     if not slugs:
         return
     known = set(
@@ -80,8 +85,8 @@ def check_documents(session: Session, slugs: Sequence[str]) -> None:
     unknown = [s for s in slugs if s not in known]
     if unknown:
         raise Unprocessable(
-            f"`document`: no standards document {unknown[0][:80]!r}; see GET /v1/standards.",
-            extra={"parameter": "document"},
+            f"`{parameter}`: no standards document {unknown[0][:80]!r}; see GET /v1/standards.",
+            extra={"parameter": parameter},
         )
 
 
@@ -92,7 +97,7 @@ def read_endpoint_filter(session: Session, given: EndpointFilter | None) -> dict
     """
     given_values = given.model_dump() if given is not None else {}
     return {
-        member: read_values(attribute, given_values.get(member) or [], session)
+        member: read_values(attribute, given_values.get(member) or [], session, parameter=f"filter.{member}")
         for member, attribute in MEMBERS.items()
     }
 

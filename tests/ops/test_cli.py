@@ -104,3 +104,29 @@ def test_a_commenting_client_stands_for_an_organisation(client: TestClient, cli:
         )  # fmt: skip
         assert refused.exit_code == 2, refused.output
         assert "review:comment" in refused.output and refused.stdout == ""
+
+
+def test_a_school_client_for_a_school_that_does_not_exist_is_refused(
+    client: TestClient, cli: Callable[..., Any], auth: Callable[..., dict[str, str]]
+) -> None:
+    """``--school`` with a mistyped id made a client that could edit nothing (every write a
+    404), with status 0; now one line and exit status 2, and no client is made."""
+    before = set(_listed(cli))
+    refused = cli(
+        "clients", "create", "--name", "Zürich school", "--scope", "school:self", "--school", "sch_typo"
+    )
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert (
+        refused.stderr.strip()
+        == "error: --school: there is no school 'sch_typo' (its id: GET /v1/schools?q=<its name>)"
+    )
+    assert set(_listed(cli)) == before
+    school = client.post(
+        "/v1/schools", json={"name": "Zürcher Institut", "country": "CH"}, headers=auth("registry:write")
+    )
+    assert school.status_code == 201, school.text
+    made = cli(
+        "clients", "create", "--name", "Zürich", "--scope", "school:self", "--school", school.json()["id"]
+    )
+    assert made.exit_code == 0, made.output
+    assert _listed(cli)[json.loads(made.stdout)["client_id"]]["school_id"] == school.json()["id"]

@@ -120,3 +120,54 @@ def test_the_quickstart_runs_as_written(server: tuple[str, dict[str, str]], tmp_
             assert needle.lower() in output.lower(), (job, needle, output, done.stderr)
         for bad in ("Traceback", "command not found", "No such file"):
             assert bad not in done.stderr, (job, done.stderr)
+    # The user ran these in the project folder: what they leave there (endpoint.json holds the
+    # webhook secret) must not show up as files to commit.
+    left = sorted(
+        str(path.relative_to(folder))
+        for path in folder.rglob("*")
+        if path.is_file() and path.parts[len(folder.parts)] not in (".venv", "examples")
+    )
+    assert "endpoint.json" in left and "headers.txt" in left, left
+    check = ["git", "-C", str(ROOT), "check-ignore", "--no-index", *left]
+    ignored = subprocess.run(check, capture_output=True, text=True, check=False).stdout.split()
+    assert sorted(ignored) == left, ("not in .gitignore", set(left) - set(ignored))
+
+
+@pytest.mark.parametrize(
+    ("answer", "path", "said"),
+    [
+        (
+            '{"type":"/problems/unauthorized","status":401,"detail":"The access token is not valid."}',
+            "access_token",
+            'field: no .access_token in {"type":"/problems/unauthorized"',
+        ),
+        ('{"data": [], "next_cursor": null, "suggestions": []}', "data 0 id", "field: no .data.0.id in {"),
+        ("", "data 0 name", "field: no .data.0.name in an empty answer (is the server running?)"),
+        ("<html>502</html>", "title", "field: no .title in <html>502</html>"),
+    ],
+    ids=["problem", "empty-page", "no-server", "not-json"],
+)
+def test_the_field_helper_says_what_it_got_instead_of_a_traceback(answer: str, path: str, said: str) -> None:
+    """The setup block's ``field`` met a problem document, an empty search page or a server that
+    is not running with a Python traceback (KeyError, IndexError, JSONDecodeError): now one line
+    with what came back, the first thing a new user needs to see."""
+    setup = quickstart_blocks((ROOT / "README.md").read_text())["setup"]
+    done = subprocess.run(
+        ["bash", "-c", f'{setup}\nprintf %s "$ANSWER" | field {path}'],
+        cwd=ROOT,
+        env={**os.environ, "ANSWER": answer},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr and done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(said), done.stderr
+    ok = subprocess.run(
+        ["bash", "-c", f"{setup}\necho '{{\"data\": [{{\"id\": \"sch_1\"}}]}}' | field data 0 id"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.stdout == "sch_1\n", ok.stderr

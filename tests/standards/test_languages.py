@@ -251,3 +251,28 @@ def test_choose_is_the_one_call_for_other_reads() -> None:
     with pytest.raises(Exception) as caught:
         languages.choose("de_CH", None, ["de"], "en")
     assert getattr(caught.value, "status", None) == 422 and caught.value.extra["hint"] == "de-CH"  # type: ignore[attr-defined]
+
+
+def test_untranslated_notes_in_a_translated_page_say_they_are_in_the_source_language(
+    sample: TestClient,
+) -> None:
+    """Regional notes are not part of a translation: in a German page their English text is
+    marked ``lang="en"`` (WCAG 3.1.2), in an English page nothing is added; a clause alone too."""
+    rep = sample.get(f"{DOC}/versions/2.0").json()
+    assert rep["source_language"] == "en"
+    targets = {n["target"] for n in rep["regional_notes"]}
+    clause_keys = {c["key"] for s in rep["sections"] for c in s["clauses"]}
+    noted_clause = sorted(targets & clause_keys)[0]
+    german = sample.get(f"{DOC}/versions/2.0", params={"lang": "de"}, headers={"Accept": HTML}).text
+    asides = re.findall(r'<aside class="imi-regional-note"[^>]*>', german)
+    assert len(asides) == len(rep["regional_notes"]) and all(a.endswith(' lang="en">') for a in asides)
+    english = sample.get(f"{DOC}/versions/2.0", headers={"Accept": HTML}).text
+    english_asides = re.findall(r'<aside class="imi-regional-note"[^>]*>', english)
+    assert len(english_asides) == len(asides) and not any("lang=" in a for a in english_asides)
+    clause = sample.get(
+        f"{DOC}/versions/2.0/clauses/{noted_clause}", headers={"Accept-Language": "de", "Accept": HTML}
+    )
+    assert clause.headers["content-language"] == "de"
+    assert re.search(r'<aside class="imi-regional-note" data-region="[^"]+" lang="en">', clause.text)
+    english_clause = sample.get(f"{DOC}/versions/2.0/clauses/{noted_clause}", headers={"Accept": HTML}).text
+    assert re.search(r'<aside class="imi-regional-note" data-region="[^"]+">', english_clause)

@@ -134,3 +134,40 @@ def test_verify_snapshot_command(
     empty_jwks.write_text('{"keys": []}')
     unknown = cli("verify-snapshot", str(signed), "--jwks", str(empty_jwks))
     assert unknown.exit_code == 1 and json.loads(unknown.stdout)["reason"] == "unknown_kid"
+    # The unsigned JSON (curl …/v1/snapshot > file, the first thing tried) says how to get the signed one;
+    # it used to say "a compact JWS is ASCII text" (the sample's names are not ASCII).
+    unsigned = client.get("/v1/snapshot").text
+    code, said = verdict(unsigned)
+    assert code == 1 and said["reason"] == "malformed"
+    assert "not the signed snapshot" in said["detail"] and "Accept: application/jose" in said["detail"]
+
+
+def test_verify_snapshot_names_an_unavailable_jwks_in_one_line(
+    client: TestClient, cli: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A JWKS URL that answers 404, or a closed port on 127.0.0.1: the reason in one line,
+    without httpx's second line (a link to MDN's page on the status)."""
+    signed = tmp_path / "snapshot.jws"
+    signed.write_text(_signed(client))
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_error(404)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    missing = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    try:
+        result = cli("verify-snapshot", str(signed), "--jwks", missing)
+    finally:
+        server.shutdown()
+        server.server_close()
+    said = json.loads(result.stdout)
+    assert result.exit_code == 1 and said["reason"] == "jwks_unavailable"
+    assert said["detail"].startswith(f"cannot read the JWKS from {missing}: Client error '404")
+    assert "\n" not in said["detail"] and "developer.mozilla.org" not in said["detail"]
+    closed = cli("verify-snapshot", str(signed), "--jwks", missing)  # the port is closed now
+    assert json.loads(closed.stdout)["reason"] == "jwks_unavailable" and closed.exit_code == 1

@@ -333,3 +333,28 @@ def test_a_language_filter_is_a_basic_range(
     assert [e["data"]["language"] for e in feed.json()["data"]] == ["de-CH", "de"]  # not dsb
     atom = client.get("/v1/feeds/standards.atom", params={"language": "de"}).text
     assert atom.count("<entry>") == 3  # the publish and both German translations
+
+
+def test_a_bad_filter_value_names_the_body_member_it_came_from(
+    client: Any, manager: dict[str, str], auth: Callable[..., dict[str, str]]
+) -> None:
+    """A filter's codes are read by the same rules and messages as the query parameters, but
+    the problem names where the value was: ``filter.countries``, not a ``country`` parameter
+    the request never had."""
+    publish_version(
+        client, f"/v1/standards/{SLUG}/versions", auth("standards:write"), "1.0", new_document=True
+    )
+    url = "http://127.0.0.1:9/hook"
+    for bad, member, said in (
+        ({"countries": ["DE", "Germany"]}, "filter.countries", "did you mean DE?"),
+        ({"languages": ["de_CH"]}, "filter.languages", "did you mean de-CH?"),
+        ({"documents": ["no-such-document"]}, "filter.documents", "no standards document"),
+    ):
+        body = assert_problem(
+            client.post("/v1/webhooks/endpoints", json={"url": url, "filter": bad}, headers=manager), 422
+        )
+        assert body["parameter"] == member and body["detail"].startswith(f"`{member}`: "), body
+        assert said in body["detail"]
+    # the feeds' query parameters keep their own names
+    feed = assert_problem(client.get("/v1/feeds/schools.atom", params={"country": "Germany"}), 422)
+    assert feed["parameter"] == "country" and feed["hint"] == "DE"

@@ -173,3 +173,66 @@ def test_reference_receiver_keeps_a_folder_in_sync(
 
 def _state(folder: Path) -> dict[str, Any]:
     return json.loads((folder / "state.json").read_text())
+
+
+def _receiver(
+    *args: str, secret: str | None = "whsec_" + "A" * 44, cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMI_WEBHOOK_")}
+    if secret is not None:
+        env["IMI_WEBHOOK_SECRET"] = secret
+    return subprocess.run(
+        [sys.executable, str(RECEIVER), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def _one_line(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and lines[-1].startswith("receiver.py: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[-1], (needle, lines[-1])
+
+
+@pytest.mark.parametrize(
+    ("secret", "needle"),
+    [
+        ("s3cret", "must start with whsec_"),
+        ("whsec_", "empty"),
+        ("whsec_not base64!", "followed by base64"),
+    ],
+)
+def test_the_receiver_refuses_a_secret_that_is_not_one(tmp_path: Path, secret: str, needle: str) -> None:
+    """A mistyped secret used to start listening and answer every delivery 401."""
+    port = str(free_port())
+    result = _receiver(
+        "--api", "http://127.0.0.1:1", "--folder", "imi", "--port", port, secret=secret, cwd=tmp_path
+    )
+    _one_line(result, needle)
+    assert not (tmp_path / "imi").exists()
+
+
+def test_the_receiver_refuses_a_public_key_of_the_wrong_size(tmp_path: Path) -> None:
+    result = _receiver("--api", "http://127.0.0.1:1", "--public-key", "whpk_MTIz", secret=None, cwd=tmp_path)
+    _one_line(result, "base64 of 32 bytes", "decodes to 3")
+
+
+def test_the_receiver_says_in_one_line_that_the_api_does_not_answer(tmp_path: Path) -> None:
+    """``--api`` at a closed port (the API not started, a wrong port) or not a URL at all was an
+    httpx traceback out of the catch-up."""
+    closed = f"http://127.0.0.1:{free_port()}"
+    _one_line(
+        _receiver("--api", closed, cwd=tmp_path),
+        f"cannot catch up from the API at {closed} (--api)",
+        "refused",
+    )
+    _one_line(
+        _receiver("--api", "localhost-8000", cwd=tmp_path), "cannot catch up", "'http://' or 'https://'"
+    )
+
+
+def test_the_receiver_says_in_one_line_that_its_port_is_taken(api: str, tmp_path: Path) -> None:
+    """It catches up, then cannot listen where something already does (here: the API itself)."""
+    port = api.rsplit(":", 1)[1]
+    result = _receiver("--api", api, "--folder", "imi", "--port", port, cwd=tmp_path)
+    _one_line(result, f"cannot listen on 127.0.0.1:{port}", "in use")
