@@ -146,8 +146,18 @@ class Vocabularies:
 # --- scoring whole names (``/v1/verify`` and search suggestions) ----------------------------
 
 
+def token_sorted(name: str) -> str:
+    """``name``'s words sorted and single-spaced: what ``token_sort_ratio`` compares. The name
+    index keeps its names in this form, so a query sorts only its own words."""
+    return " ".join(sorted(name.split()))
+
+
 def name_matches(query: str, choices: Sequence[str], *, limit: int, cutoff: float) -> list[tuple[int, float]]:
     """``(position in choices, score 0–100)`` of the names closest to ``query`` by
-    ``token_sort_ratio`` (word order does not matter), at least ``cutoff``, best first."""
-    hits = process.extract(query, choices, scorer=fuzz.token_sort_ratio, limit=limit, score_cutoff=cutoff)
+    ``token_sort_ratio`` (word order does not matter), at least ``cutoff``, best first.
+
+    ``choices`` are :func:`token_sorted` already: ``token_sort_ratio`` is ``ratio`` of the two
+    token-sorted strings, and sorting 100,000 names per query cost two thirds of the time
+    (38 ms of 50 here)."""
+    hits = process.extract(token_sorted(query), choices, scorer=fuzz.ratio, limit=limit, score_cutoff=cutoff)
     return [(position, float(score)) for _choice, score, position in hits]

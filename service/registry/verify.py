@@ -105,7 +105,7 @@ class Candidate:
     school_id: str
     country: str
     domain: str | None
-    names: list[tuple[str, str]]  # (folded, as written)
+    names: list[tuple[str, str]]  # (folded and token-sorted: what is scored, as written)
 
 
 @dataclass
@@ -115,7 +115,7 @@ class MatchIndex:
 
     stamp: Any
     candidates: list[Candidate]
-    choices: list[str] = field(default_factory=list)
+    choices: list[str] = field(default_factory=list)  # folded names, token-sorted
     labels: list[str] = field(default_factory=list)
     owners: list[int] = field(default_factory=list)
     by_domain: dict[str, list[int]] = field(default_factory=dict)
@@ -331,7 +331,7 @@ class Verifier:
             written = [school_name, *(str(a.get("value", "")) for a in alternates or [])]
             names: dict[str, str] = {}
             for text in written:
-                folded = folded_name(text)
+                folded = fuzzy.token_sorted(folded_name(text))
                 if folded:
                     names.setdefault(folded, text)
             candidates.append(
