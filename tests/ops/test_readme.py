@@ -164,7 +164,7 @@ def test_the_field_helper_says_what_it_got_instead_of_a_traceback(answer: str, p
     assert "Traceback" not in done.stderr and done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith(said), done.stderr
     ok = subprocess.run(
-        ["bash", "-c", f"{setup}\necho '{{\"data\": [{{\"id\": \"sch_1\"}}]}}' | field data 0 id"],
+        ["bash", "-c", f'{setup}\necho \'{{"data": [{{"id": "sch_1"}}]}}\' | field data 0 id'],
         cwd=ROOT,
         capture_output=True,
         text=True,

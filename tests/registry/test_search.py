@@ -114,7 +114,8 @@ CASES: list[tuple[str, list[str]]] = [
 #: How a query is planned (``registry/search_plan.py``): the cost model's choice, or forced.
 PLANS: dict[str, dict[str, float]] = {
     "planned": {},
-    "walk": {"SELECTIVE": 0, "SELECTIVE_SHARE": 10**9},  # no word is selective enough: walk the name order (large registries)
+    # no word is selective enough: walk the name order (large registries)
+    "walk": {"SELECTIVE": 0, "SELECTIVE_SHARE": 10**9},
     "drive": {"SELECTIVE": 10**9, "DRIVE_FACTOR": float("inf")},  # every word drives
     "drive-check": {"SELECTIVE": 10**9, "DRIVE_FACTOR": float("inf"), "INTERSECT_FACTOR": 0},
 }
