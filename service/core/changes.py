@@ -81,6 +81,24 @@ def touch(session: Session, domain: str) -> None:
     session.execute(stmt)
 
 
+def move_past(conn: Connection, before: dict[str, int]) -> None:
+    """After a restore replaced the data under running processes: set every domain's
+    generation past both what the processes may have read (``before``, read before the
+    restore) and what the restored rows say, so every process sees every domain change
+    (a restored counter equal to the one a process last read would otherwise look unchanged).
+    Nothing to do when ``before`` is empty: no process can have read a generation then, and
+    the restored ones stay as exported (a re-export is byte-identical)."""
+    if not before:
+        return
+    after = read_generations(conn)
+    for domain in sorted(set(before) | set(after)):
+        value = max(before.get(domain, 0), after.get(domain, 0)) + 1
+        if domain in after:
+            conn.execute(_table.update().where(_table.c.domain == domain).values(generation=value))
+        else:
+            conn.execute(_table.insert().values(domain=domain, generation=value))
+
+
 def _bump(domains: set[str], flight: int) -> None:
     global _local_version
     with _lock:

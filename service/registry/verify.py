@@ -230,6 +230,7 @@ class Verifier:
         self._lock = threading.Lock()
         self._by_id: dict[str, Candidate] = {}
         self._through = 0  # the highest event sequence the index reflects
+        self._through_id: str | None = None  # that event's id: a restored history has others
 
     def index(self, session: Any) -> MatchIndex:
         """The current index (brought up to date from ``session`` when stale)."""
@@ -255,19 +256,32 @@ class Verifier:
         ).one_or_none()
         return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
+    @staticmethod
+    def _event_id(session: Any, sequence: int) -> str | None:
+        import sqlalchemy as sa
+
+        if sequence == 0:
+            return None
+        found = session.execute(
+            sa.text("SELECT id FROM events WHERE sequence = :sequence"), {"sequence": sequence}
+        ).scalar_one_or_none()
+        return str(found) if found is not None else None
+
     def _rebuild(self, session: Any) -> None:
         from sqlmodel import col
 
         from service.registry.models import School
 
         self._through = self._counter(session)[0]
+        self._through_id = self._event_id(session, self._through)
         self._by_id = {
             cand.school_id: cand for cand in self._candidates(session, col(School.listing) == "listed")
         }
 
     def _apply_changes(self, session: Any) -> bool:
         """Re-read the schools changed since the index was made; ``False`` when it must be
-        rebuilt instead (too many changes, or their events were pruned)."""
+        rebuilt instead: too many changes, their events pruned, or another history (a backup
+        restored: the counter went back, or the last event it read has another id)."""
         import sqlalchemy as sa
         from sqlmodel import col
 
@@ -275,7 +289,9 @@ class Verifier:
         from service.registry.models import School
 
         through, pruned_through = self._counter(session)
-        if pruned_through > self._through:
+        if pruned_through >= self._through > 0 or through < self._through:
+            return False
+        if self._event_id(session, self._through) != self._through_id:
             return False
         changed = (
             session.execute(
@@ -308,6 +324,7 @@ class Verifier:
             else:  # delisted (or gone)
                 self._by_id.pop(school_id, None)
         self._through = through
+        self._through_id = self._event_id(session, through)
         return True
 
     @staticmethod

@@ -11,6 +11,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from service.core import changes
 from service.ops.backup.format import (
     BATCH_ROWS,
     FORMAT,
@@ -94,6 +95,8 @@ def import_backup(
             raise BackupError(
                 f"the database is not empty ({', '.join(occupied)}); use --replace to overwrite it"
             )
+        # What running processes may have read: the restore moves every domain past it.
+        generations_before = changes.read_generations(conn)
         for table in reversed(metadata.sorted_tables):
             conn.execute(table.delete())
         kinds = {name: {c.name: column_kind(c) for c in t.columns} for name, t in tables.items()}
@@ -139,6 +142,7 @@ def import_backup(
         if expected != {k: v for k, v in summary.rows.items() if v}:
             raise BackupError("row counts differ from the trailer: the file is damaged")
         _reset_sequences(conn, metadata)
+        changes.move_past(conn, generations_before)
     return summary
 
 
