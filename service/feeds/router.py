@@ -209,7 +209,15 @@ def build_page(
             "Content-Language": words.language,
             "Vary": choice.vary_with("Accept-Encoding"),
         },
-        last_modified=updated.replace(microsecond=0),
+        # Two newest entries in one second: a reader may hold the page with only the older
+        # one under the same HTTP date, so the date cannot validate it (RFC 9110 §8.8.2.2).
+        last_modified=None if _same_second(page) else updated.replace(microsecond=0),
+    )
+
+
+def _same_second(page: list[Any]) -> bool:
+    return len(page) > 1 and page[0].timestamp.replace(microsecond=0) == page[1].timestamp.replace(
+        microsecond=0
     )
 
 

@@ -48,7 +48,7 @@ class VersionView:
     status: str
     language: str
     representation: dict[str, Any]
-    last_modified: dt.datetime
+    last_modified: dt.datetime | None
     content: dict[str, Any]
     public: bool = True
     changes_at: dt.datetime | None = None
@@ -144,8 +144,20 @@ def build_view(
     }
     now = utcnow()
     moments: list[dt.datetime | None] = []
+    modified = ver.updated_at
     if ver.status != DRAFT:
         versions = lookup.versions_of(session, doc)
+        # `in_force` and `in_force_version` change with other versions' writes and when a
+        # version takes effect: Last-Modified covers both, or If-Modified-Since answers 304
+        # for a representation that changed.
+        modified = max(
+            [
+                modified,
+                *(v.updated_at for v in versions if v.status != DRAFT),
+                *(v.effective_from for v in versions if v.effective_from and v.effective_from <= now),
+                *(v.withdrawn_at for v in versions if v.withdrawn_at and v.withdrawn_at <= now),
+            ]
+        )
         # A draft is never in force, and its representation (its ETag, which edits are compared
         # with) must not change whenever another version is published or withdrawn.
         in_force = lookup.in_force_at(versions, now)
@@ -164,7 +176,8 @@ def build_view(
         status=ver.status,
         language=served,
         representation=rep,
-        last_modified=ver.updated_at,
+        # A draft under review changes with every comment (its counts): ETag only.
+        last_modified=None if ver.status == DRAFT and review is not None else modified,
         content=content,
         public=ver.status != DRAFT or review is not None,
         changes_at=min((m for m in moments if m is not None), default=None),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlmodel import Session
+import sqlalchemy as sa
+from sqlmodel import Session, col
 
 from service.core import changes
 from service.core.errors import PreconditionFailed
@@ -34,6 +35,19 @@ def touch(session: Session, ver: StandardsVersion, now: dt.datetime) -> None:
     the ``standards`` domain themselves, so cached representations follow them.
     """
     ver.revision += 1
+    # Each change of a document's versions gets a second of its own (HTTP dates have whole
+    # seconds): two changes in one second would share a Last-Modified, and If-Modified-Since
+    # would answer 304 for the second (RFC 9110 §8.8.2.2).
+    latest = session.execute(
+        sa.select(sa.func.max(col(StandardsVersion.updated_at))).where(
+            col(StandardsVersion.document_id) == ver.document_id
+        )
+    ).scalar()
+    if latest is not None:
+        latest = latest if latest.tzinfo else latest.replace(tzinfo=dt.UTC)
+        floor = latest.replace(microsecond=0)
+        if now.replace(microsecond=0) <= floor:
+            now = floor + dt.timedelta(seconds=1)
     ver.updated_at = now
     session.add(ver)
     if ver.status == DRAFT and lookup.under_review(session, ver):

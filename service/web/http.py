@@ -188,6 +188,13 @@ def unmodified_since(if_modified_since: str | None, last_modified: dt.datetime |
     return last_modified.replace(microsecond=0) <= since
 
 
+def last_modified_value(value: dt.datetime) -> str:
+    """``Last-Modified`` for a change at ``value``: never later than now (RFC 9110 §8.8.2.1: an
+    origin server replaces a future time with the message's date; the standards give each
+    change a second of its own, which can lie just ahead)."""
+    return http_date(min(value, dt.datetime.now(dt.UTC)))
+
+
 def http_date(value: dt.datetime) -> str:
     """An IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``) for ``value``."""
     return format_datetime(value.astimezone(dt.UTC), usegmt=True)
@@ -208,7 +215,7 @@ def conditional_response(
     tag = etag or make_etag(body)
     hdrs = {"ETag": tag, "Cache-Control": cache_control, "Vary": "Accept, Accept-Encoding"}
     if last_modified is not None:
-        hdrs["Last-Modified"] = http_date(last_modified)
+        hdrs["Last-Modified"] = last_modified_value(last_modified)
     hdrs.update(headers or {})
     if none_match(request_headers.get("if-none-match"), tag) or not_modified_since(
         request_headers, last_modified

@@ -19,7 +19,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from service.web.http import http_date, none_match, unmodified_since
+from service.web.http import last_modified_value, none_match, unmodified_since
 
 #: Bytes counted per entry beyond its body (prepared headers, bookkeeping).
 ENTRY_OVERHEAD = 512
@@ -111,7 +111,7 @@ class Entry:
         self.body = built.body
         headers = dict(built.headers)
         if built.last_modified is not None:
-            headers["Last-Modified"] = http_date(built.last_modified)
+            headers["Last-Modified"] = last_modified_value(built.last_modified)
         self.headers = headers
         self.etag = headers["ETag"]
         self.media_type = built.media_type
@@ -121,6 +121,10 @@ class Entry:
         self.stamp = stamp
         self.built_at = time.time()
         self.expires_at = built.expires_at if built.expires_at is not None else math.inf
+        if built.last_modified is not None and built.last_modified.timestamp() > self.built_at:
+            # Last-Modified lies ahead (a change given a second of its own) and was sent as
+            # now: rebuilt once that time has come, so the header becomes the true one.
+            self.expires_at = min(self.expires_at, built.last_modified.timestamp() + 0.001)
         self.size = len(built.body) + ENTRY_OVERHEAD
         #: The clock's and this process's change versions at the last successful validation.
         self.seen_clock = self.seen_local = -1

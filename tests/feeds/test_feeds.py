@@ -262,3 +262,22 @@ def test_the_atom_schema_check_catches_broken_feeds() -> None:
         good.replace(b"</feed>", b"<entry><title>e</title></entry></feed>"),  # entry without id/updated
     ):
         assert not atom_schema().validate(etree.fromstring(broken))
+
+
+def test_a_feed_whose_two_newest_entries_share_a_second_sends_no_last_modified(
+    client: TestClient, make_school: Callable[..., dict[str, Any]]
+) -> None:
+    """HTTP dates have whole seconds: a reader holding the page with only the older of two
+    entries of one second would get 304 for the page with both. Such a page is validated by
+    its ETag alone; otherwise Last-Modified is the newest entry's second."""
+    make_school(name="Erste Schule", country="DE")
+    make_school(name="Zweite Schule", country="DE")
+    for _ in range(2):
+        r = client.get("/v1/feeds/schools.atom", params={"country": "DE"})
+        assert r.status_code == 200
+        newest = [
+            e["timestamp"][:19] for e in client.get("/v1/events", params={"country": "DE"}).json()["data"]
+        ][-2:]
+        assert len(newest) == 2
+        assert ("last-modified" in r.headers) == (newest[0] != newest[1]), (newest, r.headers)
+        make_school(name="Dritte Schule", country="DE")
