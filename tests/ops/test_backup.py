@@ -344,3 +344,30 @@ def test_a_restore_under_a_running_service_is_served_within_the_poll(
     assert names("stiller") == [] and names("zen zurich") == ["Zen Zürich"]
     assert "Stiller Zen Garten" not in verified("Stiller Zen Garten")
     assert verified("Zen Zürich")[0] == "Zen Zürich"
+
+
+def test_import_of_a_damaged_or_unreadable_file_says_what_and_where_in_one_line(
+    populated: dict[str, Any], engine: Any, tmp_path: Path, cli: Callable[..., Any]
+) -> None:
+    """Raw decoder messages ("Expecting value: line 1 column 1", a utf-8 codec error, errno
+    text) named neither the file's line nor what to do; each case is now one line, exit 2."""
+    import gzip
+
+    full = tmp_path / "full.jsonl"
+    export_to_file(engine, full)
+    lines = full.read_text(encoding="utf-8").splitlines()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join([*lines[:40], lines[40][:25], *lines[41:]]) + "\n", encoding="utf-8")
+    zipped = tmp_path / "full.jsonl.gz"
+    zipped.write_bytes(gzip.compress(full.read_bytes()))
+    cases = {
+        cut: "line 41, column ",
+        zipped: "not a text file",
+        tmp_path: "is a folder",
+        tmp_path / "missing.jsonl": "cannot be read (No such file or directory)",
+    }
+    for path, said in cases.items():
+        refused = cli("import", "--replace", str(path))
+        assert refused.exit_code == 2, (path, refused.output)
+        assert said in refused.stderr and "Traceback" not in refused.output, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr

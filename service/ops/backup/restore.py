@@ -116,7 +116,14 @@ def import_backup(
                 continue
             if trailer is not None:
                 raise BackupError(f"line {number}: data after the trailer")
-            item = json.loads(raw)
+            try:
+                item = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise BackupError(
+                    f"line {number}, column {exc.colno}: not a JSON line ({exc.msg}): the file is damaged"
+                ) from None
+            if not isinstance(item, dict):
+                raise BackupError(f"line {number}: not a row of an imi-backup file")
             if "trailer" in item:
                 trailer = item["trailer"]
                 continue
@@ -127,7 +134,9 @@ def import_backup(
                 flush()
                 batch_table = name
             col_kinds = kinds[name]
-            row = item["row"]
+            row = item.get("row")
+            if not isinstance(row, dict):
+                raise BackupError(f"line {number}: a row of {name} without its columns")
             unknown = set(row) - set(col_kinds)
             if unknown:
                 raise BackupError(f"line {number}: unknown columns {sorted(unknown)} in {name}")
@@ -149,8 +158,16 @@ def import_backup(
 def import_from_file(
     engine: Engine, path: Path, *, replace: bool = False, progress: ProgressSink | None = None
 ) -> Summary:
-    """Restore the backup in ``path`` (see :func:`import_backup`)."""
-    with open(path, encoding="utf-8") as lines:
-        if progress is not None:
-            progress.start(os.path.getsize(path), "bytes")
-        return import_backup(engine, lines, replace=replace, progress=progress)
+    """Restore the backup in ``path`` (see :func:`import_backup`); :class:`BackupError` also for a
+    path that cannot be read (missing, a folder, no permission) or a file that is not UTF-8 text."""
+    try:
+        with open(path, encoding="utf-8") as lines:
+            if progress is not None:
+                progress.start(os.path.getsize(path), "bytes")
+            return import_backup(engine, lines, replace=replace, progress=progress)
+    except UnicodeDecodeError:
+        raise BackupError(f"{path}: not a text file (an imi-backup file is UTF-8 JSON Lines)") from None
+    except IsADirectoryError:
+        raise BackupError(f"{path}: is a folder, not a backup file") from None
+    except OSError as exc:
+        raise BackupError(f"{path}: cannot be read ({exc.strerror or exc})") from None
