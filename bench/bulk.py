@@ -171,3 +171,14 @@ def insert_schools(engine: Engine, count: int, *, base_url: str, seed: int = 201
             done += len(schools)
         conn.execute(_counter.update().where(_counter.c.id == 1).values(value=sequence))
     return sequence
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the planner's statistics after a bulk load, as autovacuum would within a minute or
+    two on PostgreSQL (``VACUUM ANALYZE``: the statistics, and the visibility map that lets the
+    search's index-only scans skip the heap). Without it the first minutes after a load measure
+    a planner that knows nothing (search p99 275 ms instead of ~40 at 100,000 schools). Nothing
+    on SQLite: the service never runs ``ANALYZE`` there, so its plans are measured as they are."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")

@@ -178,10 +178,11 @@ def schools_curve(backend: str) -> list[Row]:
 from service.core.config import get_settings
 from service.core.db import make_engine
 from service.main import backfill
-from bench.bulk import insert_schools
+from bench.bulk import analyze, insert_schools
 s = get_settings()
 print(insert_schools(make_engine(s.database_url), {size}, base_url=s.public_base_url))
 backfill(s)  # the log's leaves for the school.listed events, a status list entry per school
+analyze(make_engine(s.database_url))
 """
             _in_service(env, code)
             api_env = {**env, "IMI_IN_PROCESS_WORKER": "false"}
@@ -295,8 +296,9 @@ def events_curve(backend: str) -> list[Row]:
                     f"""
 from service.core.config import get_settings
 from service.core.db import make_engine
-from bench.bulk import insert_events
+from bench.bulk import analyze, insert_events
 print(insert_events(make_engine(get_settings().database_url), {size}))
+analyze(make_engine(get_settings().database_url))
 """,
                 )
             )

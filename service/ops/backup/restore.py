@@ -152,6 +152,11 @@ def import_backup(
             raise BackupError("row counts differ from the trailer: the file is damaged")
         _reset_sequences(conn, metadata)
         changes.move_past(conn, generations_before)
+    if engine.dialect.name == "postgresql":
+        # Fresh statistics at once: until autovacuum's next round the planner would know
+        # nothing of the restored tables (search at 100,000 schools: p99 275 ms, not ~40).
+        with engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("ANALYZE")
     return summary
 
 
