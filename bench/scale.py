@@ -120,6 +120,12 @@ def _in_service(env: dict[str, str], code: str) -> str:
     return done.stdout
 
 
+def _limit_row(name: str, value: float, unit: str, limit: float, *, at_least: bool = False) -> Row:
+    """A summary row judged against a target: ``value`` at most ``limit`` (or at least)."""
+    ok = value >= limit if at_least else value <= limit
+    return Row(name=name, value=value, unit=unit, target=f"{'≥' if at_least else '≤'} {limit:g}", ok=ok)
+
+
 def growth(values: list[float]) -> float | None:
     """The mean growth factor per 10× of consecutive sizes (sizes are 10× apart)."""
     steps = [b / a for a, b in zip(values, values[1:], strict=False) if a > 0]
@@ -227,40 +233,36 @@ analyze(make_engine(s.database_url))
     curve_table(f"schools on {backend}: search, affiliation, snapshot", "schools", sizes, cols)
     n = f"{sizes[-1]:,}"
     return [
-        Row(
-            name=f"scale {backend}: search p99 at {n} schools (16 conns)",
-            value=cols["search p99 ms"][-1],
-            unit="ms",
-            target=f"≤ {reg.SEARCH_P99_MS:g}",
-            ok=cols["search p99 ms"][-1] <= reg.SEARCH_P99_MS,
+        _limit_row(
+            f"scale {backend}: search p99 at {n} schools (16 conns)",
+            cols["search p99 ms"][-1],
+            "ms",
+            reg.SEARCH_P99_MS,
         ),
-        Row(
-            name=f"scale {backend}: search uncached p99 at {n} schools (1 conn)",
-            value=cols["uncached p99 ms"][-1],
-            unit="ms",
-            target=f"≤ {reg.SEARCH_P99_MS:g}",
-            ok=cols["uncached p99 ms"][-1] <= reg.SEARCH_P99_MS,
+        _limit_row(
+            f"scale {backend}: search uncached p99 at {n} schools (1 conn)",
+            cols["uncached p99 ms"][-1],
+            "ms",
+            reg.SEARCH_P99_MS,
         ),
-        Row(
-            name=f"scale {backend}: affiliation vs bare Starlette at {n} schools",
-            value=cols["affiliation ratio"][-1],
-            unit="×",
-            target=f"≥ {AFFILIATION_RATIO:g}",
-            ok=cols["affiliation ratio"][-1] >= AFFILIATION_RATIO,
+        _limit_row(
+            f"scale {backend}: affiliation vs bare Starlette at {n} schools",
+            cols["affiliation ratio"][-1],
+            "×",
+            AFFILIATION_RATIO,
+            at_least=True,
         ),
-        Row(
-            name=f"scale {backend}: snapshot first byte at {n} schools",
-            value=cols["snapshot TTFB s"][-1],
-            unit="s",
-            target=f"≤ {SNAPSHOT_TTFB_S:g}",
-            ok=cols["snapshot TTFB s"][-1] <= SNAPSHOT_TTFB_S,
+        _limit_row(
+            f"scale {backend}: snapshot first byte at {n} schools",
+            cols["snapshot TTFB s"][-1],
+            "s",
+            SNAPSHOT_TTFB_S,
         ),
-        Row(
-            name=f"scale {backend}: API RSS serving the snapshot at {n} schools",
-            value=cols["RSS serving it MiB"][-1],
-            unit="MiB",
-            target=f"≤ {SNAPSHOT_RSS_MB:g}",
-            ok=cols["RSS serving it MiB"][-1] <= SNAPSHOT_RSS_MB,
+        _limit_row(
+            f"scale {backend}: API RSS serving the snapshot at {n} schools",
+            cols["RSS serving it MiB"][-1],
+            "MiB",
+            SNAPSHOT_RSS_MB,
         ),
     ]
 
@@ -318,12 +320,8 @@ analyze(make_engine(get_settings().database_url))
     curve_table(f"events on {backend}: the feed and retention", "events", sizes, cols)
     worst = max(max(cols[c][-1] for c in cols if c.startswith("feed")), 0.0)
     return [
-        Row(
-            name=f"scale {backend}: feed p99 at {sizes[-1]:,} events (worst position)",
-            value=worst,
-            unit="ms",
-            target=f"≤ {FEED_P99_MS:g}",
-            ok=worst <= FEED_P99_MS,
+        _limit_row(
+            f"scale {backend}: feed p99 at {sizes[-1]:,} events (worst position)", worst, "ms", FEED_P99_MS
         ),
         Row(
             name=f"scale {backend}: prune the older half of {sizes[-1]:,} events",
@@ -360,12 +358,11 @@ def endpoints_curve(backend: str) -> list[Row]:
     )
     answer = cols["publish answer s"][-1]
     return [
-        Row(
-            name=f"scale {backend}: publish answered, {sizes[-1]:,} endpoints (median of {fanout.ROUNDS})",
-            value=answer,
-            unit="s",
-            target=f"≤ {PUBLISH_ANSWER_S:g}",
-            ok=answer <= PUBLISH_ANSWER_S,
+        _limit_row(
+            f"scale {backend}: publish answered, {sizes[-1]:,} endpoints (median of {fanout.ROUNDS})",
+            answer,
+            "s",
+            PUBLISH_ANSWER_S,
         ),
         Row(
             name=f"scale {backend}: verified deliveries/s with {sizes[-1]:,} endpoints",
@@ -475,19 +472,17 @@ backfill(s)  # the log's leaves and the status list entries: the backup carries 
         print(f"  round trip differs: {', '.join(differ)}", flush=True)
     n = f"{sizes[-1]:,}"
     return [
-        Row(
-            name=f"scale {backend}: export peak RSS at {n} schools",
-            value=cols["export RSS MiB"][-1],
-            unit="MiB",
-            target=f"≤ {BACKUP_RSS_MB:g}",
-            ok=cols["export RSS MiB"][-1] <= BACKUP_RSS_MB,
+        _limit_row(
+            f"scale {backend}: export peak RSS at {n} schools",
+            cols["export RSS MiB"][-1],
+            "MiB",
+            BACKUP_RSS_MB,
         ),
-        Row(
-            name=f"scale {backend}: import peak RSS at {n} schools",
-            value=cols["import RSS MiB"][-1],
-            unit="MiB",
-            target=f"≤ {BACKUP_RSS_MB:g}",
-            ok=cols["import RSS MiB"][-1] <= BACKUP_RSS_MB,
+        _limit_row(
+            f"scale {backend}: import peak RSS at {n} schools",
+            cols["import RSS MiB"][-1],
+            "MiB",
+            BACKUP_RSS_MB,
         ),
         Row(name=f"scale {backend}: export of {n} schools", value=cols["export s"][-1], unit="s"),
         Row(name=f"scale {backend}: import of {n} schools", value=cols["import s"][-1], unit="s"),

@@ -3,7 +3,7 @@ operator's error (exit status 2), the database check and engine, logs, progress 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,24 +29,24 @@ options = Options()
 
 def ready(settings: Settings) -> None:
     """Stop with one line on stderr and exit status 2 unless the database is usable."""
-    from service.core.db import DatabaseNotReady, check_ready
+    from service.core.db import check_ready
 
-    try:
-        check_ready(settings.database_url)
-    except DatabaseNotReady as exc:
-        if options.debug:
-            raise
-        err(f"error: {exc}")
-        raise typer.Exit(2) from None
+    _or_exit(check_ready, settings.database_url)
 
 
 def reachable(settings: Settings) -> None:
     """Stop with one line on stderr and exit status 2 unless the database answers (``serve`` and
     ``migrate``, which may create it, check this before migrating)."""
-    from service.core.db import DatabaseNotReady, check_reachable
+    from service.core.db import check_reachable
+
+    _or_exit(check_reachable, settings.database_url)
+
+
+def _or_exit(check: Callable[[str], object], database_url: str) -> None:
+    from service.core.db import DatabaseNotReady
 
     try:
-        check_reachable(settings.database_url)
+        check(database_url)
     except DatabaseNotReady as exc:
         if options.debug:
             raise
