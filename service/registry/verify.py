@@ -31,9 +31,14 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from publicsuffixlist import PublicSuffixList
+from sqlmodel import col
 
+from service.events import service as events
+from service.events.models import Event
 from service.registry import folding, fuzzy
+from service.registry.models import School
 
 CHOSEN_SCORE = 0.9
 MIN_SCORE = 0.5
@@ -220,8 +225,8 @@ class Verifier:
     The first index reads every listed school (100,000 schools: about a second, most of it
     folding names). Later ones re-read only the schools named by the
     :data:`INDEXED_EVENTS` since the last sequence the index reflects — sequences are handed
-    out in commit order (``EventCounter``), so every event at or below the counter read
-    before the schools is in what they read; a school read twice is simply replaced.
+    out in commit order (``EventCounter``), so every event at or below the newest sequence
+    read before the schools is in what they read; a school read twice is simply replaced.
     """
 
     def __init__(self, stamp: Callable[[], Hashable]) -> None:
@@ -248,31 +253,14 @@ class Verifier:
             return self._index
 
     @staticmethod
-    def _counter(session: Any) -> tuple[int, int]:
-        import sqlalchemy as sa
-
-        row = session.execute(
-            sa.text("SELECT value, pruned_through FROM event_counter WHERE id = 1")
-        ).one_or_none()
-        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
-
-    @staticmethod
     def _event_id(session: Any, sequence: int) -> str | None:
-        import sqlalchemy as sa
-
         if sequence == 0:
             return None
-        found = session.execute(
-            sa.text("SELECT id FROM events WHERE sequence = :sequence"), {"sequence": sequence}
-        ).scalar_one_or_none()
+        found = session.execute(sa.select(col(Event.id)).where(col(Event.sequence) == sequence)).scalar()
         return str(found) if found is not None else None
 
     def _rebuild(self, session: Any) -> None:
-        from sqlmodel import col
-
-        from service.registry.models import School
-
-        self._through = self._counter(session)[0]
+        self._through = events.last_sequence(session)
         self._through_id = self._event_id(session, self._through)
         self._by_id = {
             cand.school_id: cand for cand in self._candidates(session, col(School.listing) == "listed")
@@ -281,15 +269,9 @@ class Verifier:
     def _apply_changes(self, session: Any) -> bool:
         """Re-read the schools changed since the index was made; ``False`` when it must be
         rebuilt instead: too many changes, their events pruned, or another history (a backup
-        restored: the counter went back, or the last event it read has another id)."""
-        import sqlalchemy as sa
-        from sqlmodel import col
-
-        from service.events.models import Event
-        from service.registry.models import School
-
-        through, pruned_through = self._counter(session)
-        if pruned_through >= self._through > 0 or through < self._through:
+        restored: the newest sequence went back, or the last event it read has another id)."""
+        through = events.last_sequence(session)
+        if events.pruned_through(session) >= self._through > 0 or through < self._through:
             return False
         if self._event_id(session, self._through) != self._through_id:
             return False
@@ -329,11 +311,6 @@ class Verifier:
 
     @staticmethod
     def _candidates(session: Any, *where: Any) -> list[Candidate]:
-        import sqlalchemy as sa
-        from sqlmodel import col
-
-        from service.registry.models import School
-
         rows = session.execute(
             sa.select(
                 col(School.id),
